@@ -1,0 +1,43 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** A file handed to a format reader, independent of where it came from (browser File, zip entry, disk). */
+export interface InputFile {
+  /** Path relative to the drop/folder root, with `/` separators, e.g. `my-model/model.json`. */
+  readonly path: string;
+  readonly size: number;
+  bytes(): Promise<Uint8Array>;
+}
+
+export type ModelFormatName = 'layers-model' | 'graph-model' | 'hf-transformer';
+
+/** What a format reader produces: everything needed to build a runtime model, with float32 weights. */
+export interface OpenedModel {
+  format: ModelFormatName;
+  /** Display name: the folder name, or the file name without extension. */
+  name: string;
+  /** tfjs artifacts with every weight decoded to float32 (quantization removed). */
+  artifacts: tf.io.ModelArtifacts;
+  /** Hex SHA-256 of the model.json (or config.json) bytes. */
+  sha256: string;
+  /** The files that were used, in manifest order. */
+  files: string[];
+}
+
+/** A model format module: finds its files in a set and opens them. */
+export interface ModelFormat {
+  readonly name: ModelFormatName;
+  match(files: readonly InputFile[]): boolean;
+  open(files: readonly InputFile[]): Promise<OpenedModel>;
+}
+
+/** A labelled (or unlabelled) dataset as in DESIGN §6, decoded. */
+export interface Dataset {
+  /** File name it came from, or `synthetic`. */
+  source: string;
+  inputs: Float32Array;
+  /** [N, ...inputShape] */
+  shape: number[];
+  labels?: Int32Array;
+  /** Hex SHA-256 of the file's bytes, or `synthetic:<seed>:<samples>`. */
+  hash: string;
+}
