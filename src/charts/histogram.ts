@@ -1,0 +1,89 @@
+import { axisBottom, axisLeft } from 'd3-axis';
+import { format } from 'd3-format';
+import { scaleLinear } from 'd3-scale';
+import { select, type Selection } from 'd3-selection';
+
+export interface HistogramData {
+  /** Bin edges, one more than `counts`. */
+  edges: number[];
+  counts: number[];
+  /** Accessible description of the chart. */
+  label: string;
+}
+
+export interface HistogramOptions {
+  width?: number;
+  height?: number;
+}
+
+export interface Chart<T> {
+  update(data: T): void;
+  destroy(): void;
+}
+
+const margin = { top: 8, right: 12, bottom: 28, left: 44 };
+
+/** A weight histogram: bars over bin edges, counts on a linear axis. d3 owns the SVG inside `el`. */
+export function renderHistogram(el: HTMLElement, data: HistogramData, options: HistogramOptions = {}): Chart<HistogramData> {
+  const width = options.width ?? 420;
+  const height = options.height ?? 180;
+  const svg = select(el)
+    .append('svg')
+    .attr('class', 'chart histogram')
+    .attr('viewBox', `0 0 ${width} ${height}`)
+    .attr('role', 'img');
+  const title = svg.append('title');
+  const plot = svg.append('g').attr('transform', `translate(${margin.left},${margin.top})`);
+  const bars = plot.append('g').attr('class', 'bars');
+  const xAxis = plot.append('g').attr('class', 'axis x').attr('transform', `translate(0,${height - margin.top - margin.bottom})`);
+  const yAxis = plot.append('g').attr('class', 'axis y');
+  const innerWidth = width - margin.left - margin.right;
+  const innerHeight = height - margin.top - margin.bottom;
+
+  function draw(next: HistogramData): void {
+    title.text(next.label);
+    svg.attr('aria-label', next.label);
+    const lo = next.edges[0] ?? 0;
+    const hi = next.edges[next.edges.length - 1] ?? 1;
+    const x = scaleLinear().domain(lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi]).range([0, innerWidth]);
+    const y = scaleLinear().domain([0, Math.max(1, ...next.counts)]).nice().range([innerHeight, 0]);
+    const bins = next.counts.map((count, i) => ({ count, x0: next.edges[i], x1: next.edges[i + 1] }));
+    joinBars(bars, bins, x, y, innerHeight);
+    xAxis.call(axisBottom(x).ticks(6, '~g'));
+    yAxis.call(axisLeft(y).ticks(4, format('~s')));
+  }
+
+  draw(data);
+  return {
+    update: draw,
+    destroy: () => svg.remove(),
+  };
+}
+
+interface Bin {
+  count: number;
+  x0: number;
+  x1: number;
+}
+
+function joinBars(
+  group: Selection<SVGGElement, unknown, null, undefined>,
+  bins: Bin[],
+  x: (v: number) => number,
+  y: (v: number) => number,
+  innerHeight: number,
+): void {
+  const rects = group
+    .selectAll<SVGRectElement, Bin>('rect')
+    .data(bins)
+    .join((enter) => {
+      const rect = enter.append('rect');
+      rect.append('title');
+      return rect;
+    })
+    .attr('x', (d) => x(d.x0))
+    .attr('width', (d) => Math.max(0.5, x(d.x1) - x(d.x0) - 0.5))
+    .attr('y', (d) => y(d.count))
+    .attr('height', (d) => innerHeight - y(d.count));
+  rects.select('title').text((d) => `${d.x0.toPrecision(3)} … ${d.x1.toPrecision(3)}: ${d.count}`);
+}

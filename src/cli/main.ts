@@ -1,0 +1,133 @@
+import * as tf from '@tensorflow/tfjs';
+import { syntheticInputs } from '../core/data/synthetic';
+import { evaluate, predict } from '../core/evaluate';
+import { inspectLayers, modelSummary } from '../core/model/inspect';
+import { PrunableModel } from '../core/model/runtime';
+import { checkDatasetFitsModel, parseDataset } from '../io/dataset';
+import { filesFromPath } from '../io/node-files';
+import { openModel, splitDrop } from '../io/open';
+import type { Dataset, OpenedModel } from '../io/types';
+import { numberOption, parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
+import { startBackend } from './backend';
+
+const USAGE = `usage: lopper <command> <model> [options]
+
+commands:
+  inspect <model> --json            layer list and parameter counts
+  eval <model> [--data D] --json    accuracy/loss on a dataset, or divergence on synthetic inputs
+
+<model>: a model.json, a folder holding one, or a .zip
+options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
+
+interface Output {
+  json: boolean;
+  print(value: Record<string, unknown>): void;
+}
+
+async function loadModel(path: string): Promise<{ opened: OpenedModel; model: PrunableModel }> {
+  const files = await filesFromPath(path);
+  const opened = await openModel(splitDrop(files).modelFiles);
+  const model = await PrunableModel.fromArtifacts(opened.artifacts);
+  return { opened, model };
+}
+
+async function loadData(args: ParsedArgs, model: PrunableModel): Promise<Dataset> {
+  const dataPath = stringOption(args, 'data');
+  if (dataPath === undefined) {
+    const samples = numberOption(args, 'samples', 32);
+    const seed = numberOption(args, 'seed', 0);
+    const { inputs, shape, hash } = syntheticInputs(model.inputShape, samples, seed);
+    return { source: 'synthetic', inputs, shape, hash };
+  }
+  const [file] = await filesFromPath(dataPath);
+  const dataset = await parseDataset(file);
+  const classes = model.outputShape[model.outputShape.length - 1];
+  checkDatasetFitsModel(dataset, model.inputShape, typeof classes === 'number' ? classes : undefined);
+  return dataset;
+}
+
+function modelPath(args: ParsedArgs): string {
+  const path = args.positionals[0];
+  if (!path) throw new UsageError(`lopper ${args.command}: missing <model> (a model.json, a folder or a .zip)`);
+  return path;
+}
+
+async function inspect(args: ParsedArgs, out: Output): Promise<void> {
+  await startBackend(stringOption(args, 'backend'));
+  const { opened, model } = await loadModel(modelPath(args));
+  try {
+    const layers = inspectLayers(model);
+    const totals = modelSummary(model);
+    out.print({
+      format: opened.format,
+      name: opened.name,
+      totalParams: totals.totalParams,
+      totalFlops: totals.totalFlops,
+      layers: layers.map((l) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable })),
+      units: model.units().map((u) => u.name),
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
+  const backend = await startBackend(stringOption(args, 'backend'));
+  const { model } = await loadModel(modelPath(args));
+  try {
+    const data = await loadData(args, model);
+    const reference = data.labels ? undefined : await predict(model, data, {});
+    const result = await evaluate(model, data, { reference });
+    out.print({
+      ...(result.accuracy !== undefined && { accuracy: result.accuracy }),
+      ...(result.loss !== undefined && { loss: result.loss }),
+      ...(result.perplexity !== undefined && { perplexity: result.perplexity }),
+      ...(result.divergence !== undefined && { divergence: result.divergence }),
+      samples: result.samples,
+      backend,
+      dataHash: data.hash,
+      ...(result.latencyMs !== undefined && { latencyMs: result.latencyMs, batchSize: result.batchSize }),
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+const COMMANDS: Record<string, (args: ParsedArgs, out: Output) => Promise<void>> = {
+  inspect,
+  eval: evalCommand,
+};
+
+function humanPrint(value: Record<string, unknown>): void {
+  for (const [key, v] of Object.entries(value)) {
+    if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'object') {
+      process.stdout.write(`${key}:\n`);
+      for (const row of v) process.stdout.write(`  ${Object.values(row as Record<string, unknown>).map((x) => JSON.stringify(x)).join('  ')}\n`);
+    } else {
+      process.stdout.write(`${key}: ${typeof v === 'string' ? v : JSON.stringify(v)}\n`);
+    }
+  }
+}
+
+/** Runs the command line; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (!args.command || args.options.has('help')) {
+    process.stderr.write(`${USAGE}\n`);
+    return args.command ? 0 : 2;
+  }
+  const command = COMMANDS[args.command];
+  const json = args.options.get('json') === true;
+  const out: Output = { json, print: (value) => (json ? process.stdout.write(`${JSON.stringify(value)}\n`) : humanPrint(value)) };
+  try {
+    if (!command) throw new UsageError(`unknown command "${args.command}" (expected: ${Object.keys(COMMANDS).join(', ')})`);
+    await command(args, out);
+    return 0;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`lopper: ${message.split('\n')[0]}\n`);
+    return error instanceof UsageError ? 2 : 1;
+  } finally {
+    tf.disposeVariables();
+  }
+}

@@ -1,0 +1,44 @@
+import { selectBusy, useLopper, type LopperState } from './state';
+
+/** The read-only snapshot that end-to-end tests and scripts read as `window.__lopper` (DESIGN §6). */
+export interface PageHooks {
+  backend: string | null;
+  crossOriginIsolated: boolean;
+  busy: boolean;
+  workerTensors: number;
+  wasmThreads: number | null;
+  model: { format: string; name: string; layers: string[]; totalParams: number } | null;
+  plan: { target: number; sparsity: Record<string, number>; removed: string[] };
+  sparsity: number | null;
+  evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
+  error: string | null;
+}
+
+export function snapshot(s: LopperState): PageHooks {
+  return {
+    backend: s.backend?.name ?? null,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    busy: selectBusy(s),
+    workerTensors: s.workerTensors,
+    wasmThreads: s.backend?.wasmThreads ?? null,
+    model: s.model && { format: s.model.format, name: s.model.name, layers: [...s.model.units], totalParams: s.model.totalParams },
+    plan: { target: s.plan.target, sparsity: { ...s.plan.sparsity }, removed: [...s.plan.removed] },
+    sparsity: s.model?.sparsity ?? null,
+    evaluation: s.evaluation && {
+      accuracy: s.evaluation.accuracy,
+      loss: s.evaluation.loss,
+      perplexity: s.evaluation.perplexity,
+      divergence: s.evaluation.divergence,
+      samples: s.evaluation.samples,
+    },
+    error: s.error?.message ?? null,
+  };
+}
+
+export function installPageHooks(target: Window): void {
+  Object.defineProperty(target, '__lopper', {
+    configurable: true,
+    enumerable: false,
+    get: () => Object.freeze(snapshot(useLopper.getState())),
+  });
+}

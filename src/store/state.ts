@@ -1,0 +1,65 @@
+import { create } from 'zustand';
+import type { Evaluation, WeightStats } from '../core/types';
+import type { BackendName, BackendState, DataSummary, ModelSummary } from '../worker/protocol';
+
+export interface JobState {
+  id: number;
+  label: string;
+  done: number;
+  total: number;
+  startedAt: number;
+  cancellable: boolean;
+}
+
+export interface UserError {
+  message: string;
+  file?: string;
+}
+
+export interface PlanState {
+  target: number;
+  sparsity: Record<string, number>;
+  removed: string[];
+}
+
+export interface LopperState {
+  backend: BackendState | null;
+  backendPending: BackendName | null;
+  model: ModelSummary | null;
+  data: DataSummary | null;
+  evaluation: Evaluation | null;
+  /** Dense evaluation of the open model on the current data. */
+  denseEvaluation: Evaluation | null;
+  plan: PlanState;
+  selectedLayer: string | null;
+  layerStats: { layer: string; units: string[]; stats: WeightStats } | null;
+  jobs: JobState[];
+  /** Work scheduled but not yet shown (debounces included). */
+  pendingWork: number;
+  error: UserError | null;
+  notice: string | null;
+  workerTensors: number;
+  demoName: string | null;
+}
+
+export const emptyPlan = (): PlanState => ({ target: 0, sparsity: {}, removed: [] });
+
+export const useLopper = create<LopperState>()(() => ({
+  backend: null,
+  backendPending: null,
+  model: null,
+  data: null,
+  evaluation: null,
+  denseEvaluation: null,
+  plan: emptyPlan(),
+  selectedLayer: null,
+  layerStats: null,
+  jobs: [],
+  pendingWork: 0,
+  error: null,
+  notice: null,
+  workerTensors: 0,
+  demoName: null,
+}));
+
+export const selectBusy = (s: LopperState): boolean => s.pendingWork > 0 || s.jobs.length > 0;

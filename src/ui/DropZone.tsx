@@ -1,0 +1,87 @@
+import { useEffect, useRef, type ChangeEvent, type DragEvent } from 'react';
+import { collectDroppedFiles, collectPickedFiles } from '../io/browser-files';
+import { openDataset, openDrop } from '../store/actions';
+
+async function handleDrop(dataTransfer: DataTransfer): Promise<void> {
+  const files = await collectDroppedFiles(dataTransfer);
+  await openDrop(files);
+}
+
+/** Lets the whole window accept a drop, so a miss of the drop zone is not a navigation away. */
+export function useWindowDrop(setDragging: (dragging: boolean) => void): void {
+  useEffect(() => {
+    let depth = 0;
+    const over = (e: globalThis.DragEvent) => {
+      e.preventDefault();
+      if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+    };
+    const enter = (e: globalThis.DragEvent) => {
+      e.preventDefault();
+      depth += 1;
+      setDragging(true);
+    };
+    const leave = () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) setDragging(false);
+    };
+    const drop = (e: globalThis.DragEvent) => {
+      e.preventDefault();
+      depth = 0;
+      setDragging(false);
+      if (e.dataTransfer) void handleDrop(e.dataTransfer);
+    };
+    window.addEventListener('dragover', over);
+    window.addEventListener('dragenter', enter);
+    window.addEventListener('dragleave', leave);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragover', over);
+      window.removeEventListener('dragenter', enter);
+      window.removeEventListener('dragleave', leave);
+      window.removeEventListener('drop', drop);
+    };
+  }, [setDragging]);
+}
+
+function pickFrom(open: (files: ReturnType<typeof collectPickedFiles>) => Promise<void>) {
+  return (e: ChangeEvent<HTMLInputElement>) => {
+    const list = e.target.files;
+    if (list && list.length > 0) void open(collectPickedFiles(list));
+    e.target.value = '';
+  };
+}
+
+export function DropZone() {
+  const folderInput = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    folderInput.current?.setAttribute('webkitdirectory', '');
+  }, []);
+  const onDrop = (e: DragEvent<HTMLElement>) => {
+    e.preventDefault();
+    e.stopPropagation();
+    void handleDrop(e.dataTransfer);
+  };
+  return (
+    <section className="panel drop-zone" data-testid="drop-zone" onDrop={onDrop} onDragOver={(e) => e.preventDefault()} aria-labelledby="drop-title">
+      <h2 id="drop-title">Open a model</h2>
+      <p className="hint">
+        Drop a TF.js <code>model.json</code> with its weight shards, a folder or a <code>.zip</code> — add a dataset <code>.json</code> to
+        evaluate it. Nothing leaves this browser.
+      </p>
+      <div className="buttons">
+        <label className="button">
+          Choose files…
+          <input data-testid="file-input" type="file" multiple className="visually-hidden" onChange={pickFrom(openDrop)} />
+        </label>
+        <label className="button">
+          Choose folder…
+          <input ref={folderInput} data-testid="folder-input" type="file" multiple className="visually-hidden" onChange={pickFrom(openDrop)} />
+        </label>
+        <label className="button secondary">
+          Evaluation data…
+          <input data-testid="dataset-input" type="file" accept=".json,application/json" className="visually-hidden" onChange={pickFrom(openDataset)} />
+        </label>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,69 @@
+import { useEffect, useRef } from 'react';
+import { renderHistogram, type Chart, type HistogramData } from '../charts/histogram';
+import { useLopper, type LopperState } from '../store/state';
+import { formatNumber, formatPercent } from './format';
+
+const selectSelected = (s: LopperState) => s.selectedLayer;
+const selectStats = (s: LopperState) => s.layerStats;
+
+function Histogram({ data }: { data: HistogramData }) {
+  const el = useRef<HTMLDivElement>(null);
+  const chart = useRef<Chart<HistogramData> | null>(null);
+  useEffect(() => {
+    if (!el.current) return;
+    chart.current = renderHistogram(el.current, data);
+    return () => {
+      chart.current?.destroy();
+      chart.current = null;
+    };
+    // The chart is created once; later data goes through update().
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  useEffect(() => chart.current?.update(data), [data]);
+  return <div ref={el} className="chart-host" data-testid="weight-histogram" />;
+}
+
+export function LayerDetail() {
+  const selected = useLopper(selectSelected);
+  const detail = useLopper(selectStats);
+  if (!selected) {
+    return (
+      <section className="panel detail" aria-label="Layer detail">
+        <p className="hint">Select a layer to see its weight histogram and statistics.</p>
+      </section>
+    );
+  }
+  const stats = detail?.layer === selected ? detail.stats : null;
+  const scope = detail && detail.units.length > 0 ? `kernel${detail.units.length > 1 ? 's' : ''} ${detail.units.join(', ')}` : 'all weights';
+  return (
+    <section className="panel detail" aria-labelledby="detail-title">
+      <h2 id="detail-title">
+        {selected} <span className="hint">{stats ? scope : 'reading…'}</span>
+      </h2>
+      {stats && stats.count === 0 && <p className="hint">This layer holds no weights.</p>}
+      {stats && stats.count > 0 && (
+        <div className="detail-body">
+          <Histogram data={{ ...stats.histogram, label: `Histogram of ${selected} weights` }} />
+          <dl className="facts stats" data-testid="weight-stats">
+            <dt>Count</dt>
+            <dd>{stats.count}</dd>
+            <dt>Min</dt>
+            <dd>{formatNumber(stats.min)}</dd>
+            <dt>Max</dt>
+            <dd>{formatNumber(stats.max)}</dd>
+            <dt>Mean</dt>
+            <dd>{formatNumber(stats.mean)}</dd>
+            <dt>Std</dt>
+            <dd>{formatNumber(stats.std)}</dd>
+            <dt>Zeros</dt>
+            <dd>{formatPercent(stats.zeros)}</dd>
+            <dt>NaN / Inf</dt>
+            <dd>
+              {stats.nan} / {stats.inf}
+            </dd>
+          </dl>
+        </div>
+      )}
+    </section>
+  );
+}

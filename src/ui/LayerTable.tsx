@@ -1,0 +1,67 @@
+import { selectLayer } from '../store/actions';
+import { useLopper, type LopperState } from '../store/state';
+import { formatCount, formatPercent, formatShape } from './format';
+
+const selectModel = (s: LopperState) => s.model;
+const selectSelected = (s: LopperState) => s.selectedLayer;
+
+export function LayerTable() {
+  const model = useLopper(selectModel);
+  const selected = useLopper(selectSelected);
+  if (!model) return null;
+  const prunable = model.layers.filter((l) => l.prunable).length;
+  return (
+    <section className="panel layers" aria-labelledby="layers-title">
+      <h2 id="layers-title">Layers</h2>
+      <p className="totals" data-testid="layer-totals">
+        {model.layers.length} layers · {prunable} prunable · {formatCount(model.totalParams)} parameters · {formatCount(model.totalFlops)} FLOPs per
+        sample · sparsity {formatPercent(model.sparsity)}
+      </p>
+      <div className="table-scroll">
+        <table data-testid="layer-table">
+          <thead>
+            <tr>
+              <th scope="col">Layer</th>
+              <th scope="col">Type</th>
+              <th scope="col">Output shape</th>
+              <th scope="col" className="num">
+                Params
+              </th>
+              <th scope="col" className="num">
+                FLOPs
+              </th>
+              <th scope="col">Prunable</th>
+              <th scope="col" className="num">
+                Sparsity
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {model.layers.map((layer) => (
+              <tr
+                key={layer.name}
+                data-testid="layer-row"
+                data-layer={layer.name}
+                aria-selected={selected === layer.name}
+                className={selected === layer.name ? 'selected' : undefined}
+                onClick={() => void selectLayer(layer.name)}
+              >
+                <th scope="row">
+                  <button type="button" className="link" onClick={(e) => (e.stopPropagation(), void selectLayer(layer.name))} aria-pressed={selected === layer.name}>
+                    {layer.name}
+                  </button>
+                </th>
+                <td>{layer.type}</td>
+                <td className="mono">{formatShape(layer.outputShape)}</td>
+                <td className="num">{formatCount(layer.params)}</td>
+                <td className="num">{formatCount(layer.flops)}</td>
+                <td>{layer.prunable ? 'yes' : '—'}</td>
+                <td className="num">{layer.prunable ? formatPercent(layer.sparsity) : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}

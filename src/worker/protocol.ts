@@ -1,0 +1,108 @@
+import type { Evaluation, LayerInfo, WeightStats } from '../core/types';
+import type { ModelFormatName } from '../io/types';
+
+export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface BackendState {
+  name: BackendName;
+  /** Why this backend is active, in words (shown on hover). */
+  reason: string;
+  /** Backends that initialised in this browser. */
+  available: BackendName[];
+  /** WASM helper threads, when the wasm backend is active. */
+  wasmThreads?: number;
+  crossOriginIsolated: boolean;
+  /** Per-backend micro-benchmark results (ms for one small matMul), when measured. */
+  benchmarkMs?: Partial<Record<BackendName, number>>;
+}
+
+export interface ModelSummary {
+  format: ModelFormatName;
+  name: string;
+  sha256: string;
+  inputShape: (number | null)[];
+  outputShape: (number | null)[];
+  totalParams: number;
+  totalFlops: number;
+  prunableParams: number;
+  sparsity: number;
+  layers: LayerInfo[];
+  /** Prunable unit names (DESIGN §6). */
+  units: string[];
+}
+
+export interface DataSummary {
+  source: string;
+  hash: string;
+  samples: number;
+  shape: number[];
+  labelled: boolean;
+  synthetic: boolean;
+}
+
+export interface OpenResult {
+  model: ModelSummary;
+  data: DataSummary;
+  evaluation: Evaluation;
+  backend: BackendState;
+}
+
+/** A file crossing into the worker: Blobs clone cheaply (no copy of the bytes). */
+export interface TransferFile {
+  path: string;
+  blob: Blob;
+}
+
+export interface LayerDetail {
+  layer: string;
+  units: string[];
+  stats: WeightStats;
+}
+
+/** Requests, keyed by kind, with the type of their result. */
+export interface Requests {
+  init: { args: { backend: BackendName | 'auto' }; result: BackendState };
+  setBackend: { args: { backend: BackendName }; result: { backend: BackendState; evaluation: Evaluation | null } };
+  openFiles: { args: { files: TransferFile[] }; result: OpenResult };
+  openDemo: { args: { name: string; baseUrl: string }; result: OpenResult };
+  openDataset: { args: { files: TransferFile[] }; result: { data: DataSummary; evaluation: Evaluation } };
+  useSynthetic: { args: { samples: number; seed: number }; result: { data: DataSummary; evaluation: Evaluation } };
+  evaluate: { args: Record<string, never>; result: Evaluation };
+  layerDetail: { args: { layer: string }; result: LayerDetail };
+  /** Flat model outputs for the first `samples` inputs of the current data (tests, comparisons). */
+  predict: { args: { samples: number }; result: { outputs: Float32Array; shape: number[] } };
+  memory: { args: Record<string, never>; result: { numTensors: number } };
+}
+
+export type RequestKind = keyof Requests;
+
+export type RequestMessage = {
+  [K in RequestKind]: { type: 'request'; id: number; kind: K; args: Requests[K]['args'] };
+}[RequestKind];
+
+export interface CancelMessage {
+  type: 'cancel';
+  id: number;
+}
+
+export type ToWorker = RequestMessage | CancelMessage;
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  file?: string;
+}
+
+export type FromWorker =
+  | { type: 'result'; id: number; value: unknown; numTensors: number }
+  | { type: 'error'; id: number; error: SerializedError; numTensors: number }
+  | { type: 'progress'; id: number; label: string; done: number; total: number }
+  | { type: 'ready' };
+
+export class CancelledError extends Error {
+  constructor() {
+    super('Cancelled');
+    this.name = 'CancelledError';
+  }
+}

@@ -1,0 +1,81 @@
+/// <reference lib="webworker" />
+import * as tf from '@tensorflow/tfjs';
+import { LopperInputError } from '../io/errors';
+import { WorkerApi, blobFile, type JobContext } from './api';
+import { chooseBackend, useBackend } from './backend';
+import { fetchDemoFiles } from './demo';
+import type { FromWorker, RequestMessage, Requests, SerializedError, ToWorker } from './protocol';
+
+const api = new WorkerApi();
+const cancelled = new Set<number>();
+/** Jobs run one at a time, in arrival order; a cancel reaches a queued or running job. */
+let queue: Promise<void> = Promise.resolve();
+
+function send(message: FromWorker, transfer: Transferable[] = []): void {
+  (self as unknown as DedicatedWorkerGlobalScope).postMessage(message, transfer);
+}
+
+function serializeError(error: unknown): SerializedError {
+  if (error instanceof LopperInputError) return { name: error.name, message: error.message, file: error.file };
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: 'Error', message: String(error) };
+}
+
+function transferablesOf(value: unknown): Transferable[] {
+  if (value && typeof value === 'object' && 'outputs' in value) {
+    const outputs = (value as { outputs: unknown }).outputs;
+    if (outputs instanceof Float32Array) return [outputs.buffer];
+  }
+  return [];
+}
+
+type Handlers = { [K in keyof Requests]: (args: Requests[K]['args'], job: JobContext) => Promise<Requests[K]['result']> };
+
+const handlers: Handlers = {
+  init: async ({ backend }) => {
+    const state = backend === 'auto' ? await chooseBackend() : await useBackend(backend).catch(() => chooseBackend());
+    api.setBackendState(state);
+    return state;
+  },
+  setBackend: async ({ backend }, job) => {
+    const state = await useBackend(backend);
+    api.setBackendState(state);
+    const evaluation = await api.rebuild(job);
+    return { backend: state, evaluation };
+  },
+  openFiles: ({ files }, job) => api.openFiles(files.map(blobFile), job),
+  openDemo: async ({ name, baseUrl }, job) => api.openFiles(await fetchDemoFiles(baseUrl, name), job),
+  openDataset: ({ files }, job) => api.openDataset(files.map(blobFile), job),
+  useSynthetic: ({ samples, seed }, job) => api.useSynthetic(samples, seed, job),
+  evaluate: (_args, job) => api.evaluate(job),
+  layerDetail: async ({ layer }) => api.layerDetail(layer),
+  predict: ({ samples }) => api.predictSamples(samples),
+  memory: async () => ({ numTensors: tf.memory().numTensors }),
+};
+
+async function run(message: RequestMessage): Promise<void> {
+  const job: JobContext = {
+    progress: (label, done, total) => send({ type: 'progress', id: message.id, label, done, total }),
+    cancelled: () => cancelled.has(message.id),
+  };
+  try {
+    const handler = handlers[message.kind] as (args: unknown, job: JobContext) => Promise<unknown>;
+    const value = await handler(message.args, job);
+    send({ type: 'result', id: message.id, value, numTensors: tf.memory().numTensors }, transferablesOf(value));
+  } catch (error) {
+    send({ type: 'error', id: message.id, error: serializeError(error), numTensors: tf.memory().numTensors });
+  } finally {
+    cancelled.delete(message.id);
+  }
+}
+
+self.addEventListener('message', (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  if (message.type === 'cancel') {
+    cancelled.add(message.id);
+    return;
+  }
+  queue = queue.then(() => run(message));
+});
+
+send({ type: 'ready' });
