@@ -23,10 +23,17 @@ export interface OpenedModel {
   files: string[];
 }
 
+/** What the opener has read before asking formats to match, so `match` can look inside small files. */
+export interface MatchContext {
+  /** The parsed JSON of the `.json` file at `path`; `undefined` when it is not JSON or was not read. */
+  json(path: string): unknown;
+}
+
 /** A model format module: finds its files in a set and opens them. */
 export interface ModelFormat {
   readonly name: ModelFormatName;
-  match(files: readonly InputFile[]): boolean;
+  /** Cheap check on names (and, given a context, on parsed JSON); `open` does the full validation. */
+  match(files: readonly InputFile[], context?: MatchContext): boolean;
   open(files: readonly InputFile[]): Promise<OpenedModel>;
 }
 

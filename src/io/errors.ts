@@ -1,0 +1,147 @@
+/**
+ * Errors a user can act on: each names the file it is about and, where it applies,
+ * what was expected and what was found. Messages are one line.
+ */
+
+export interface Mismatch {
+  expected?: string;
+  actual?: string;
+}
+
+/** ` (expected E, got A)`, ` (expected E)`, ` (got: A)` or nothing. */
+export function describeMismatch({ expected, actual }: Mismatch): string {
+  if (expected !== undefined && actual !== undefined) return ` (expected ${expected}, got ${actual})`;
+  if (expected !== undefined) return ` (expected ${expected})`;
+  if (actual !== undefined) return ` (got: ${actual})`;
+  return '';
+}
+
+/** A list of names for a message, shortened after `max` entries. */
+export function listForMessage(names: readonly string[], max = 8): string {
+  if (names.length === 0) return 'nothing';
+  if (names.length <= max) return names.join(', ');
+  return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+export class LopperInputError extends Error {
+  override name = 'LopperInputError';
+  readonly file: string;
+  readonly expected?: string;
+  readonly actual?: string;
+
+  /** `problem` is the text after `<file>: `; expected/actual are appended unless `mismatchInProblem`. */
+  constructor(file: string, problem: string, mismatch: Mismatch = {}, mismatchInProblem = false) {
+    super(`${file}: ${problem}${mismatchInProblem ? '' : describeMismatch(mismatch)}`);
+    this.file = file;
+    if (mismatch.expected !== undefined) this.expected = mismatch.expected;
+    if (mismatch.actual !== undefined) this.actual = mismatch.actual;
+  }
+}
+
+/** model.json is not valid JSON or does not have the structure of a TF.js model. */
+export class ManifestError extends LopperInputError {
+  override name = 'ManifestError';
+}
+
+/** A recognised model format that Lopper cannot open (yet), e.g. a TF.js GraphModel. */
+export class UnsupportedFormatError extends LopperInputError {
+  override name = 'UnsupportedFormatError';
+}
+
+export class MissingShardError extends LopperInputError {
+  override name = 'MissingShardError';
+  readonly shard: string;
+
+  constructor(file: string, shard: string, seen: readonly string[]) {
+    super(
+      file,
+      `weightsManifest lists "${shard}" but no such file was dropped (got: ${listForMessage(seen)})`,
+      { expected: shard, actual: seen.join(', ') },
+      true,
+    );
+    this.shard = shard;
+  }
+}
+
+export class ExtraShardError extends LopperInputError {
+  override name = 'ExtraShardError';
+  readonly shards: string[];
+
+  constructor(file: string, extra: readonly string[], listed: readonly string[]) {
+    const what = extra.length === 1 ? `"${extra[0]}" looks like a weight shard` : `${listForMessage(extra.map((e) => `"${e}"`))} look like weight shards`;
+    super(
+      file,
+      `${what} but weightsManifest does not list ${extra.length === 1 ? 'it' : 'them'} (expected only: ${listForMessage(listed)})`,
+      { expected: listed.join(', '), actual: extra.join(', ') },
+      true,
+    );
+    this.shards = [...extra];
+  }
+}
+
+export class ShardSizeError extends LopperInputError {
+  override name = 'ShardSizeError';
+  readonly expectedBytes: number;
+  readonly actualBytes: number;
+
+  constructor(file: string, shards: readonly string[], expectedBytes: number, actualBytes: number) {
+    const which = shards.length === 1 ? `shard "${shards[0]}" holds` : `shards ${listForMessage(shards)} hold`;
+    super(
+      file,
+      `${which} ${actualBytes} bytes but the weights listed for ${shards.length === 1 ? 'it' : 'them'} need ${expectedBytes}`,
+      { expected: `${expectedBytes} bytes`, actual: `${actualBytes} bytes` },
+    );
+    this.expectedBytes = expectedBytes;
+    this.actualBytes = actualBytes;
+  }
+}
+
+export class UnsupportedDtypeError extends LopperInputError {
+  override name = 'UnsupportedDtypeError';
+  readonly weight: string;
+
+  constructor(file: string, weight: string, problem: string, mismatch: Mismatch) {
+    super(file, `weight "${weight}" ${problem}`, mismatch);
+    this.weight = weight;
+  }
+}
+
+export class UnsupportedLayerError extends LopperInputError {
+  override name = 'UnsupportedLayerError';
+  readonly className: string;
+  readonly layerName: string;
+
+  constructor(file: string, className: string, layerName: string) {
+    super(
+      file,
+      `layer "${layerName}" is a ${className}, which TensorFlow.js layers cannot build (expected a built-in Keras layer class, got "${className}")`,
+      { expected: 'a built-in Keras layer class', actual: className },
+      true,
+    );
+    this.className = className;
+    this.layerName = layerName;
+  }
+}
+
+export class DatasetError extends LopperInputError {
+  override name = 'DatasetError';
+}
+
+export class NoModelFoundError extends LopperInputError {
+  override name = 'NoModelFoundError';
+  readonly seen: string[];
+
+  constructor(seen: readonly string[], expected = 'a TF.js model.json with its weight shards, or a .zip holding one') {
+    super(
+      'drop',
+      `no model found: expected ${expected} (got: ${listForMessage(seen, 12)})`,
+      { expected, actual: seen.join(', ') },
+      true,
+    );
+    this.seen = [...seen];
+  }
+}
+
+export class ArchiveError extends LopperInputError {
+  override name = 'ArchiveError';
+}

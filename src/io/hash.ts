@@ -1,0 +1,9 @@
+/** Hex SHA-256 of some bytes, through Web Crypto (Node 20 and browsers alike). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const view = new Uint8Array(bytes.byteLength);
+  view.set(bytes);
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', view);
+  let hex = '';
+  for (const byte of new Uint8Array(digest)) hex += byte.toString(16).padStart(2, '0');
+  return hex;
+}

@@ -1,0 +1,12 @@
+export type { Dataset, InputFile, MatchContext, ModelFormat, ModelFormatName, OpenedModel } from './types';
+export * from './errors';
+export { sha256Hex } from './hash';
+export { inputFileFromBytes } from './input-file';
+export { parseModelJson, modelJsonKind, storedByteLength, type ModelJson, type WeightSpec, type WeightsGroup, type KerasModelTopology } from './manifest';
+export { dequantizeWeights, decodeFloat16, dequantizeAffine, float16BitsToNumber } from './dequantize';
+export { tfjsLayersFormat, openLayersModel, modelName } from './tfjs-layers';
+export { tfjsGraphFormat } from './tfjs-graph';
+export { modelFormats } from './registry';
+export { expandZip, expandZips, isZip } from './zip';
+export { openModel, splitDrop, type SplitDrop } from './open';
+export { parseDataset, datasetFromJson, checkDatasetFitsModel, isDatasetJson } from './dataset';

@@ -1,0 +1,219 @@
+import { ManifestError, UnsupportedDtypeError, UnsupportedFormatError } from './errors';
+import { isRecord } from './input-file';
+
+export type StoredDtype = 'float32' | 'int32' | 'bool';
+export type QuantizationDtype = 'uint8' | 'uint16' | 'float16';
+
+export interface WeightQuantization {
+  dtype: QuantizationDtype;
+  scale?: number;
+  min?: number;
+}
+
+/** One entry of `weightsManifest[i].weights`, validated. */
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: StoredDtype;
+  quantization?: WeightQuantization;
+  group?: 'model' | 'optimizer';
+}
+
+export interface WeightsGroup {
+  paths: string[];
+  weights: WeightSpec[];
+}
+
+/** The Keras model config as tfjs-layers reads it: `{class_name, config}` plus version tags. */
+export interface KerasModelTopology {
+  class_name: string;
+  config: unknown;
+  keras_version?: string;
+  backend?: string;
+}
+
+/** A validated LayersModel `model.json`, normalised so `modelTopology` is the model config. */
+export interface ModelJson {
+  format: 'layers-model';
+  modelTopology: KerasModelTopology;
+  weightsManifest: WeightsGroup[];
+  /** True for files written before `format` existed (Keras converter output with `model_config`). */
+  legacy: boolean;
+  trainingConfig?: unknown;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  userDefinedMetadata?: Record<string, unknown>;
+}
+
+export type ModelJsonKind = 'layers-model' | 'graph-model';
+
+const BYTES_PER_ELEMENT: Record<StoredDtype | QuantizationDtype, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+};
+
+/** What a parsed JSON file is, judged by its structure; `undefined` for anything else. */
+export function modelJsonKind(json: unknown): ModelJsonKind | undefined {
+  if (!isRecord(json) || !isRecord(json['modelTopology'])) return undefined;
+  const format = json['format'];
+  if (format === 'graph-model') return 'graph-model';
+  if (format === 'layers-model') return 'layers-model';
+  if (format !== undefined) return undefined;
+  const topology = json['modelTopology'];
+  if (Array.isArray(topology['node'])) return 'graph-model';
+  if ('keras_version' in topology || 'model_config' in topology || 'class_name' in topology) return 'layers-model';
+  return undefined;
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((product, dim) => product * dim, 1);
+}
+
+/** Bytes a weight occupies in the shards: elements × bytes of the stored (quantized, if so) dtype. */
+export function storedByteLength(spec: WeightSpec): number {
+  return elementCount(spec.shape) * BYTES_PER_ELEMENT[spec.quantization?.dtype ?? spec.dtype];
+}
+
+/** Bytes a weight occupies once decoded (float32 for quantized floats). */
+export function decodedByteLength(spec: WeightSpec): number {
+  return elementCount(spec.shape) * BYTES_PER_ELEMENT[spec.dtype];
+}
+
+export function graphModelNotSupported(file: string): UnsupportedFormatError {
+  return new UnsupportedFormatError(
+    file,
+    'is a TF.js GraphModel, which Lopper cannot open yet (re-save it as a LayersModel, or convert the Keras model with --output_format=tfjs_layers_model)',
+    { expected: 'format "layers-model"', actual: 'format "graph-model"' },
+  );
+}
+
+/** Validates a parsed model.json (`file` names it in errors) and normalises legacy layouts. */
+export function parseModelJson(json: unknown, file: string): ModelJson {
+  if (!isRecord(json)) throw new ManifestError(file, 'is not a JSON object', { expected: 'a model.json object', actual: describe(json) });
+  const kind = modelJsonKind(json);
+  if (kind === 'graph-model') throw graphModelNotSupported(file);
+  const topology = json['modelTopology'];
+  if (!isRecord(topology)) {
+    throw new ManifestError(file, 'has no modelTopology', { expected: 'a modelTopology object', actual: describe(topology) });
+  }
+  if (kind === undefined) {
+    throw new ManifestError(file, 'is not a TF.js LayersModel', {
+      expected: 'format "layers-model", or a modelTopology with keras_version or model_config',
+      actual: json['format'] === undefined ? `modelTopology keys: ${Object.keys(topology).join(', ')}` : `format ${JSON.stringify(json['format'])}`,
+    });
+  }
+  const modelConfig = isRecord(topology['model_config']) ? topology['model_config'] : topology;
+  const className = modelConfig['class_name'];
+  if (typeof className !== 'string' || !('config' in modelConfig)) {
+    throw new ManifestError(file, 'modelTopology has no Keras model config', {
+      expected: '{class_name, config}',
+      actual: `keys: ${Object.keys(modelConfig).join(', ') || 'none'}`,
+    });
+  }
+  const modelTopology: KerasModelTopology = { class_name: className, config: modelConfig['config'] };
+  const kerasVersion = modelConfig['keras_version'] ?? topology['keras_version'];
+  const backend = modelConfig['backend'] ?? topology['backend'];
+  if (typeof kerasVersion === 'string') modelTopology.keras_version = kerasVersion;
+  if (typeof backend === 'string') modelTopology.backend = backend;
+
+  const parsed: ModelJson = {
+    format: 'layers-model',
+    modelTopology,
+    weightsManifest: parseWeightsManifest(json['weightsManifest'], file),
+    legacy: json['format'] === undefined,
+  };
+  const trainingConfig = json['trainingConfig'] ?? topology['training_config'];
+  if (trainingConfig !== undefined) parsed.trainingConfig = trainingConfig;
+  if (typeof json['generatedBy'] === 'string') parsed.generatedBy = json['generatedBy'];
+  const convertedBy = json['convertedBy'];
+  if (typeof convertedBy === 'string' || convertedBy === null) parsed.convertedBy = convertedBy;
+  if (isRecord(json['userDefinedMetadata'])) parsed.userDefinedMetadata = json['userDefinedMetadata'];
+  return parsed;
+}
+
+function parseWeightsManifest(manifest: unknown, file: string): WeightsGroup[] {
+  if (!Array.isArray(manifest)) {
+    throw new ManifestError(file, 'has no weightsManifest list', { expected: 'weightsManifest: [{paths, weights}]', actual: describe(manifest) });
+  }
+  const seen = new Set<string>();
+  return manifest.map((group: unknown, index) => {
+    const where = `weightsManifest[${index}]`;
+    if (!isRecord(group) || !Array.isArray(group['paths']) || !Array.isArray(group['weights'])) {
+      throw new ManifestError(file, `${where} is not a weight group`, { expected: '{paths: string[], weights: [...]}', actual: describe(group) });
+    }
+    const paths = group['paths'].map((path: unknown) => {
+      if (typeof path !== 'string' || path === '') {
+        throw new ManifestError(file, `${where}.paths holds a non-path`, { expected: 'a file name', actual: describe(path) });
+      }
+      return path;
+    });
+    const weights = group['weights'].map((entry: unknown) => parseWeightSpec(entry, `${where}.weights`, file));
+    for (const weight of weights) {
+      if (seen.has(weight.name)) throw new ManifestError(file, `weight "${weight.name}" is listed twice`);
+      seen.add(weight.name);
+    }
+    if (paths.length === 0 && weights.some((w) => storedByteLength(w) > 0)) {
+      throw new ManifestError(file, `${where} lists weights but no shard paths`, { expected: 'at least one path', actual: 'paths: []' });
+    }
+    return { paths, weights };
+  });
+}
+
+function parseWeightSpec(entry: unknown, where: string, file: string): WeightSpec {
+  if (!isRecord(entry) || typeof entry['name'] !== 'string') {
+    throw new ManifestError(file, `${where} holds an entry without a name`, { expected: '{name, shape, dtype}', actual: describe(entry) });
+  }
+  const name = entry['name'];
+  const shape = entry['shape'];
+  if (!Array.isArray(shape) || !shape.every((dim: unknown) => typeof dim === 'number' && Number.isInteger(dim) && dim >= 0)) {
+    throw new ManifestError(file, `weight "${name}" has an invalid shape`, { expected: 'a list of non-negative integers', actual: JSON.stringify(shape) });
+  }
+  const dtype = entry['dtype'];
+  if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') {
+    throw new UnsupportedDtypeError(file, name, 'has an unsupported dtype', { expected: 'float32, int32 or bool', actual: String(dtype) });
+  }
+  const spec: WeightSpec = { name, shape: shape as number[], dtype };
+  const group = entry['group'];
+  if (group === 'model' || group === 'optimizer') spec.group = group;
+  if (entry['quantization'] !== undefined) spec.quantization = parseQuantization(entry['quantization'], spec, file);
+  return spec;
+}
+
+function parseQuantization(value: unknown, spec: WeightSpec, file: string): WeightQuantization {
+  if (!isRecord(value)) {
+    throw new UnsupportedDtypeError(file, spec.name, 'has an unreadable quantization', { expected: '{dtype, scale?, min?}', actual: describe(value) });
+  }
+  const dtype = value['dtype'];
+  if (dtype !== 'uint8' && dtype !== 'uint16' && dtype !== 'float16') {
+    throw new UnsupportedDtypeError(file, spec.name, 'has an unsupported quantization dtype', { expected: 'uint8, uint16 or float16', actual: String(dtype) });
+  }
+  if (dtype === 'float16') {
+    if (spec.dtype !== 'float32') {
+      throw new UnsupportedDtypeError(file, spec.name, 'is float16-quantized but not a float32 weight', { expected: 'dtype float32', actual: spec.dtype });
+    }
+    return { dtype };
+  }
+  if (spec.dtype === 'bool') {
+    throw new UnsupportedDtypeError(file, spec.name, `is a bool weight quantized to ${dtype}`, { expected: 'float32 or int32', actual: 'bool' });
+  }
+  const scale = value['scale'];
+  const min = value['min'];
+  if (typeof scale !== 'number' || typeof min !== 'number' || !Number.isFinite(scale) || !Number.isFinite(min)) {
+    throw new UnsupportedDtypeError(file, spec.name, `is ${dtype}-quantized without a numeric scale and min`, {
+      expected: 'numbers scale and min',
+      actual: `scale ${JSON.stringify(scale)}, min ${JSON.stringify(min)}`,
+    });
+  }
+  return { dtype, scale, min };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : JSON.stringify(value);
+}

@@ -1,0 +1,42 @@
+import { isDatasetJson } from './dataset';
+import { NoModelFoundError } from './errors';
+import { hasExtension, readJson } from './input-file';
+import { modelFormats } from './registry';
+import type { InputFile, MatchContext, ModelFormat, OpenedModel } from './types';
+import { expandZips } from './zip';
+
+async function readJsonFiles(files: readonly InputFile[]): Promise<Map<string, unknown>> {
+  const parsed = new Map<string, unknown>();
+  for (const file of files) {
+    if (hasExtension(file.path, '.json')) parsed.set(file.path, await readJson(file));
+  }
+  return parsed;
+}
+
+/** Opens the model in a drop (files, folders' files, zips) with the first format that matches it. */
+export async function openModel(files: readonly InputFile[], formats: readonly ModelFormat[] = modelFormats): Promise<OpenedModel> {
+  const expanded = await expandZips(files);
+  const parsed = await readJsonFiles(expanded);
+  const context: MatchContext = { json: (path) => parsed.get(path) };
+  const format = formats.find((candidate) => candidate.match(expanded, context));
+  if (format === undefined) throw new NoModelFoundError(expanded.map((f) => f.path));
+  return format.open(expanded);
+}
+
+export interface SplitDrop {
+  modelFiles: InputFile[];
+  /** Dataset `.json` files (`inputs` + `shape`), in drop order. */
+  datasetFiles: InputFile[];
+}
+
+/** Separates a drop (zips expanded) into the model's files and dataset files, so both can come at once. */
+export async function splitDrop(files: readonly InputFile[]): Promise<SplitDrop> {
+  const expanded = await expandZips(files);
+  const parsed = await readJsonFiles(expanded);
+  const split: SplitDrop = { modelFiles: [], datasetFiles: [] };
+  for (const file of expanded) {
+    if (isDatasetJson(parsed.get(file.path))) split.datasetFiles.push(file);
+    else split.modelFiles.push(file);
+  }
+  return split;
+}

@@ -1,0 +1,56 @@
+import type * as tf from '@tensorflow/tfjs';
+import { dequantizeWeights } from './dequantize';
+import { ManifestError, NoModelFoundError } from './errors';
+import { sha256Hex } from './hash';
+import { basename, dirname, parseJsonBytes, stripExtension } from './input-file';
+import { checkLayerClasses } from './layer-classes';
+import { parseModelJson } from './manifest';
+import { modelJsonFilesOfKind, onlyModelJson, readModelJsonFilesOfKind } from './model-json-files';
+import { readShards, resolveShards } from './shards';
+import type { InputFile, MatchContext, ModelFormat, OpenedModel } from './types';
+
+/** Display name of a model: the folder holding its model.json, else the file name without extension. */
+export function modelName(modelJsonPath: string): string {
+  const folder = basename(dirname(modelJsonPath));
+  return folder !== '' ? folder : stripExtension(basename(modelJsonPath)) || 'model';
+}
+
+/** Opens a validated LayersModel: shards read in manifest order, every weight decoded to float32. */
+export async function openLayersModel(modelFile: InputFile, files: readonly InputFile[]): Promise<OpenedModel> {
+  const bytes = await modelFile.bytes();
+  const json = parseJsonBytes(bytes);
+  if (json === undefined) throw new ManifestError(modelFile.path, 'is not valid JSON', { expected: 'a JSON model.json' });
+  const manifest = parseModelJson(json, modelFile.path);
+  checkLayerClasses(manifest.modelTopology, modelFile.path);
+  const groups = resolveShards(manifest, modelFile, files);
+  const stored = await readShards(modelFile, groups);
+  const decoded = dequantizeWeights(manifest.weightsManifest.flatMap((group) => group.weights), stored);
+
+  const artifacts: tf.io.ModelArtifacts = {
+    modelTopology: manifest.modelTopology,
+    weightSpecs: decoded.specs,
+    weightData: decoded.data,
+    format: 'layers-model',
+  };
+  if (manifest.generatedBy !== undefined) artifacts.generatedBy = manifest.generatedBy;
+  if (manifest.convertedBy !== undefined) artifacts.convertedBy = manifest.convertedBy;
+  return {
+    format: 'layers-model',
+    name: modelName(modelFile.path),
+    artifacts,
+    sha256: await sha256Hex(bytes),
+    files: [modelFile.path, ...groups.flatMap((group) => group.files.map((f) => f.path))],
+  };
+}
+
+export const tfjsLayersFormat: ModelFormat = {
+  name: 'layers-model',
+  match(files: readonly InputFile[], context?: MatchContext): boolean {
+    return modelJsonFilesOfKind(files, 'layers-model', (file) => context?.json(file.path)).length > 0;
+  },
+  async open(files: readonly InputFile[]): Promise<OpenedModel> {
+    const modelFile = onlyModelJson(await readModelJsonFilesOfKind(files, 'layers-model'));
+    if (modelFile === undefined) throw new NoModelFoundError(files.map((f) => f.path), 'a TF.js LayersModel model.json');
+    return openLayersModel(modelFile, files);
+  },
+};
