@@ -10,22 +10,32 @@ function kernelValues(model: PrunableModel, unit: string): Float32Array {
   return values.slice();
 }
 
-describe('PrunableModel on a Sequential CNN', () => {
-  let model: PrunableModel;
-  let x: tf.Tensor;
-
+/** Opens a model before the tests of a block and checks after them that it freed every tensor. */
+function useModel(build: () => tf.LayersModel, inputShape: number[]): { model: PrunableModel; x: tf.Tensor } {
+  const fixture = {} as { model: PrunableModel; x: tf.Tensor };
+  let before = 0;
   beforeAll(() => {
-    model = new PrunableModel(tinyCnn());
-    x = tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 3);
+    before = tf.memory().numTensors;
+    fixture.model = new PrunableModel(build());
+    fixture.x = tf.randomUniform(inputShape, 0, 1, 'float32', 3);
   });
   afterAll(() => {
-    model.dispose();
-    x.dispose();
+    fixture.model.dispose();
+    fixture.x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
+  return fixture;
+}
+
+describe('PrunableModel on a Sequential CNN', () => {
+  const fixture = useModel(tinyCnn, [4, 8, 8, 1]);
+  let model: PrunableModel;
+  let x: tf.Tensor;
+  beforeAll(() => ({ model, x } = fixture));
 
   it('forward reproduces predict', () => {
     const before = tf.memory().numTensors;
-    const expected = model.model.predict(x) as tf.Tensor;
+    const expected = model.layersModel.predict(x) as tf.Tensor;
     const actual = model.forward(x);
     expect(actual.shape).toEqual([4, 3]);
     expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(1e-6);
@@ -112,7 +122,7 @@ describe('PrunableModel on a Sequential CNN', () => {
 
   it('loads from artifacts', async () => {
     let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.model.save(
+    await model.layersModel.save(
       tf.io.withSaveHandler(async (saved) => {
         artifacts = saved;
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
@@ -131,21 +141,14 @@ describe('PrunableModel on a Sequential CNN', () => {
 });
 
 describe('PrunableModel on a functional model', () => {
+  const fixture = useModel(tinyFunctional, [3, 6, 6, 2]);
   let model: PrunableModel;
   let x: tf.Tensor;
-
-  beforeAll(() => {
-    model = new PrunableModel(tinyFunctional());
-    x = tf.randomUniform([3, 6, 6, 2], 0, 1, 'float32', 5);
-  });
-  afterAll(() => {
-    model.dispose();
-    x.dispose();
-  });
+  beforeAll(() => ({ model, x } = fixture));
 
   it('forward reproduces predict', () => {
     const before = tf.memory().numTensors;
-    const expected = model.model.predict(x) as tf.Tensor;
+    const expected = model.layersModel.predict(x) as tf.Tensor;
     const actual = model.forward(x);
     expect(actual.shape).toEqual([3, 5]);
     expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(1e-6);
@@ -177,7 +180,7 @@ describe('PrunableModel on a functional model', () => {
   it('bypassing BatchNorm equals an identity BatchNorm', () => {
     const before = tf.memory().numTensors;
     const bypassed = model.forward(x, { bypass: new Set(['bn']) });
-    const bn = model.model.getLayer('bn');
+    const bn = model.layersModel.getLayer('bn');
     // getWeights returns the live variables, not copies: clone before overwriting them.
     const original = bn.getWeights().map((w) => w.clone());
     const epsilon = bn.getConfig().epsilon as number;

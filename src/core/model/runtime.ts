@@ -54,7 +54,7 @@ function sameShape(a: tf.Shape, b: tf.Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-function kernelVariableOf(variable: tf.LayerVariable): tf.Variable {
+function backingVariable(variable: tf.LayerVariable): tf.Variable {
   const value = variable.read();
   if (!(value instanceof tf.Variable)) throw new Error(`weight ${variable.name} is not backed by a tf.Variable`);
   return value;
@@ -77,8 +77,8 @@ export class PrunableModel {
     return new PrunableModel(model);
   }
 
-  constructor(readonly model: tf.LayersModel) {
-    this.graph = buildExecutionGraph(model);
+  constructor(readonly layersModel: tf.LayersModel) {
+    this.graph = buildExecutionGraph(layersModel);
     this.graph.steps.forEach((step, index) => {
       const name = step.layer.name;
       const known = this.firstStep.get(name);
@@ -100,12 +100,12 @@ export class PrunableModel {
 
   /** Input shape of the first model input, `null` for the batch. */
   get inputShape(): (number | null)[] {
-    return [...this.model.inputs[0].shape];
+    return [...this.layersModel.inputs[0].shape];
   }
 
   /** Output shape of the first model output, `null` for the batch. */
   get outputShape(): (number | null)[] {
-    return [...this.model.outputs[0].shape];
+    return [...this.layersModel.outputs[0].shape];
   }
 
   /** Every layer that computes something (no InputLayers, nested models flattened), in execution order. */
@@ -144,12 +144,12 @@ export class PrunableModel {
 
   /** A copy of a unit's stored kernel (cheap: shares memory until either changes); the caller disposes it. */
   getKernel(unit: string): tf.Tensor {
-    return tf.clone(kernelVariableOf(this.unitVariable(unit)));
+    return tf.clone(backingVariable(this.unitVariable(unit)));
   }
 
   /** Stores new kernel values for a unit (e.g. after pruning). The values are copied. */
   setKernel(unit: string, values: Float32Array | tf.Tensor): void {
-    const variable = kernelVariableOf(this.unitVariable(unit));
+    const variable = backingVariable(this.unitVariable(unit));
     const size = variable.size;
     if (values instanceof Float32Array) {
       if (values.length !== size) {
@@ -237,8 +237,16 @@ export class PrunableModel {
     return this.runToOutput(boundary, seed, options);
   }
 
+  /**
+   * Frees the model. `LayersModel.dispose()` skips the weights of a layer called more than
+   * once (its reference count stays above zero), so those are freed here too.
+   */
   dispose(): void {
-    this.model.dispose();
+    const variables = this.layerList.flatMap((layer) => layer.weights.map(backingVariable));
+    this.layersModel.dispose();
+    for (const variable of variables) {
+      if (!variable.isDisposed) variable.dispose();
+    }
   }
 
   private runToOutput(from: number, seed: ReadonlyMap<string, tf.Tensor>, options: ForwardOptions): tf.Tensor {
@@ -319,7 +327,7 @@ export class PrunableModel {
     const restore: [tf.Variable, tf.Tensor][] = [];
     try {
       for (const [unit, value] of kernels) {
-        const variable = kernelVariableOf(this.unitVariable(unit));
+        const variable = backingVariable(this.unitVariable(unit));
         if (!sameShape(variable.shape, value.shape) || value.dtype !== 'float32') {
           throw new Error(
             `kernel ${unit}: expected float32 [${variable.shape.join(', ')}], received ${value.dtype} [${value.shape.join(', ')}]`,
@@ -365,13 +373,13 @@ export class PrunableModel {
 
   private stepIndex(layerName: string): number {
     const index = this.firstStep.get(layerName);
-    if (index === undefined) throw new Error(`no layer named ${layerName} in ${this.model.name}`);
+    if (index === undefined) throw new Error(`no layer named ${layerName} in ${this.layersModel.name}`);
     return index;
   }
 
   private unitVariable(unit: string): tf.LayerVariable {
     const variable = this.unitVariables.get(unit);
-    if (variable === undefined) throw new Error(`no prunable unit named ${unit} in ${this.model.name}`);
+    if (variable === undefined) throw new Error(`no prunable unit named ${unit} in ${this.layersModel.name}`);
     return variable;
   }
 }

@@ -1,0 +1,27 @@
+import { rowCount } from './rows';
+
+/** Index of the largest value of each row; the first one on ties. */
+export function argMaxRows(outputs: Float32Array, classes: number): Int32Array {
+  const rows = rowCount(outputs, classes);
+  const result = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let best = 0;
+    for (let j = 1; j < classes; j++) {
+      if (outputs[i * classes + j] > outputs[i * classes + best]) best = j;
+    }
+    result[i] = best;
+  }
+  return result;
+}
+
+/** Share of rows whose arg-max is the label (works the same on probabilities and logits). */
+export function accuracy(outputs: Float32Array, labels: ArrayLike<number>, classes: number): number {
+  const predicted = argMaxRows(outputs, classes);
+  if (labels.length !== predicted.length) {
+    throw new Error(`accuracy: ${predicted.length} output rows but ${labels.length} labels`);
+  }
+  if (predicted.length === 0) return NaN;
+  let correct = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[i]) correct++;
+  return correct / predicted.length;
+}
