@@ -15,7 +15,9 @@ function formatShape(shape: readonly (number | null)[]): string {
 
 function parseShape(value: unknown, source: string): number[] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((d: unknown) => typeof d === 'number' && Number.isInteger(d) && d > 0)) {
-    throw new DatasetError(source, '"shape" must be [N, ...] with positive integers', {
+    throw new DatasetError({
+      file: source,
+      message: '"shape" must be [N, ...] with positive integers',
       expected: '[N, ...inputShape]',
       actual: JSON.stringify(value) ?? 'nothing',
     });
@@ -25,11 +27,18 @@ function parseShape(value: unknown, source: string): number[] {
 
 function parseInputs(value: unknown, shape: readonly number[], source: string): Float32Array {
   if (!Array.isArray(value)) {
-    throw new DatasetError(source, '"inputs" must be a flat list of numbers', { expected: 'number[]', actual: typeof value });
+    throw new DatasetError({
+      file: source,
+      message: '"inputs" must be a flat list of numbers',
+      expected: 'number[]',
+      actual: typeof value,
+    });
   }
   const needed = elementCount(shape);
   if (value.length !== needed) {
-    throw new DatasetError(source, `"inputs" has ${value.length} numbers but "shape" ${formatShape(shape)} needs ${needed}`, {
+    throw new DatasetError({
+      file: source,
+      message: `"inputs" has ${value.length} numbers but "shape" ${formatShape(shape)} needs ${needed}`,
       expected: String(needed),
       actual: String(value.length),
     });
@@ -38,7 +47,12 @@ function parseInputs(value: unknown, shape: readonly number[], source: string): 
   for (let i = 0; i < value.length; i++) {
     const x: unknown = value[i];
     if (typeof x !== 'number') {
-      throw new DatasetError(source, `inputs[${i}] is not a number`, { expected: 'a number', actual: JSON.stringify(x) ?? 'nothing' });
+      throw new DatasetError({
+        file: source,
+        message: `inputs[${i}] is not a number`,
+        expected: 'a number',
+        actual: JSON.stringify(x) ?? 'nothing',
+      });
     }
     inputs[i] = x;
   }
@@ -47,10 +61,17 @@ function parseInputs(value: unknown, shape: readonly number[], source: string): 
 
 function parseLabels(value: unknown, samples: number, source: string): Int32Array {
   if (!Array.isArray(value)) {
-    throw new DatasetError(source, '"labels" must be a list of class indices', { expected: 'number[]', actual: typeof value });
+    throw new DatasetError({
+      file: source,
+      message: '"labels" must be a list of class indices',
+      expected: 'number[]',
+      actual: typeof value,
+    });
   }
   if (value.length !== samples) {
-    throw new DatasetError(source, `"labels" has ${value.length} entries but there are ${samples} samples`, {
+    throw new DatasetError({
+      file: source,
+      message: `"labels" has ${value.length} entries but there are ${samples} samples`,
       expected: String(samples),
       actual: String(value.length),
     });
@@ -59,7 +80,12 @@ function parseLabels(value: unknown, samples: number, source: string): Int32Arra
   for (let i = 0; i < samples; i++) {
     const label: unknown = value[i];
     if (typeof label !== 'number' || !Number.isInteger(label) || label < 0) {
-      throw new DatasetError(source, `labels[${i}] is not a class index`, { expected: 'an integer ≥ 0', actual: JSON.stringify(label) ?? 'nothing' });
+      throw new DatasetError({
+        file: source,
+        message: `labels[${i}] is not a class index`,
+        expected: 'an integer ≥ 0',
+        actual: JSON.stringify(label) ?? 'nothing',
+      });
     }
     labels[i] = label;
   }
@@ -69,10 +95,20 @@ function parseLabels(value: unknown, samples: number, source: string): Int32Arra
 /** Decodes parsed dataset JSON; `source` names it in errors. */
 export function datasetFromJson(json: unknown, source: string, hash: string): Dataset {
   if (!isRecord(json)) {
-    throw new DatasetError(source, 'is not a dataset object', { expected: '{inputs, shape, labels?}', actual: Array.isArray(json) ? 'a list' : typeof json });
+    throw new DatasetError({
+      file: source,
+      message: 'is not a dataset object',
+      expected: '{inputs, shape, labels?}',
+      actual: Array.isArray(json) ? 'a list' : typeof json,
+    });
   }
   if (!('inputs' in json) || !('shape' in json)) {
-    throw new DatasetError(source, 'is not a dataset', { expected: 'keys inputs, shape (and labels)', actual: `keys ${Object.keys(json).join(', ') || 'none'}` });
+    throw new DatasetError({
+      file: source,
+      message: 'is not a dataset',
+      expected: 'keys inputs, shape (and labels)',
+      actual: `keys ${Object.keys(json).join(', ') || 'none'}`,
+    });
   }
   const shape = parseShape(json['shape'], source);
   const dataset: Dataset = { source, inputs: parseInputs(json['inputs'], shape, source), shape, hash };
@@ -83,7 +119,7 @@ export function datasetFromJson(json: unknown, source: string, hash: string): Da
 /** Reads a `.json` dataset file (DESIGN §6); `hash` is the hex SHA-256 of its bytes. */
 export async function parseDataset(file: InputFile): Promise<Dataset> {
   const json = await readJson(file);
-  if (json === undefined) throw new DatasetError(file.path, 'is not valid JSON', { expected: '{inputs, shape, labels?}' });
+  if (json === undefined) throw new DatasetError({ file: file.path, message: 'is not valid JSON', expected: '{inputs, shape, labels?}' });
   return datasetFromJson(json, file.path, await sha256Hex(await file.bytes()));
 }
 
@@ -96,7 +132,9 @@ export function checkDatasetFitsModel(dataset: Dataset, inputShape: readonly (nu
   const wanted = inputShape.slice(1);
   const fits = sample.length === wanted.length && wanted.every((dim, i) => dim === null || dim === sample[i]);
   if (!fits) {
-    throw new DatasetError(dataset.source, `samples of shape ${formatShape(sample)} do not fit the model input ${formatShape(wanted)}`, {
+    throw new DatasetError({
+      file: dataset.source,
+      message: `samples of shape ${formatShape(sample)} do not fit the model input ${formatShape(wanted)}`,
       expected: formatShape([null, ...wanted]),
       actual: formatShape(dataset.shape),
     });
@@ -105,7 +143,9 @@ export function checkDatasetFitsModel(dataset: Dataset, inputShape: readonly (nu
   const labels = dataset.labels;
   const bad = labels.findIndex((label) => label >= numClasses);
   if (bad >= 0) {
-    throw new DatasetError(dataset.source, `labels[${bad}] is ${labels[bad]} but the model has ${numClasses} classes`, {
+    throw new DatasetError({
+      file: dataset.source,
+      message: `labels[${bad}] is ${labels[bad]} but the model has ${numClasses} classes`,
       expected: `0…${numClasses - 1}`,
       actual: String(labels[bad]),
     });

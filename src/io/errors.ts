@@ -23,18 +23,27 @@ export function listForMessage(names: readonly string[], max = 8): string {
   return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
+export interface InputErrorDetails extends Mismatch {
+  /** The file the error is about (its path in the drop), or `drop` for the drop as a whole. */
+  file: string;
+  /** What is wrong, as it reads after `<file>: `. */
+  message: string;
+  /** Set when `message` already says what was expected and found, so it is not appended again. */
+  mismatchInMessage?: boolean;
+}
+
+/** `<file>: <message> (expected E, got A)` — the base of every error a user can act on. */
 export class LopperInputError extends Error {
   override name = 'LopperInputError';
   readonly file: string;
   readonly expected?: string;
   readonly actual?: string;
 
-  /** `problem` is the text after `<file>: `; expected/actual are appended unless `mismatchInProblem`. */
-  constructor(file: string, problem: string, mismatch: Mismatch = {}, mismatchInProblem = false) {
-    super(`${file}: ${problem}${mismatchInProblem ? '' : describeMismatch(mismatch)}`);
+  constructor({ file, message, expected, actual, mismatchInMessage = false }: InputErrorDetails) {
+    super(`${file}: ${message}${mismatchInMessage ? '' : describeMismatch({ expected, actual })}`);
     this.file = file;
-    if (mismatch.expected !== undefined) this.expected = mismatch.expected;
-    if (mismatch.actual !== undefined) this.actual = mismatch.actual;
+    if (expected !== undefined) this.expected = expected;
+    if (actual !== undefined) this.actual = actual;
   }
 }
 
@@ -53,12 +62,13 @@ export class MissingShardError extends LopperInputError {
   readonly shard: string;
 
   constructor(file: string, shard: string, seen: readonly string[]) {
-    super(
+    super({
       file,
-      `weightsManifest lists "${shard}" but no such file was dropped (got: ${listForMessage(seen)})`,
-      { expected: shard, actual: seen.join(', ') },
-      true,
-    );
+      message: `weightsManifest lists "${shard}" but no such file was dropped (got: ${listForMessage(seen)})`,
+      expected: shard,
+      actual: seen.join(', '),
+      mismatchInMessage: true,
+    });
     this.shard = shard;
   }
 }
@@ -69,12 +79,13 @@ export class ExtraShardError extends LopperInputError {
 
   constructor(file: string, extra: readonly string[], listed: readonly string[]) {
     const what = extra.length === 1 ? `"${extra[0]}" looks like a weight shard` : `${listForMessage(extra.map((e) => `"${e}"`))} look like weight shards`;
-    super(
+    super({
       file,
-      `${what} but weightsManifest does not list ${extra.length === 1 ? 'it' : 'them'} (expected only: ${listForMessage(listed)})`,
-      { expected: listed.join(', '), actual: extra.join(', ') },
-      true,
-    );
+      message: `${what} but weightsManifest does not list ${extra.length === 1 ? 'it' : 'them'} (expected only: ${listForMessage(listed)})`,
+      expected: listed.join(', '),
+      actual: extra.join(', '),
+      mismatchInMessage: true,
+    });
     this.shards = [...extra];
   }
 }
@@ -86,11 +97,12 @@ export class ShardSizeError extends LopperInputError {
 
   constructor(file: string, shards: readonly string[], expectedBytes: number, actualBytes: number) {
     const which = shards.length === 1 ? `shard "${shards[0]}" holds` : `shards ${listForMessage(shards)} hold`;
-    super(
+    super({
       file,
-      `${which} ${actualBytes} bytes but the weights listed for ${shards.length === 1 ? 'it' : 'them'} need ${expectedBytes}`,
-      { expected: `${expectedBytes} bytes`, actual: `${actualBytes} bytes` },
-    );
+      message: `${which} ${actualBytes} bytes but the weights listed for ${shards.length === 1 ? 'it' : 'them'} need ${expectedBytes}`,
+      expected: `${expectedBytes} bytes`,
+      actual: `${actualBytes} bytes`,
+    });
     this.expectedBytes = expectedBytes;
     this.actualBytes = actualBytes;
   }
@@ -101,7 +113,7 @@ export class UnsupportedDtypeError extends LopperInputError {
   readonly weight: string;
 
   constructor(file: string, weight: string, problem: string, mismatch: Mismatch) {
-    super(file, `weight "${weight}" ${problem}`, mismatch);
+    super({ file, message: `weight "${weight}" ${problem}`, ...mismatch });
     this.weight = weight;
   }
 }
@@ -112,12 +124,13 @@ export class UnsupportedLayerError extends LopperInputError {
   readonly layerName: string;
 
   constructor(file: string, className: string, layerName: string) {
-    super(
+    super({
       file,
-      `layer "${layerName}" is a ${className}, which TensorFlow.js layers cannot build (expected a built-in Keras layer class, got "${className}")`,
-      { expected: 'a built-in Keras layer class', actual: className },
-      true,
-    );
+      message: `layer "${layerName}" is a ${className}, which TensorFlow.js layers cannot build (expected a built-in Keras layer class, got "${className}")`,
+      expected: 'a built-in Keras layer class',
+      actual: className,
+      mismatchInMessage: true,
+    });
     this.className = className;
     this.layerName = layerName;
   }
@@ -132,12 +145,13 @@ export class NoModelFoundError extends LopperInputError {
   readonly seen: string[];
 
   constructor(seen: readonly string[], expected = 'a TF.js model.json with its weight shards, or a .zip holding one') {
-    super(
-      'drop',
-      `no model found: expected ${expected} (got: ${listForMessage(seen, 12)})`,
-      { expected, actual: seen.join(', ') },
-      true,
-    );
+    super({
+      file: 'drop',
+      message: `no model found: expected ${expected} (got: ${listForMessage(seen, 12)})`,
+      expected,
+      actual: seen.join(', '),
+      mismatchInMessage: true,
+    });
     this.seen = [...seen];
   }
 }

@@ -84,24 +84,29 @@ export function decodedByteLength(spec: WeightSpec): number {
 }
 
 export function graphModelNotSupported(file: string): UnsupportedFormatError {
-  return new UnsupportedFormatError(
+  return new UnsupportedFormatError({
     file,
-    'is a TF.js GraphModel, which Lopper cannot open yet (re-save it as a LayersModel, or convert the Keras model with --output_format=tfjs_layers_model)',
-    { expected: 'format "layers-model"', actual: 'format "graph-model"' },
-  );
+    message: 'is a TF.js GraphModel, which Lopper cannot open yet (re-save it as a LayersModel, or convert the Keras model with --output_format=tfjs_layers_model)',
+    expected: 'format "layers-model"',
+    actual: 'format "graph-model"',
+  });
 }
 
 /** Validates a parsed model.json (`file` names it in errors) and normalises legacy layouts. */
 export function parseModelJson(json: unknown, file: string): ModelJson {
-  if (!isRecord(json)) throw new ManifestError(file, 'is not a JSON object', { expected: 'a model.json object', actual: describe(json) });
+  if (!isRecord(json)) {
+    throw new ManifestError({ file, message: 'is not a JSON object', expected: 'a model.json object', actual: describe(json) });
+  }
   const kind = modelJsonKind(json);
   if (kind === 'graph-model') throw graphModelNotSupported(file);
   const topology = json['modelTopology'];
   if (!isRecord(topology)) {
-    throw new ManifestError(file, 'has no modelTopology', { expected: 'a modelTopology object', actual: describe(topology) });
+    throw new ManifestError({ file, message: 'has no modelTopology', expected: 'a modelTopology object', actual: describe(topology) });
   }
   if (kind === undefined) {
-    throw new ManifestError(file, 'is not a TF.js LayersModel', {
+    throw new ManifestError({
+      file,
+      message: 'is not a TF.js LayersModel',
       expected: 'format "layers-model", or a modelTopology with keras_version or model_config',
       actual: json['format'] === undefined ? `modelTopology keys: ${Object.keys(topology).join(', ')}` : `format ${JSON.stringify(json['format'])}`,
     });
@@ -109,7 +114,9 @@ export function parseModelJson(json: unknown, file: string): ModelJson {
   const modelConfig = isRecord(topology['model_config']) ? topology['model_config'] : topology;
   const className = modelConfig['class_name'];
   if (typeof className !== 'string' || !('config' in modelConfig)) {
-    throw new ManifestError(file, 'modelTopology has no Keras model config', {
+    throw new ManifestError({
+      file,
+      message: 'modelTopology has no Keras model config',
       expected: '{class_name, config}',
       actual: `keys: ${Object.keys(modelConfig).join(', ') || 'none'}`,
     });
@@ -137,27 +144,42 @@ export function parseModelJson(json: unknown, file: string): ModelJson {
 
 function parseWeightsManifest(manifest: unknown, file: string): WeightsGroup[] {
   if (!Array.isArray(manifest)) {
-    throw new ManifestError(file, 'has no weightsManifest list', { expected: 'weightsManifest: [{paths, weights}]', actual: describe(manifest) });
+    throw new ManifestError({
+      file,
+      message: 'has no weightsManifest list',
+      expected: 'weightsManifest: [{paths, weights}]',
+      actual: describe(manifest),
+    });
   }
   const seen = new Set<string>();
   return manifest.map((group: unknown, index) => {
     const where = `weightsManifest[${index}]`;
     if (!isRecord(group) || !Array.isArray(group['paths']) || !Array.isArray(group['weights'])) {
-      throw new ManifestError(file, `${where} is not a weight group`, { expected: '{paths: string[], weights: [...]}', actual: describe(group) });
+      throw new ManifestError({
+        file,
+        message: `${where} is not a weight group`,
+        expected: '{paths: string[], weights: [...]}',
+        actual: describe(group),
+      });
     }
     const paths = group['paths'].map((path: unknown) => {
       if (typeof path !== 'string' || path === '') {
-        throw new ManifestError(file, `${where}.paths holds a non-path`, { expected: 'a file name', actual: describe(path) });
+        throw new ManifestError({ file, message: `${where}.paths holds a non-path`, expected: 'a file name', actual: describe(path) });
       }
       return path;
     });
     const weights = group['weights'].map((entry: unknown) => parseWeightSpec(entry, `${where}.weights`, file));
     for (const weight of weights) {
-      if (seen.has(weight.name)) throw new ManifestError(file, `weight "${weight.name}" is listed twice`);
+      if (seen.has(weight.name)) throw new ManifestError({ file, message: `weight "${weight.name}" is listed twice` });
       seen.add(weight.name);
     }
     if (paths.length === 0 && weights.some((w) => storedByteLength(w) > 0)) {
-      throw new ManifestError(file, `${where} lists weights but no shard paths`, { expected: 'at least one path', actual: 'paths: []' });
+      throw new ManifestError({
+        file,
+        message: `${where} lists weights but no shard paths`,
+        expected: 'at least one path',
+        actual: 'paths: []',
+      });
     }
     return { paths, weights };
   });
@@ -165,12 +187,22 @@ function parseWeightsManifest(manifest: unknown, file: string): WeightsGroup[] {
 
 function parseWeightSpec(entry: unknown, where: string, file: string): WeightSpec {
   if (!isRecord(entry) || typeof entry['name'] !== 'string') {
-    throw new ManifestError(file, `${where} holds an entry without a name`, { expected: '{name, shape, dtype}', actual: describe(entry) });
+    throw new ManifestError({
+      file,
+      message: `${where} holds an entry without a name`,
+      expected: '{name, shape, dtype}',
+      actual: describe(entry),
+    });
   }
   const name = entry['name'];
   const shape = entry['shape'];
   if (!Array.isArray(shape) || !shape.every((dim: unknown) => typeof dim === 'number' && Number.isInteger(dim) && dim >= 0)) {
-    throw new ManifestError(file, `weight "${name}" has an invalid shape`, { expected: 'a list of non-negative integers', actual: JSON.stringify(shape) });
+    throw new ManifestError({
+      file,
+      message: `weight "${name}" has an invalid shape`,
+      expected: 'a list of non-negative integers',
+      actual: JSON.stringify(shape),
+    });
   }
   const dtype = entry['dtype'];
   if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') {

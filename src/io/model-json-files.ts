@@ -29,7 +29,9 @@ export async function readModelJsonFilesOfKind(files: readonly InputFile[], kind
 export function onlyModelJson(candidates: readonly InputFile[]): InputFile | undefined {
   const [first, second] = candidates;
   if (first !== undefined && second !== undefined) {
-    throw new ManifestError(first.path, 'is one of several model files in the drop; drop one model at a time', {
+    throw new ManifestError({
+      file: first.path,
+      message: 'is one of several model files in the drop; drop one model at a time',
       expected: 'one model.json',
       actual: candidates.map((f) => f.path).join(', '),
     });

@@ -41,7 +41,9 @@ function findShard(path: string, modelFile: InputFile, candidates: readonly Inpu
   if (matches.length <= 1) return matches[0];
   const besideModel = matches.filter((f) => dirname(f.path) === modelDir);
   if (besideModel.length === 1) return besideModel[0];
-  throw new ManifestError(modelFile.path, `weightsManifest path "${path}" matches several dropped files`, {
+  throw new ManifestError({
+    file: modelFile.path,
+    message: `weightsManifest path "${path}" matches several dropped files`,
     expected: 'one file',
     actual: matches.map((f) => f.path).join(', '),
   });

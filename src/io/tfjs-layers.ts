@@ -19,7 +19,7 @@ export function modelName(modelJsonPath: string): string {
 export async function openLayersModel(modelFile: InputFile, files: readonly InputFile[]): Promise<OpenedModel> {
   const bytes = await modelFile.bytes();
   const json = parseJsonBytes(bytes);
-  if (json === undefined) throw new ManifestError(modelFile.path, 'is not valid JSON', { expected: 'a JSON model.json' });
+  if (json === undefined) throw new ManifestError({ file: modelFile.path, message: 'is not valid JSON', expected: 'a JSON model.json' });
   const manifest = parseModelJson(json, modelFile.path);
   checkLayerClasses(manifest.modelTopology, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);

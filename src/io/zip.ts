@@ -22,7 +22,11 @@ export async function expandZip(file: InputFile): Promise<InputFile[]> {
   try {
     entries = unzipSync(await file.bytes(), { filter: (entry) => keepEntry(entry.name) });
   } catch (error) {
-    throw new ArchiveError(file.path, 'is not a readable zip archive', { actual: error instanceof Error ? error.message : String(error) });
+    throw new ArchiveError({
+      file: file.path,
+      message: 'is not a readable zip archive',
+      actual: error instanceof Error ? error.message : String(error),
+    });
   }
   const names = Object.keys(entries).sort();
   const topFolders = new Set(names.map((name) => name.split('/')[0]));
