@@ -5,6 +5,7 @@ export { inputFileFromBytes } from './input-file';
 export { parseModelJson, modelJsonKind, storedByteLength, type ModelJson, type WeightSpec, type WeightsGroup, type KerasModelTopology } from './manifest';
 export { dequantizeWeights, decodeFloat16, dequantizeAffine, float16BitsToNumber } from './dequantize';
 export { tfjsLayersFormat, openLayersModel, modelName } from './tfjs-layers';
+export { checkLayerClasses, layerClassUses, type LayerClassUse } from './layer-classes';
 export { tfjsGraphFormat } from './tfjs-graph';
 export { modelFormats } from './registry';
 export { expandZip, expandZips, isZip } from './zip';
