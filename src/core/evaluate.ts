@@ -144,6 +144,9 @@ export async function evaluate(model: PrunableModel, data: EvalData, options: Ev
   const classes = run.outputs.length / run.samples;
   const fromLogits = options.fromLogits ?? !model.outputIsProbability();
   if (data.labels) {
+    if (model.outputShape.length !== 2) {
+      throw new Error(`labels need model outputs [N, classes], the model gives [${model.outputShape.map((d) => d ?? 'N').join(', ')}]`);
+    }
     const labels = data.labels.subarray(0, run.samples);
     result.accuracy = accuracy(run.outputs, labels, classes);
     result.loss = crossEntropy(run.outputs, labels, classes, { fromLogits });

@@ -243,3 +243,34 @@ describe('PrunableModel on a functional model', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('PrunableModel on a two-input model', () => {
+  it('feeds every input and resumes where a model input is still alive', () => {
+    const before = tf.memory().numTensors;
+    const a = tf.input({ shape: [4], name: 'a' });
+    const b = tf.input({ shape: [3], name: 'b' });
+    const hidden = tf.layers.dense({ units: 3, activation: 'tanh', name: 'fa' }).apply(a) as tf.SymbolicTensor;
+    const joined = tf.layers.concatenate({ name: 'join' }).apply([hidden, b]) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 2, name: 'head' }).apply(joined) as tf.SymbolicTensor;
+    const model = new PrunableModel(tf.model({ inputs: [a, b], outputs: out }));
+    const xa = tf.randomNormal([5, 4], 0, 1, 'float32', 1);
+    const xb = tf.randomNormal([5, 3], 0, 1, 'float32', 2);
+    const expected = model.layersModel.predict([xa, xb]) as tf.Tensor;
+    const actual = model.forward([xa, xb]);
+    expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(1e-6);
+    expect(() => model.forward(xa)).toThrow(/takes 2 inputs, received 1/);
+
+    const captured = model.captureInputs([xa, xb], ['fa', 'head']);
+    // before fa, input b is alive as well: resuming needs the capture, not fa's input alone
+    expect(captured.get('fa')!.values.size).toBe(2);
+    expect(() => model.forwardFrom('fa', xa)).toThrow(/use captureInputs/);
+    const resumed = model.forwardFrom('fa', captured.get('fa')!);
+    const fromHead = model.forwardFrom('head', captured.get('head')!.inputs[0]);
+    expect(maxAbsDiff(resumed, expected)).toBe(0);
+    expect(maxAbsDiff(fromHead, expected)).toBe(0);
+    disposeActivations(captured);
+    tf.dispose([xa, xb, expected, actual, resumed, fromHead]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
