@@ -26,7 +26,7 @@ interface Output {
 
 async function loadModel(path: string): Promise<{ opened: OpenedModel; model: PrunableModel }> {
   const files = await filesFromPath(path);
-  const opened = await openModel(splitDrop(files).modelFiles);
+  const opened = await openModel((await splitDrop(files)).modelFiles);
   const model = await PrunableModel.fromArtifacts(opened.artifacts);
   return { opened, model };
 }

@@ -42,3 +42,14 @@ export function installPageHooks(target: Window): void {
     get: () => Object.freeze(snapshot(useLopper.getState())),
   });
 }
+
+/** Calls for tests and scripts that need worker results beyond the state: `window.__lopperDebug`. */
+export function installDebugHooks(target: Window, predict: (samples: number) => Promise<{ outputs: Float32Array }>): void {
+  Object.defineProperty(target, '__lopperDebug', {
+    configurable: true,
+    enumerable: false,
+    value: Object.freeze({
+      predict: async (samples: number): Promise<number[]> => Array.from((await predict(samples)).outputs),
+    }),
+  });
+}

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { evaluate, predict } from '../core/evaluate';
 import { syntheticInputs } from '../core/data/synthetic';
 import { inspectLayers, modelSummary } from '../core/model/inspect';
@@ -63,7 +62,7 @@ export class WorkerApi {
   }
 
   async openFiles(files: InputFile[], job: JobContext): Promise<OpenResult> {
-    const { modelFiles, datasetFiles } = splitDrop(files);
+    const { modelFiles, datasetFiles } = await splitDrop(files);
     job.progress('Checking files', 0, 3);
     const opened = await openModel(modelFiles);
     throwIfCancelled(job);
@@ -238,11 +237,7 @@ function concatKernels(model: PrunableModel, units: string[]): Float32Array {
   );
 }
 
+/** All weights of a layer without units (BatchNorm, biases only…). `getWeights()` returns live variables: read, never dispose. */
 function layerWeights(model: PrunableModel, layer: string): Float32Array {
-  const weights = model.layersModel.getLayer(layer).getWeights();
-  try {
-    return concatFloat32(weights.map((w) => w.dataSync() as Float32Array));
-  } finally {
-    tf.dispose(weights);
-  }
+  return concatFloat32(model.layersModel.getLayer(layer).getWeights().map((w) => w.dataSync() as Float32Array));
 }
