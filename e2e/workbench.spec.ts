@@ -34,7 +34,7 @@ test('a fresh page opens the demo CNN with its held-out accuracy on WASM with th
 
 test('selecting a layer by keyboard shows its weight histogram and statistics', async ({ page }) => {
   await openWorkbench(page);
-  const button = page.getByTestId('layer-row').filter({ hasText: 'conv2' }).getByRole('button');
+  const button = page.getByRole('button', { name: 'conv2', exact: true });
   await button.focus();
   await page.keyboard.press('Enter');
   await expect(page.getByTestId('weight-histogram').locator('svg rect')).toHaveCount(40);
@@ -107,6 +107,7 @@ test('an evaluation set for a dropped model gives accuracy; data-free mode shows
 });
 
 test('WebGPU reproduces the WASM outputs of 32 demo digits', async ({ page }) => {
+  test.setTimeout(300_000);
   await openWorkbench(page);
   const predict = () =>
     page.evaluate(async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { syntheticInputs } from '../core/data/synthetic';
 import { evaluate, predict } from '../core/evaluate';
-import { inspectLayers, modelSummary } from '../core/model/inspect';
+import { inspectModel } from '../core/model/inspect';
 import { PrunableModel } from '../core/model/runtime';
 import { checkDatasetFitsModel, parseDataset } from '../io/dataset';
 import { filesFromPath } from '../io/node-files';
@@ -56,8 +56,7 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   await startBackend(stringOption(args, 'backend'));
   const { opened, model } = await loadModel(modelPath(args));
   try {
-    const layers = inspectLayers(model);
-    const totals = modelSummary(model);
+    const { layers, totals } = await inspectModel(model);
     out.print({
       format: opened.format,
       name: opened.name,

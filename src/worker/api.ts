@@ -1,6 +1,6 @@
 import { evaluate, predict } from '../core/evaluate';
 import { syntheticInputs } from '../core/data/synthetic';
-import { inspectLayers, modelSummary } from '../core/model/inspect';
+import { inspectModel } from '../core/model/inspect';
 import { PrunableModel } from '../core/model/runtime';
 import { weightStats } from '../core/model/stats';
 import type { Evaluation } from '../core/types';
@@ -111,11 +111,11 @@ export class WorkerApi {
     return evaluation;
   }
 
-  layerDetail(layer: string): LayerDetail {
+  async layerDetail(layer: string): Promise<LayerDetail> {
     const loaded = this.requireModel();
     const units = loaded.model.units().filter((u) => u.layer === layer);
     const source = units.length > 0 ? units.map((u) => u.name) : [];
-    const values = source.length > 0 ? concatKernels(loaded.model, source) : layerWeights(loaded.model, layer);
+    const values = source.length > 0 ? await concatKernels(loaded.model, source) : await layerWeights(loaded.model, layer);
     return { layer, units: source, stats: weightStats(values) };
   }
 
@@ -159,8 +159,7 @@ export class WorkerApi {
 
   private async build(opened: OpenedModel): Promise<Loaded> {
     const model = await PrunableModel.fromArtifacts(opened.artifacts);
-    const layers = inspectLayers(model);
-    const totals = modelSummary(model);
+    const { layers, totals } = await inspectModel(model);
     const summary: ModelSummary = {
       format: opened.format,
       name: opened.name,
@@ -224,20 +223,21 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-function concatKernels(model: PrunableModel, units: string[]): Float32Array {
-  return concatFloat32(
-    units.map((unit) => {
-      const kernel = model.getKernel(unit);
-      try {
-        return kernel.dataSync() as Float32Array;
-      } finally {
-        kernel.dispose();
-      }
-    }),
-  );
+async function concatKernels(model: PrunableModel, units: string[]): Promise<Float32Array> {
+  const parts: Float32Array[] = [];
+  for (const unit of units) {
+    const kernel = model.getKernel(unit);
+    try {
+      parts.push((await kernel.data()) as Float32Array);
+    } finally {
+      kernel.dispose();
+    }
+  }
+  return concatFloat32(parts);
 }
 
 /** All weights of a layer without units (BatchNorm, biases only…). `getWeights()` returns live variables: read, never dispose. */
-function layerWeights(model: PrunableModel, layer: string): Float32Array {
-  return concatFloat32(model.layersModel.getLayer(layer).getWeights().map((w) => w.dataSync() as Float32Array));
+async function layerWeights(model: PrunableModel, layer: string): Promise<Float32Array> {
+  const weights = model.layersModel.getLayer(layer).getWeights();
+  return concatFloat32(await Promise.all(weights.map(async (w) => (await w.data()) as Float32Array)));
 }

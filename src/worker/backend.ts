@@ -11,8 +11,31 @@ setWasmPaths({
   'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
 });
-const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2;
-setThreadsCount(Math.max(2, Math.min(8, cores)));
+/** WASM helper threads: one per logical core, at least 2, at most 8 (the runtime pre-creates 8). */
+export const WASM_THREADS = Math.max(2, Math.min(8, typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2));
+setThreadsCount(WASM_THREADS);
+
+/**
+ * Prepares a module worker so that the WASM runtime really starts `WASM_THREADS` threads:
+ * - Emscripten decides it runs in a worker by `typeof importScripts === 'function'`; a module
+ *   worker has none, so the runtime would take it for the main browser thread. Declaring the
+ *   function (never called: the helper threads are classic workers of their own) fixes that.
+ * - tfjs-backend-wasm caps its pool at hardwareConcurrency / 2, assuming two hardware threads
+ *   per core, which leaves a 2-core machine with one thread whatever `setThreadsCount` asks.
+ *   The worker's navigator reports twice the requested count so that the request is honoured.
+ */
+export function prepareWasmThreads(scope: object): void {
+  const global = scope as { importScripts?: unknown; WorkerGlobalScope?: unknown; navigator?: object };
+  if (global.WorkerGlobalScope === undefined) return;
+  if (typeof global.importScripts !== 'function') {
+    global.importScripts = () => {
+      throw new Error('importScripts is not available in a module worker');
+    };
+  }
+  if (global.navigator) {
+    Object.defineProperty(global.navigator, 'hardwareConcurrency', { configurable: true, get: () => WASM_THREADS * 2 });
+  }
+}
 
 export interface AdapterReport {
   present: boolean;
@@ -27,14 +50,30 @@ interface AdapterInfoLike {
   isFallbackAdapter?: boolean;
 }
 
+/** GPUAdapterInfo exposes its fields as prototype getters, so they are read one by one (a spread would drop them). */
 function readAdapterInfo(adapter: object): AdapterInfoLike {
-  const info = (adapter as { info?: AdapterInfoLike }).info ?? {};
+  const info: AdapterInfoLike = (adapter as { info?: AdapterInfoLike }).info ?? {};
   const legacyFallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  return { ...info, isFallbackAdapter: info.isFallbackAdapter ?? legacyFallback };
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    description: info.description,
+    isFallbackAdapter: info.isFallbackAdapter ?? legacyFallback,
+  };
 }
 
-/** Asks for a WebGPU adapter and says whether it is a real GPU or a software fallback. */
-export async function probeWebGpu(): Promise<AdapterReport> {
+let adapterProbe: Promise<AdapterReport> | null = null;
+
+/**
+ * Asks once for a WebGPU adapter and says whether it is a real GPU or a software fallback.
+ * The answer is cached: the adapter does not change while the page lives.
+ */
+export function probeWebGpu(): Promise<AdapterReport> {
+  adapterProbe ??= requestAdapterReport();
+  return adapterProbe;
+}
+
+async function requestAdapterReport(): Promise<AdapterReport> {
   const gpu = (navigator as { gpu?: { requestAdapter(): Promise<object | null> } }).gpu;
   if (!gpu) return { present: false, software: false, description: 'navigator.gpu is missing' };
   const adapter = await gpu.requestAdapter().catch(() => null);
@@ -74,12 +113,15 @@ async function trySetBackend(name: BackendName): Promise<boolean> {
   }
 }
 
-function describe(name: BackendName, reason: string, available: BackendName[], benchmarkMs?: Partial<Record<BackendName, number>>): BackendState {
+async function describe(name: BackendName, reason: string, available: BackendName[], benchmarkMs?: Partial<Record<BackendName, number>>): Promise<BackendState> {
+  const wasm = name === 'wasm';
   return {
     name,
     reason,
     available,
-    wasmThreads: name === 'wasm' ? getThreadsCount() : undefined,
+    wasmThreads: wasm ? getThreadsCount() : undefined,
+    wasmSimd: wasm ? (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true : undefined,
+    wasmMultithread: wasm ? (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) === true : undefined,
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     benchmarkMs,
   };

@@ -12,6 +12,9 @@ export interface BackendState {
   available: BackendName[];
   /** WASM helper threads, when the wasm backend is active. */
   wasmThreads?: number;
+  /** Whether this runtime offers WASM SIMD and threads (SharedArrayBuffer + atomics). */
+  wasmSimd?: boolean;
+  wasmMultithread?: boolean;
   crossOriginIsolated: boolean;
   /** Per-backend micro-benchmark results (ms for one small matMul), when measured. */
   benchmarkMs?: Partial<Record<BackendName, number>>;

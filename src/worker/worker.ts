@@ -2,10 +2,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { LopperInputError } from '../io/errors';
 import { WorkerApi, blobFile, type JobContext } from './api';
-import { chooseBackend, useBackend } from './backend';
+import { chooseBackend, prepareWasmThreads, useBackend } from './backend';
 import { fetchDemoFiles } from './demo';
 import type { FromWorker, RequestMessage, Requests, SerializedError, ToWorker } from './protocol';
 
+prepareWasmThreads(self);
 const api = new WorkerApi();
 const cancelled = new Set<number>();
 /** Jobs run one at a time, in arrival order; a cancel reaches a queued or running job. */
@@ -48,7 +49,7 @@ const handlers: Handlers = {
   openDataset: ({ files }, job) => api.openDataset(files.map(blobFile), job),
   useSynthetic: ({ samples, seed }, job) => api.useSynthetic(samples, seed, job),
   evaluate: (_args, job) => api.evaluate(job),
-  layerDetail: async ({ layer }) => api.layerDetail(layer),
+  layerDetail: ({ layer }) => api.layerDetail(layer),
   predict: ({ samples }) => api.predictSamples(samples),
   memory: async () => ({ numTensors: tf.memory().numTensors }),
 };

@@ -26,6 +26,23 @@ export function unitZeroCounts(model: PrunableModel): Map<string, number> {
   return counts;
 }
 
+/** As `unitZeroCounts`, reading back asynchronously: the only way a WebGPU backend in a worker reads data safely. */
+export async function unitZeroCountsAsync(model: PrunableModel): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const unit of model.units()) {
+    const zeros = tf.tidy(() => {
+      const kernel = model.getKernel(unit.name);
+      return tf.sum(tf.equal(kernel, 0));
+    });
+    try {
+      counts.set(unit.name, (await zeros.data())[0]);
+    } finally {
+      zeros.dispose();
+    }
+  }
+  return counts;
+}
+
 function layerParams(layer: tf.layers.Layer): number {
   return layer.weights.reduce((total, w) => total + w.shape.reduce<number>((a, d) => a * (d ?? 0), 1), 0);
 }
@@ -59,8 +76,7 @@ export function inspectLayers(model: PrunableModel, zeros = unitZeroCounts(model
   });
 }
 
-export function modelSummary(model: PrunableModel, layers?: readonly LayerInfo[]): ModelTotals {
-  const zeros = unitZeroCounts(model);
+export function modelSummary(model: PrunableModel, layers?: readonly LayerInfo[], zeros = unitZeroCounts(model)): ModelTotals {
   const rows = layers ?? inspectLayers(model, zeros);
   const prunableParams = model.units().reduce((total, unit) => total + unit.size, 0);
   const zeroCount = [...zeros.values()].reduce((a, b) => a + b, 0);
@@ -70,4 +86,11 @@ export function modelSummary(model: PrunableModel, layers?: readonly LayerInfo[]
     prunableParams,
     sparsity: prunableParams === 0 ? 0 : zeroCount / prunableParams,
   };
+}
+
+/** The layer table and totals, with every read from the backend asynchronous. */
+export async function inspectModel(model: PrunableModel): Promise<{ layers: LayerInfo[]; totals: ModelTotals }> {
+  const zeros = await unitZeroCountsAsync(model);
+  const layers = inspectLayers(model, zeros);
+  return { layers, totals: modelSummary(model, layers, zeros) };
 }
