@@ -45,21 +45,24 @@ test('selecting a layer by keyboard shows its weight histogram and statistics', 
 test('dropping model.json with two shards opens that model and shows its layers', async ({ page }) => {
   await openWorkbench(page);
   await dropFiles(page, readFixture(join(FIXTURES, 'two-shards')));
-  const state = await waitIdle(page, (s) => s.model?.name !== 'digits-cnn');
+  const state = await waitIdle(page);
   expect(state.error).toBeNull();
+  expect(state.model?.name).toBe('two_shards');
   await expect(page.getByTestId('layer-row')).toHaveCount(layerCount(join(FIXTURES, 'two-shards', 'model.json')));
 });
 
 test('a zip drop and a folder pick both open the model inside', async ({ page }) => {
   await openWorkbench(page);
   await dropFiles(page, readFixture(join(FIXTURES, 'two-shards.zip')));
-  let state = await waitIdle(page, (s) => s.model?.name !== 'digits-cnn');
+  let state = await waitIdle(page);
   expect(state.error).toBeNull();
+  expect(state.model?.name).toBe('two-shards');
   await expect(page.getByTestId('layer-row')).toHaveCount(layerCount(join(FIXTURES, 'two-shards', 'model.json')));
 
   await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
-  state = await waitIdle(page, (s) => s.model?.name === 'functional');
+  state = await waitIdle(page);
   expect(state.error).toBeNull();
+  expect(state.model?.name).toBe('functional');
   await expect(page.getByTestId('layer-row')).toHaveCount(layerCount(join(FIXTURES, 'functional', 'model.json')));
   // The folder holds eval.json too: the model is evaluated on it.
   expect(state.evaluation?.accuracy).toBeDefined();
@@ -83,18 +86,23 @@ test('quantized and legacy exports load; an unknown layer class is named in the 
   await openWorkbench(page);
   for (const fixture of ['quantized-uint8', 'quantized-uint16', 'quantized-float16', 'legacy']) {
     await dropFiles(page, readFixture(join(FIXTURES, fixture)));
-    const state = await waitIdle(page, (s) => s.model?.name === fixture || s.error !== null);
+    const state = await waitIdle(page);
     expect(state.error, fixture).toBeNull();
+    expect(state.model?.name, fixture).toBe(fixture.startsWith('quantized') ? 'qnet' : 'mlp');
+    await expect(page.getByTestId('layer-row').first()).toBeVisible();
+    await page.getByTestId('model-picker').selectOption('digits-cnn');
+    expect((await waitIdle(page)).model?.name).toBe('digits-cnn');
   }
   await dropFiles(page, readFixture(join(FIXTURES, 'unknown-layer')));
   await expect(page.getByTestId('error-message')).toContainText('FancyAttention');
-  expect((await waitIdle(page)).model?.name).toBe('legacy');
+  expect((await waitIdle(page)).model?.name).toBe('digits-cnn');
 });
 
 test('an evaluation set for a dropped model gives accuracy; data-free mode shows the model runs', async ({ page }) => {
   await openWorkbench(page);
   await dropFiles(page, readFixture(join(FIXTURES, 'two-shards')));
-  let state = await waitIdle(page, (s) => s.model?.name === 'two-shards');
+  let state = await waitIdle(page);
+  expect(state.model?.name).toBe('two_shards');
   expect(state.evaluation?.accuracy).toBeUndefined();
   expect(state.evaluation?.divergence).toBe(0);
   await expect(page.getByTestId('eval-latency')).toBeVisible();

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { dequantizeWeights } from './dequantize';
 import { ManifestError, NoModelFoundError } from './errors';
 import { sha256Hex } from './hash';
-import { basename, dirname, parseJsonBytes, stripExtension } from './input-file';
+import { basename, dirname, isRecord, parseJsonBytes, stripExtension } from './input-file';
 import { checkLayerClasses } from './layer-classes';
 import { parseModelJson } from './manifest';
 import { modelJsonFilesOfKind, onlyModelJson, readModelJsonFilesOfKind } from './model-json-files';
@@ -10,9 +10,12 @@ import { readShards, resolveShards } from './shards';
 import type { InputFile, MatchContext, ModelFormat, OpenedModel } from './types';
 
 /** Display name of a model: the folder holding its model.json, else the file name without extension. */
-export function modelName(modelJsonPath: string): string {
+/** The folder's name; for loose files the Keras model's own name, else the file name. */
+export function modelName(modelJsonPath: string, kerasName?: unknown): string {
   const folder = basename(dirname(modelJsonPath));
-  return folder !== '' ? folder : stripExtension(basename(modelJsonPath)) || 'model';
+  if (folder !== '') return folder;
+  if (typeof kerasName === 'string' && kerasName.trim() !== '') return kerasName;
+  return stripExtension(basename(modelJsonPath)) || 'model';
 }
 
 /** Opens a validated LayersModel: shards read in manifest order, every weight decoded to float32. */
@@ -36,7 +39,7 @@ export async function openLayersModel(modelFile: InputFile, files: readonly Inpu
   if (manifest.convertedBy !== undefined) artifacts.convertedBy = manifest.convertedBy;
   return {
     format: 'layers-model',
-    name: modelName(modelFile.path),
+    name: modelName(modelFile.path, isRecord(manifest.modelTopology.config) ? manifest.modelTopology.config['name'] : undefined),
     artifacts,
     sha256: await sha256Hex(bytes),
     files: [modelFile.path, ...groups.flatMap((group) => group.files.map((f) => f.path))],

@@ -44,6 +44,16 @@ async function runJob<T>(label: string, work: (signal: AbortSignal, onProgress: 
   }
 }
 
+/** Marks the page busy for the whole of `work`, from before its first await (a drop, a pick). */
+export async function trackWork<T>(work: () => Promise<T>): Promise<T> {
+  useLopper.setState((s) => ({ pendingWork: s.pendingWork + 1 }));
+  try {
+    return await work();
+  } finally {
+    useLopper.setState((s) => ({ pendingWork: s.pendingWork - 1 }));
+  }
+}
+
 export function cancelJob(id: number): void {
   controllers.get(id)?.abort();
 }
@@ -86,15 +96,12 @@ function applyOpened(result: Awaited<ReturnType<typeof client.call<'openFiles'>>
   });
 }
 
-export async function startApp(defaultDemo: string): Promise<void> {
-  useLopper.setState((s) => ({ pendingWork: s.pendingWork + 1 }));
-  try {
+export function startApp(defaultDemo: string): Promise<void> {
+  return trackWork(async () => {
     await runJob('Starting the compute backend', () => initBackend(), false);
     const wanted = new URLSearchParams(window.location.search).get('model') ?? defaultDemo;
     await openDemo(wanted);
-  } finally {
-    useLopper.setState((s) => ({ pendingWork: s.pendingWork - 1 }));
-  }
+  });
 }
 
 export async function openDemo(name: string): Promise<void> {

@@ -1,10 +1,10 @@
 import { useEffect, useRef, type ChangeEvent, type DragEvent } from 'react';
 import { collectDroppedFiles, collectPickedFiles } from '../io/browser-files';
-import { openDataset, openDrop } from '../store/actions';
+import { openDataset, openDrop, trackWork } from '../store/actions';
 
-async function handleDrop(dataTransfer: DataTransfer): Promise<void> {
-  const files = await collectDroppedFiles(dataTransfer);
-  await openDrop(files);
+function handleDrop(dataTransfer: DataTransfer): Promise<void> {
+  const collected = collectDroppedFiles(dataTransfer);
+  return trackWork(async () => openDrop(await collected));
 }
 
 /** Lets the whole window accept a drop, so a miss of the drop zone is not a navigation away. */
@@ -46,7 +46,10 @@ export function useWindowDrop(setDragging: (dragging: boolean) => void): void {
 function pickFrom(open: (files: ReturnType<typeof collectPickedFiles>) => Promise<void>) {
   return (e: ChangeEvent<HTMLInputElement>) => {
     const list = e.target.files;
-    if (list && list.length > 0) void open(collectPickedFiles(list));
+    if (list && list.length > 0) {
+      const files = collectPickedFiles(list);
+      void trackWork(() => open(files));
+    }
     e.target.value = '';
   };
 }
