@@ -2,6 +2,8 @@ import { defineConfig } from '@playwright/test';
 
 export const CHROMIUM = '/usr/lib/chromium/chromium';
 const port = 4173;
+/** The dev server that `npm start` runs, checked by e2e/dev-server.spec.ts. */
+export const DEV_PORT = 5173;
 
 export default defineConfig({
   testDir: 'e2e',
@@ -23,10 +25,18 @@ export default defineConfig({
     },
     viewport: { width: 1360, height: 900 },
   },
-  webServer: {
-    command: `npx vite preview --port ${port} --strictPort`,
-    url: `http://localhost:${port}/`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `npx vite preview --port ${port} --strictPort`,
+      url: `http://localhost:${port}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: `npx vite --port ${DEV_PORT} --strictPort`,
+      url: `http://localhost:${DEV_PORT}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+  ],
 });

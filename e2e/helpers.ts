@@ -34,8 +34,8 @@ export async function waitIdle(page: Page, predicate: (s: PageState) => boolean 
 }
 
 /** Opens the workbench and waits for the default demo model and its evaluation. */
-export async function openWorkbench(page: Page, query = ''): Promise<PageState> {
-  await page.goto(`/${query}`);
+export async function openWorkbench(page: Page, url = '/'): Promise<PageState> {
+  await page.goto(url);
   return waitIdle(page, (s) => s.model?.name === 'digits-cnn' && s.evaluation?.accuracy !== undefined);
 }
 

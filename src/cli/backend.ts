@@ -8,6 +8,8 @@ export type CliBackend = 'wasm' | 'cpu';
 
 /** Starts the requested backend in Node; wasm falls back to cpu with a note on stderr. */
 export async function startBackend(requested: string | undefined): Promise<CliBackend> {
+  // Production mode: no debug checks, and no advice on stdout/stderr about tfjs-node.
+  tf.env().set('PROD', true);
   const wanted = requested ?? 'wasm';
   if (wanted !== 'wasm' && wanted !== 'cpu') throw new UsageError(`--backend must be wasm or cpu, got "${wanted}"`);
   if (wanted === 'wasm') {

@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from './main';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const DEMO = join(ROOT, 'public', 'models', 'digits-cnn');
+const FIXTURES = join(ROOT, 'e2e', 'fixtures');
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    const code = await main(argv);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('lopper inspect', () => {
+  it('prints one JSON object with the layer list of the demo CNN', async () => {
+    const { code, stdout } = await run(['inspect', join(DEMO, 'model.json'), '--json', '--backend', 'cpu']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { format: string; name: string; totalParams: number; layers: { name: string; outputShape: (number | null)[]; params: number; prunable: boolean }[] };
+    expect(result.format).toBe('layers-model');
+    expect(result.name).toBe('digits-cnn');
+    expect(result.totalParams).toBe(160 + 4640 + 51264 + 650);
+    expect(result.layers.map((l) => l.name)).toEqual(['conv1', 'pool1', 'conv2', 'pool2', 'flatten', 'dense1', 'dense2']);
+    expect(result.layers[0]).toMatchObject({ outputShape: [null, 26, 26, 16], params: 160, prunable: true });
+    expect(result.layers[1]).toMatchObject({ params: 0, prunable: false });
+  });
+
+  it('exits non-zero with a one-line error naming the missing shard', async () => {
+    const { code, stdout, stderr } = await run(['inspect', join(FIXTURES, 'missing-shard'), '--json', '--backend', 'cpu']);
+    expect(code).not.toBe(0);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('group1-shard2of2.bin');
+  });
+});
+
+describe('lopper eval', () => {
+  it('gives the held-out accuracy and the dataset hash', async () => {
+    const before = tf.memory().numTensors;
+    const { code, stdout } = await run(['eval', DEMO, '--data', join(DEMO, 'eval.json'), '--json', '--backend', 'cpu']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { accuracy: number; loss: number; samples: number; backend: string; dataHash: string };
+    const reference = JSON.parse(readFileSync(join(DEMO, 'reference.json'), 'utf8')) as { accuracy: number; loss: number };
+    expect(result.samples).toBe(2000);
+    expect(result.backend).toBe('cpu');
+    expect(Math.abs(result.accuracy - reference.accuracy)).toBeLessThanOrEqual(1 / 2000);
+    expect(result.loss).toBeCloseTo(reference.loss, 4);
+    expect(result.dataHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('runs data-free on seeded synthetic inputs', async () => {
+    const { code, stdout } = await run(['eval', DEMO, '--json', '--backend', 'cpu', '--samples', '8', '--seed', '3']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { samples: number; dataHash: string; divergence: number; accuracy?: number };
+    expect(result).toMatchObject({ samples: 8, dataHash: 'synthetic:3:8', divergence: 0 });
+    expect(result.accuracy).toBeUndefined();
+  });
+
+  it('rejects a dataset whose shape does not fit the model', async () => {
+    const { code, stderr } = await run(['eval', DEMO, '--data', join(FIXTURES, 'functional', 'eval.json'), '--json', '--backend', 'cpu']);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('eval.json');
+  });
+});
+
+describe('the lopper bin', () => {
+  it('works as installed: node bin/lopper.js inspect --json on the wasm backend', () => {
+    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'lopper.js'), 'inspect', join(DEMO, 'model.json'), '--json'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    const parsed = JSON.parse(result.stdout) as { layers: unknown[] };
+    expect(parsed.layers).toHaveLength(7);
+    const evaluated = spawnSync(process.execPath, [join(ROOT, 'bin', 'lopper.js'), 'eval', DEMO, '--json'], { encoding: 'utf8' });
+    expect(evaluated.status).toBe(0);
+    expect(JSON.parse(evaluated.stdout)).toMatchObject({ backend: 'wasm', samples: 32 });
+  });
+});
