@@ -3,7 +3,7 @@ import { WorkerClient, WorkerError, type Progress } from '../worker/client';
 import { fetchDemoIndex, type DemoEntry } from '../worker/demo';
 import { emptyPlan, useLopper, type JobState } from './state';
 
-const client = new WorkerClient(
+export const client = new WorkerClient(
   () => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }),
 );
 client.onTensorCount = (count) => useLopper.setState({ workerTensors: count });
@@ -24,7 +24,7 @@ function describeError(error: unknown): { message: string; file?: string } {
 }
 
 /** Runs one worker job with progress, Cancel and busy tracking; errors land in the store, the open model stays. */
-async function runJob<T>(label: string, work: (signal: AbortSignal, onProgress: (p: Progress) => void) => Promise<T>, cancellable = true): Promise<T | null> {
+export async function runJob<T>(label: string, work: (signal: AbortSignal, onProgress: (p: Progress) => void) => Promise<T>, cancellable = true): Promise<T | null> {
   const id = nextJobId++;
   const controller = new AbortController();
   controllers.set(id, controller);
@@ -93,6 +93,7 @@ function applyOpened(result: Awaited<ReturnType<typeof client.call<'openFiles'>>
     selectedLayer: null,
     layerStats: null,
     error: null,
+    sweep: { ...useLopper.getState().sweep, status: 'idle', report: null, done: 0, total: 0, curves: [] },
   });
 }
 

@@ -1,6 +1,6 @@
 import { create } from 'zustand';
 import type { Evaluation, WeightStats } from '../core/types';
-import type { BackendName, BackendState, DataSummary, ModelSummary } from '../worker/protocol';
+import type { BackendName, BackendState, DataSummary, ModelSummary, SweepConfig, SweepReport } from '../worker/protocol';
 
 export interface JobState {
   id: number;
@@ -22,6 +22,24 @@ export interface PlanState {
   removed: string[];
 }
 
+export type SweepStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';
+
+export interface SweepState {
+  status: SweepStatus;
+  config: SweepConfig;
+  /** Filled cell by cell while running; null before the first sweep. */
+  report: SweepReport | null;
+  done: number;
+  total: number;
+  startedAt: number;
+  /** Units whose curves are drawn beside the heatmap. */
+  curves: string[];
+}
+
+export const DEFAULT_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+
+export const defaultSweepConfig = (): SweepConfig => ({ criterion: 'magnitude', granularity: 'unstructured', sparsities: DEFAULT_GRID, metric: 'accuracy', seed: 0 });
+
 export interface LopperState {
   backend: BackendState | null;
   backendPending: BackendName | null;
@@ -40,6 +58,7 @@ export interface LopperState {
   notice: string | null;
   workerTensors: number;
   demoName: string | null;
+  sweep: SweepState;
 }
 
 export const emptyPlan = (): PlanState => ({ target: 0, sparsity: {}, removed: [] });
@@ -60,6 +79,7 @@ export const useLopper = create<LopperState>()(() => ({
   notice: null,
   workerTensors: 0,
   demoName: null,
+  sweep: { status: 'idle', config: defaultSweepConfig(), report: null, done: 0, total: 0, startedAt: 0, curves: [] },
 }));
 
 export const selectBusy = (s: LopperState): boolean => s.pendingWork > 0 || s.jobs.length > 0;

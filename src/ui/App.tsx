@@ -8,6 +8,7 @@ import { JobBar } from './JobBar';
 import { LayerDetail } from './LayerDetail';
 import { LayerTable } from './LayerTable';
 import { ModelPanel } from './ModelPanel';
+import { SweepPanel } from './SweepPanel';
 
 export const DEFAULT_DEMO = 'digits-cnn';
 let started = false;
@@ -33,6 +34,7 @@ export function App() {
         <section className="center" aria-label="Layers">
           <LayerTable />
           <LayerDetail />
+          <SweepPanel />
         </section>
       </main>
       <JobBar />

@@ -4,10 +4,18 @@ import { formatCount, formatPercent, formatShape } from './format';
 
 const selectModel = (s: LopperState) => s.model;
 const selectSelected = (s: LopperState) => s.selectedLayer;
+const selectPlan = (s: LopperState) => s.plan.sparsity;
+
+function plannedSparsity(plan: Record<string, number>, layer: string): string {
+  const own = Object.entries(plan).filter(([unit]) => unit === layer || unit.startsWith(`${layer}/`));
+  if (own.length === 0) return '';
+  return own.map(([, s]) => formatPercent(s)).join(' / ');
+}
 
 export function LayerTable() {
   const model = useLopper(selectModel);
   const selected = useLopper(selectSelected);
+  const plan = useLopper(selectPlan);
   if (!model) return null;
   const prunable = model.layers.filter((l) => l.prunable).length;
   return (
@@ -34,6 +42,9 @@ export function LayerTable() {
               <th scope="col" className="num">
                 Sparsity
               </th>
+              <th scope="col" className="num">
+                Plan
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -57,6 +68,9 @@ export function LayerTable() {
                 <td className="num">{formatCount(layer.flops)}</td>
                 <td>{layer.prunable ? 'yes' : '—'}</td>
                 <td className="num">{layer.prunable ? formatPercent(layer.sparsity) : ''}</td>
+                <td className="num" data-testid="layer-plan">
+                  {plannedSparsity(plan, layer.name)}
+                </td>
               </tr>
             ))}
           </tbody>

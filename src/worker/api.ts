@@ -1,6 +1,8 @@
+import * as tf from '@tensorflow/tfjs';
 import { evaluate, predict } from '../core/evaluate';
 import { syntheticInputs } from '../core/data/synthetic';
 import { inspectModel } from '../core/model/inspect';
+import { runSweep } from '../core/sweep/engine';
 import { PrunableModel } from '../core/model/runtime';
 import { weightStats } from '../core/model/stats';
 import type { Evaluation } from '../core/types';
@@ -8,11 +10,11 @@ import { checkDatasetFitsModel, parseDataset } from '../io/dataset';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
 import type { Dataset, InputFile, OpenedModel } from '../io/types';
-import { CancelledError, type BackendState, type DataSummary, type LayerDetail, type ModelSummary, type OpenResult, type TransferFile } from './protocol';
+import { CancelledError, type SweepCell, type SweepConfig, type SweepReport, type BackendState, type DataSummary, type LayerDetail, type ModelSummary, type OpenResult, type TransferFile } from './protocol';
 
 /** What a running job may do: report progress and learn that it was cancelled. */
 export interface JobContext {
-  progress(label: string, done: number, total: number): void;
+  progress(label: string, done: number, total: number, cell?: SweepCell): void;
   cancelled(): boolean;
 }
 
@@ -127,6 +129,36 @@ export class WorkerApi {
     const slice: Dataset = { ...data, inputs: data.inputs.subarray(0, n * per), shape: [n, ...data.shape.slice(1)], labels: data.labels?.subarray(0, n) };
     const outputs = await predict(loaded.model, slice, {});
     return { outputs, shape: [n, outputs.length / n] };
+  }
+
+  /** A sensitivity sweep over every unit; cells stream out as progress, a cancel keeps what is done. */
+  async sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
+    const loaded = this.requireModel();
+    const data = this.requireData();
+    const started = performance.now();
+    const result = await runSweep(loaded.model, data, {
+      criterion: config.criterion,
+      granularity: config.granularity,
+      sparsities: config.sparsities,
+      metric: config.metric,
+      seed: config.seed,
+      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { unit: cell.unit, sparsity: cell.sparsity, value: cell.value }),
+      shouldStop: () => job.cancelled(),
+    });
+    return {
+      criterion: result.criterion,
+      granularity: result.granularity,
+      metric: result.metric,
+      sparsities: result.sparsities,
+      layers: result.layers,
+      values: result.values.map((row) => row.map((v) => (v === null || Number.isNaN(v) ? null : v))),
+      dense: result.dense,
+      dataHash: data.hash,
+      backend: tf.getBackend(),
+      seconds: (performance.now() - started) / 1000,
+      cancelled: result.cancelled,
+      skipped: result.skipped ?? [],
+    };
   }
 
   private async replaceModel(opened: OpenedModel, dataset: Dataset | null, job: JobContext): Promise<OpenResult> {

@@ -4,6 +4,7 @@ import {
   type RequestKind,
   type Requests,
   type SerializedError,
+  type SweepCell,
   type ToWorker,
 } from './protocol';
 
@@ -11,6 +12,7 @@ export interface Progress {
   label: string;
   done: number;
   total: number;
+  cell?: SweepCell;
 }
 
 export interface CallOptions {
@@ -119,7 +121,7 @@ export class WorkerClient {
     const pending = this.pending.get(message.id);
     if (!pending) return;
     if (message.type === 'progress') {
-      pending.onProgress?.({ label: message.label, done: message.done, total: message.total });
+      pending.onProgress?.({ label: message.label, done: message.done, total: message.total, cell: message.cell });
       return;
     }
     this.pending.delete(message.id);

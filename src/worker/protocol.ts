@@ -1,3 +1,4 @@
+import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { Evaluation, LayerInfo, WeightStats } from '../core/types';
 import type { ModelFormatName } from '../io/types';
 
@@ -63,6 +64,40 @@ export interface LayerDetail {
   stats: WeightStats;
 }
 
+export type SweepMetric = 'accuracy' | 'loss' | 'kl' | 'js';
+
+export interface SweepConfig {
+  criterion: CriterionKey;
+  granularity: Granularity;
+  sparsities: number[];
+  metric: SweepMetric;
+  seed: number;
+}
+
+/** One filled heatmap cell, streamed while a sweep runs. */
+export interface SweepCell {
+  unit: string;
+  sparsity: number;
+  value: number;
+}
+
+/** A sweep as `lopper sweep` writes it (DESIGN §6), plus what the page needs. */
+export interface SweepReport {
+  criterion: CriterionKey;
+  granularity: Granularity;
+  metric: SweepMetric;
+  sparsities: number[];
+  layers: string[];
+  /** units × sparsities; null where not computed (cancelled) or not prunable by the criterion. */
+  values: (number | null)[][];
+  dense: number;
+  dataHash: string;
+  backend: string;
+  seconds: number;
+  cancelled: boolean;
+  skipped: { unit: string; reason: string }[];
+}
+
 /** Requests, keyed by kind, with the type of their result. */
 export interface Requests {
   init: { args: { backend: BackendName | 'auto' }; result: BackendState };
@@ -76,6 +111,7 @@ export interface Requests {
   /** Flat model outputs for the first `samples` inputs of the current data (tests, comparisons). */
   predict: { args: { samples: number }; result: { outputs: Float32Array; shape: number[] } };
   memory: { args: Record<string, never>; result: { numTensors: number } };
+  sweep: { args: SweepConfig; result: SweepReport };
 }
 
 export type RequestKind = keyof Requests;
@@ -100,7 +136,7 @@ export interface SerializedError {
 export type FromWorker =
   | { type: 'result'; id: number; value: unknown; numTensors: number }
   | { type: 'error'; id: number; error: SerializedError; numTensors: number }
-  | { type: 'progress'; id: number; label: string; done: number; total: number }
+  | { type: 'progress'; id: number; label: string; done: number; total: number; cell?: SweepCell }
   | { type: 'ready' };
 
 export class CancelledError extends Error {

@@ -52,11 +52,12 @@ const handlers: Handlers = {
   layerDetail: ({ layer }) => api.layerDetail(layer),
   predict: ({ samples }) => api.predictSamples(samples),
   memory: async () => ({ numTensors: tf.memory().numTensors }),
+  sweep: (config, job) => api.sweep(config, job),
 };
 
 async function run(message: RequestMessage): Promise<void> {
   const job: JobContext = {
-    progress: (label, done, total) => send({ type: 'progress', id: message.id, label, done, total }),
+    progress: (label, done, total, cell) => send({ type: 'progress', id: message.id, label, done, total, cell }),
     cancelled: () => cancelled.has(message.id),
   };
   try {

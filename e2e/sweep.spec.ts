@@ -1,0 +1,111 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { DEMO, lopperState, openWorkbench, waitIdle } from './helpers';
+
+const ROOT = join(import.meta.dirname, '..');
+const UNITS = ['conv1', 'conv2', 'dense1', 'dense2'];
+const GRID = 11;
+
+interface SweepFile {
+  criterion: string;
+  granularity: string;
+  metric: string;
+  sparsities: number[];
+  layers: string[];
+  values: (number | null)[][];
+  dense: number;
+  dataHash: string;
+}
+
+async function sweepStatus(page: Page): Promise<string | null> {
+  return page.getByTestId('sweep-progress').getAttribute('data-status');
+}
+
+async function finishedSweep(page: Page): Promise<void> {
+  await expect(page.getByTestId('sweep-progress')).not.toHaveAttribute('data-status', 'running', { timeout: 240_000 });
+  await waitIdle(page);
+}
+
+test('a sweep can be cancelled midway and keeps its partial results', async ({ page }) => {
+  const before = await openWorkbench(page);
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('heatmap-cell').first()).toBeVisible();
+  await page.getByTestId('sweep-cancel').click();
+  await finishedSweep(page);
+  expect(await sweepStatus(page)).toBe('cancelled');
+  const filled = await page.getByTestId('heatmap-cell').count();
+  expect(filled).toBeGreaterThan(0);
+  expect(filled).toBeLessThan(UNITS.length * GRID);
+  await expect(page.getByTestId('error-message')).toHaveCount(0);
+  const after = await lopperState(page);
+  expect(after.model?.name).toBe('digits-cnn');
+  expect(after.workerTensors).toBe(before.workerTensors);
+});
+
+test('a full sweep fills the heatmap; clicking a cell puts that sparsity in the plan', async ({ page }) => {
+  test.setTimeout(300_000);
+  const before = await openWorkbench(page);
+  await page.getByTestId('sweep-run').click();
+  await finishedSweep(page);
+  expect(await sweepStatus(page)).toBe('done');
+  await expect(page.getByTestId('heatmap-cell')).toHaveCount(UNITS.length * GRID);
+  const cell = page.locator('[data-testid="heatmap-cell"][data-layer="dense1"][data-sparsity="0.5"]');
+  const value = Number(await cell.getAttribute('data-value'));
+  expect(value).toBeGreaterThan(0.5);
+  await cell.click();
+  expect((await lopperState(page)).plan.sparsity.dense1).toBe(0.5);
+  await expect(page.locator('[data-testid="layer-row"][data-layer="dense1"] [data-testid="layer-plan"]')).toHaveText('50.0%');
+  // Keyboard: focus a cell and press Enter.
+  await page.locator('[data-testid="heatmap-cell"][data-layer="conv1"][data-sparsity="0.9"]').focus();
+  await page.keyboard.press('Enter');
+  expect((await lopperState(page)).plan.sparsity.conv1).toBe(0.9);
+  const after = await lopperState(page);
+  expect(after.workerTensors).toBe(before.workerTensors);
+  await page.getByRole('button', { name: 'conv1', exact: true }).last().click();
+  await page.getByRole('button', { name: 'dense1', exact: true }).last().click();
+  await expect(page.getByTestId('sweep-curves').locator('path')).toHaveCount(2);
+  await page.getByTestId('sweep-heatmap').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'sweep-heatmap.png'), fullPage: true });
+
+  // The page's JSON export uses the CLI's schema and numbers: compare with `lopper sweep` on the same inputs.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('sweep-export-json').click()]);
+  const fromPage = JSON.parse(readFileSync(await download.path(), 'utf8')) as SweepFile;
+  const out = join(mkdtempSync(join(tmpdir(), 'lopper-sweep-')), 'sweep.json');
+  execFileSync(process.execPath, [join(ROOT, 'bin', 'lopper.js'), 'sweep', join(DEMO, 'model.json'), '--data', join(DEMO, 'eval.json'), '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const fromCli = JSON.parse(readFileSync(out, 'utf8')) as SweepFile;
+  for (const key of ['criterion', 'granularity', 'metric', 'sparsities', 'layers', 'dataHash'] as const) expect(fromPage[key], key).toEqual(fromCli[key]);
+  expect(Math.abs(fromPage.dense - fromCli.dense)).toBeLessThanOrEqual(1e-6);
+  fromCli.values.forEach((row, i) =>
+    row.forEach((v, j) => {
+      expect(fromPage.values[i][j], `${fromCli.layers[i]} @ ${fromCli.sparsities[j]}`).not.toBeNull();
+      expect(Math.abs((fromPage.values[i][j] as number) - (v as number))).toBeLessThanOrEqual(1e-6);
+    }),
+  );
+});
+
+test('every criterion and granularity sweeps the demo model', async ({ page }) => {
+  test.setTimeout(400_000);
+  await openWorkbench(page);
+  const combos: [string, string][] = [
+    ['wanda', '2:4'],
+    ['sparsegpt', '4:8'],
+    ['random', 'channels'],
+    ['magnitude', 'channels'],
+  ];
+  for (const [criterion, granularity] of combos) {
+    await page.getByLabel('Criterion').selectOption(criterion);
+    await page.getByLabel('Granularity').selectOption(granularity);
+    await page.getByTestId('sweep-run').click();
+    await finishedSweep(page);
+    expect(await sweepStatus(page), `${criterion} ${granularity}`).toBe('done');
+    const columns = granularity === 'channels' ? GRID : 2;
+    await expect(page.getByTestId('heatmap-cell')).toHaveCount(UNITS.length * columns);
+    await expect(page.getByTestId('error-message')).toHaveCount(0);
+  }
+  await page.getByLabel('Criterion').selectOption('sparsegpt');
+  await page.getByLabel('Granularity').selectOption('channels');
+  await expect(page.getByTestId('sweep-run')).toBeDisabled();
+});

@@ -1,0 +1,97 @@
+import type { Granularity } from '../core/criteria/types';
+import { CancelledError, type SweepConfig, type SweepReport } from '../worker/protocol';
+import { client, runJob } from './actions';
+import { useLopper, type SweepState } from './state';
+
+/** The columns a sweep fills: N:M has only [0, N/M] (DESIGN §6). */
+export function sweepGrid(granularity: Granularity, sparsities: number[]): number[] {
+  const nm = /^(\d+):(\d+)$/.exec(granularity);
+  return nm ? [0, Number(nm[1]) / Number(nm[2])] : sparsities;
+}
+
+function setSweep(patch: Partial<SweepState>): void {
+  useLopper.setState((s) => ({ sweep: { ...s.sweep, ...patch } }));
+}
+
+export function setSweepConfig(patch: Partial<SweepConfig>): void {
+  useLopper.setState((s) => ({ sweep: { ...s.sweep, config: { ...s.sweep.config, ...patch } } }));
+}
+
+function emptyReport(config: SweepConfig, units: string[], dataHash: string): SweepReport {
+  const sparsities = sweepGrid(config.granularity, config.sparsities);
+  return {
+    criterion: config.criterion,
+    granularity: config.granularity,
+    metric: config.metric,
+    sparsities,
+    layers: units,
+    values: units.map(() => sparsities.map(() => null)),
+    dense: NaN,
+    dataHash,
+    backend: useLopper.getState().backend?.name ?? '',
+    seconds: 0,
+    cancelled: false,
+    skipped: [],
+  };
+}
+
+/** Runs a sweep in the worker; cells land in the store as they arrive, a cancel keeps them. */
+export async function runSweep(): Promise<void> {
+  const { model, data, sweep } = useLopper.getState();
+  if (!model || !data || sweep.status === 'running') return;
+  const config = { ...sweep.config, metric: data.labelled ? sweep.config.metric : sweep.config.metric === 'accuracy' || sweep.config.metric === 'loss' ? 'js' : sweep.config.metric };
+  const report = emptyReport(config, model.units, data.hash);
+  const total = model.units.length * report.sparsities.length;
+  setSweep({ status: 'running', config, report, done: 0, total, startedAt: performance.now() });
+  let cancelled = false;
+  const result = await runJob('Sensitivity sweep', async (signal, onProgress) => {
+    try {
+      return await client.call('sweep', config, {
+        signal,
+        onProgress: (p) => {
+          onProgress(p);
+          if (!p.cell) return;
+          const { unit, sparsity, value } = p.cell;
+          useLopper.setState((s) => {
+            const current = s.sweep.report;
+            if (!current) return {};
+            const row = current.layers.indexOf(unit);
+            const column = current.sparsities.indexOf(sparsity);
+            if (row < 0 || column < 0) return {};
+            const values = current.values.map((r, i) => (i === row ? r.map((v, j) => (j === column ? value : v)) : r));
+            const dense = sparsity === 0 && Number.isNaN(current.dense) ? value : current.dense;
+            return { sweep: { ...s.sweep, done: p.done, report: { ...current, values, dense } } };
+          });
+        },
+      });
+    } catch (error) {
+      if (error instanceof CancelledError) cancelled = true;
+      throw error;
+    }
+  });
+  if (result) setSweep({ status: result.cancelled ? 'cancelled' : 'done', report: result, done: result.values.flat().filter((v) => v !== null).length });
+  else setSweep({ status: cancelled ? 'cancelled' : 'failed' });
+}
+
+export function toggleCurve(unit: string): void {
+  useLopper.setState((s) => {
+    const curves = s.sweep.curves.includes(unit) ? s.sweep.curves.filter((u) => u !== unit) : [...s.sweep.curves, unit];
+    return { sweep: { ...s.sweep, curves } };
+  });
+}
+
+/** A heatmap click: that unit's sparsity in the plan. */
+export function setPlanSparsity(unit: string, sparsity: number): void {
+  useLopper.setState((s) => ({ plan: { ...s.plan, sparsity: { ...s.plan.sparsity, [unit]: sparsity } } }));
+}
+
+export function sweepAsJson(report: SweepReport): string {
+  const { cancelled: _cancelled, skipped, ...schema } = report;
+  return `${JSON.stringify(skipped.length > 0 ? { ...schema, skipped } : schema, null, 2)}\n`;
+}
+
+export function sweepAsCsv(report: SweepReport): string {
+  const lines = [['layer', ...report.sparsities.map(String)].join(',')];
+  report.layers.forEach((unit, i) => lines.push([unit, ...report.values[i].map((v) => (v === null ? '' : String(v)))].join(',')));
+  return `${lines.join('\n')}\n`;
+}
