@@ -1,0 +1,229 @@
+import * as tf from '@tensorflow/tfjs';
+import { kernelToMatrix, matrixToKernel, type UnitLayout } from '../criteria/layout';
+import { getCriterion } from '../criteria/registry';
+import type { CalibrationStats, Criterion, CriterionKey, Granularity, WeightMatrix } from '../criteria/types';
+import type { EvalData } from '../evaluate';
+import { parseNMPattern } from '../masks';
+import type { PrunableModel } from '../model/runtime';
+import type { UnitInfo } from '../types';
+import { yieldToEventLoop } from '../yield';
+import { collectStats, unitLayoutOf } from './calibration';
+import { checkLabels, checkOutputRows, needsLabels, sweepMetric, type MetricContext, type SweepMetric } from './metric';
+import { cachedRunner, collectOutputs, inputBatches, naiveRunner, type LayerRunner, type RunnerFactory } from './runners';
+
+export { SWEEP_METRICS, type SweepMetric } from './metric';
+
+/** The default grid of DESIGN §6: 0, 0.1 … 0.9, 0.95. */
+export const DEFAULT_SPARSITIES: readonly number[] = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+
+/** One filled cell, reported as soon as it is known. `value` is NaN for a unit the criterion skips. */
+export interface SweepCell {
+  unit: string;
+  sparsity: number;
+  value: number;
+  /** 0-based position in unit-major order. */
+  index: number;
+  total: number;
+}
+
+export interface SweepOptions {
+  /** A registered criterion, or a criterion object (its `key` names it in the result). */
+  criterion: CriterionKey | Criterion;
+  granularity: Granularity;
+  /** Ignored for N:M granularities, whose grid is [0, N/M]. */
+  sparsities: readonly number[];
+  metric: SweepMetric;
+  /** Units to sweep, in this order; all of the model's by default. */
+  units?: readonly string[];
+  /** For the random criterion (0). */
+  seed?: number;
+  /** Samples per forward pass (64). Values are bit-identical between runs with the same batch size. */
+  batchSize?: number;
+  /** Samples whose inputs give the calibration statistics: the first min(128, N). */
+  calibrationSamples?: number;
+  onCell?(cell: SweepCell): void;
+  /** Checked between cells and between batches; a stop keeps the cells already done. */
+  shouldStop?(): boolean;
+}
+
+/** `lopper sweep`'s JSON (DESIGN §6) without dataHash, backend and seconds. */
+export interface SweepResult {
+  criterion: CriterionKey;
+  granularity: Granularity;
+  metric: SweepMetric;
+  sparsities: number[];
+  /** Unit names, one row of `values` each. */
+  layers: string[];
+  /** units × sparsities, absolute metric values; NaN where not computed or skipped. */
+  values: number[][];
+  /** The dense model's metric (0 for kl and js). */
+  dense: number;
+  /** Units the criterion cannot prune at this granularity, with the reason. */
+  skipped: { unit: string; reason: string }[];
+  cancelled: boolean;
+  /** Cells filled (skipped units' cells included). */
+  cells: number;
+}
+
+/** The sparsity columns of a sweep: the given grid, or [0, N/M] for an N:M granularity. */
+export function sweepGrid(granularity: Granularity, sparsities: readonly number[]): number[] {
+  const pattern = parseNMPattern(granularity);
+  if (pattern) return [0, pattern.n / pattern.m];
+  if (sparsities.length === 0) throw new Error('the sparsity grid is empty');
+  for (const s of sparsities) {
+    if (!Number.isFinite(s) || s < 0 || s > 1) throw new Error(`sparsities must lie in [0, 1], received ${s}`);
+  }
+  return [...sparsities];
+}
+
+function selectUnits(model: PrunableModel, names: readonly string[] | undefined): UnitInfo[] {
+  const all = model.units();
+  if (names === undefined) return all;
+  return names.map((name) => {
+    const unit = all.find((u) => u.name === name);
+    if (unit === undefined) throw new Error(`no prunable unit named ${name}; the model has ${all.map((u) => u.name).join(', ')}`);
+    return unit;
+  });
+}
+
+/** The unit's layout when the criterion can prune it at this granularity, else the reason it cannot. */
+function pruneTarget(model: PrunableModel, unit: string, criterion: Criterion, granularity: Granularity): UnitLayout | string {
+  const layout = unitLayoutOf(model, unit);
+  if (typeof layout === 'string') return layout;
+  const supported = criterion.supports(layout.kind, granularity);
+  return supported === true ? layout : supported;
+}
+
+/** What one row of the sweep reuses across its cells. */
+interface PreparedUnit {
+  matrix: WeightMatrix;
+  stats?: CalibrationStats;
+}
+
+async function prepareUnit(
+  model: PrunableModel,
+  unit: string,
+  layout: UnitLayout,
+  criterion: Criterion,
+  runner: LayerRunner,
+  calibrationSamples: number,
+): Promise<PreparedUnit> {
+  const kernel = model.getKernel(unit);
+  let matrix: WeightMatrix;
+  try {
+    matrix = kernelToMatrix(layout, (await kernel.data()) as Float32Array);
+  } finally {
+    kernel.dispose();
+  }
+  if (criterion.needs === 'none') return { matrix };
+  const input = runner.layerInput(calibrationSamples);
+  try {
+    return { matrix, stats: await collectStats(model, unit, input, criterion.needs) };
+  } finally {
+    input.dispose();
+  }
+}
+
+async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOptions, makeRunner: RunnerFactory): Promise<SweepResult> {
+  const criterion = typeof options.criterion === 'string' ? getCriterion(options.criterion) : options.criterion;
+  const { granularity, metric, shouldStop } = options;
+  const grid = sweepGrid(granularity, options.sparsities);
+  const units = selectUnits(model, options.units);
+  const samples = data.shape[0];
+  checkLabels(metric, data.labels);
+  const calibrationSamples = Math.max(1, Math.min(options.calibrationSamples ?? 128, samples));
+  const seed = options.seed ?? 0;
+  const total = units.length * grid.length;
+  const result: SweepResult = {
+    criterion: criterion.key,
+    granularity,
+    metric,
+    sparsities: grid,
+    layers: units.map((u) => u.name),
+    values: units.map(() => grid.map(() => NaN)),
+    dense: NaN,
+    skipped: [],
+    cancelled: false,
+    cells: 0,
+  };
+  const fill = (row: number, column: number, value: number): void => {
+    result.values[row][column] = value;
+    options.onCell?.({ unit: units[row].name, sparsity: grid[column], value, index: row * grid.length + column, total });
+    result.cells++;
+  };
+
+  const batches = inputBatches(data, options.batchSize ?? 64);
+  let runner: LayerRunner | undefined;
+  try {
+    const reference = await collectOutputs(batches.length, (i) => model.forward(batches[i]), shouldStop);
+    if (reference === undefined) return { ...result, cancelled: true };
+    const lastDim = model.outputShape[model.outputShape.length - 1];
+    const context: MetricContext = {
+      metric,
+      labels: data.labels,
+      reference,
+      classes: typeof lastDim === 'number' ? lastDim : reference.length / samples,
+      fromLogits: !model.outputIsProbability(),
+    };
+    checkOutputRows(context, samples);
+    result.dense = needsLabels(metric) ? sweepMetric(context, reference) : 0;
+
+    for (let row = 0; row < units.length; row++) {
+      const unit = units[row];
+      const target = pruneTarget(model, unit.name, criterion, granularity);
+      if (typeof target === 'string') result.skipped.push({ unit: unit.name, reason: target });
+      let prepared: PreparedUnit | undefined;
+      for (let column = 0; column < grid.length; column++) {
+        if (shouldStop?.()) return { ...result, cancelled: true };
+        const sparsity = grid[column];
+        if (typeof target === 'string' || sparsity === 0) {
+          fill(row, column, typeof target === 'string' ? NaN : result.dense);
+          continue;
+        }
+        if (runner?.layer !== unit.layer) {
+          runner?.dispose();
+          runner = await makeRunner(model, batches, unit.layer, shouldStop);
+          if (runner === undefined) return { ...result, cancelled: true };
+        }
+        prepared ??= await prepareUnit(model, unit.name, target, criterion, runner, calibrationSamples);
+        const pruned = criterion.prune({
+          kind: target.kind,
+          matrix: { ...prepared.matrix, values: prepared.matrix.values.slice() },
+          sparsity,
+          granularity,
+          stats: prepared.stats,
+          seed,
+        });
+        const kernel = tf.tensor(matrixToKernel(target, pruned.values), unit.shape, 'float32');
+        let outputs: Float32Array | undefined;
+        try {
+          outputs = await runner.outputs(new Map([[unit.name, kernel]]), shouldStop);
+        } finally {
+          kernel.dispose();
+        }
+        if (outputs === undefined) return { ...result, cancelled: true };
+        fill(row, column, sweepMetric(context, outputs));
+        await yieldToEventLoop();
+      }
+    }
+    return result;
+  } finally {
+    runner?.dispose();
+    tf.dispose(batches);
+  }
+}
+
+/**
+ * Sensitivity sweep (DESIGN §3): for every unit × sparsity, prune only that unit with the criterion
+ * and record the metric with every other unit dense. The activations entering each unit's layer are
+ * captured once, and each cell runs the model from that layer on; calibration statistics and the
+ * unit's weight matrix are computed once per unit. Sparsity 0 is the dense value.
+ */
+export function runSweep(model: PrunableModel, data: EvalData, options: SweepOptions): Promise<SweepResult> {
+  return sweepWith(model, data, options, cachedRunner);
+}
+
+/** The same sweep with one full forward pass per cell: the baseline for benchmarks and tests. */
+export function runNaiveSweep(model: PrunableModel, data: EvalData, options: SweepOptions): Promise<SweepResult> {
+  return sweepWith(model, data, options, naiveRunner);
+}
