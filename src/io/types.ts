@@ -1,4 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { TransformerConfig } from '../core/transformer/config';
+import type { NamedTensor } from '../core/transformer/parameters';
 
 /** A file handed to a format reader, independent of where it came from (browser File, zip entry, disk). */
 export interface InputFile {
@@ -21,6 +23,17 @@ export interface OpenedModel {
   sha256: string;
   /** The files that were used, in manifest order. */
   files: string[];
+  /** A Hugging Face transformer (`format: 'hf-transformer'`); its `artifacts` then hold no model. */
+  transformer?: TransformerPayload;
+}
+
+/** What an `hf-transformer` reader produces: the normalised config and every weight decoded to float32. */
+export interface TransformerPayload {
+  config: TransformerConfig;
+  /** Parameter name (canonical: `transformer.…` / `model.…`, as in DESIGN §6) → checkpoint-layout values. */
+  tensors: Map<string, NamedTensor>;
+  /** The parsed tokenizer file beside config.json (`tokenizer.json` or Lopper's `char-tokenizer.json`); build it with `createTokenizer`. */
+  tokenizer?: { file: string; json: unknown };
 }
 
 /** What the opener has read before asking formats to match, so `match` can look inside small files. */

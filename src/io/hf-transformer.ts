@@ -1,0 +1,172 @@
+import { SUPPORTED_MODEL_TYPES, TransformerConfigError, normalizeTransformerConfig } from '../core/transformer/config';
+import type { TransformerConfig } from '../core/transformer/config';
+import { canonicalName, checkParameters, isBufferName } from '../core/transformer/parameters';
+import type { NamedTensor } from '../core/transformer/parameters';
+import { CHAR_TOKENIZER_FILE, HF_TOKENIZER_FILE, TokenizerError, createTokenizer } from '../core/tokenizer';
+import { LopperInputError, NoModelFoundError, listForMessage } from './errors';
+import { sha256Hex } from './hash';
+import { basename, dirname, hasExtension, isRecord, parseJsonBytes, readJson } from './input-file';
+import { SAFETENSORS_INDEX, readSafetensorsCheckpoint } from './safetensors';
+import type { InputFile, MatchContext, ModelFormat, OpenedModel, TransformerPayload } from './types';
+
+/** config.json is not JSON, names an unsupported architecture, or lacks a field the model needs. */
+export class TransformerConfigFileError extends LopperInputError {
+  override name = 'TransformerConfigFileError';
+}
+
+/** The safetensors weights do not hold what config.json describes. */
+export class TransformerWeightsError extends LopperInputError {
+  override name = 'TransformerWeightsError';
+}
+
+/** tokenizer.json (or char-tokenizer.json) is not a tokenizer Lopper can run. */
+export class TokenizerFileError extends LopperInputError {
+  override name = 'TokenizerFileError';
+}
+
+const CONFIG_FILE = 'config.json';
+
+function isConfigFile(file: InputFile): boolean {
+  return basename(file.path) === CONFIG_FILE;
+}
+
+function hasSafetensorsBeside(files: readonly InputFile[], config: InputFile): boolean {
+  const folder = dirname(config.path);
+  return files.some((file) => dirname(file.path) === folder && (hasExtension(file.path, '.safetensors') || basename(file.path) === SAFETENSORS_INDEX));
+}
+
+/** config.json files that look like a Hugging Face model's: a `model_type`, or safetensors beside them. */
+function configCandidates(files: readonly InputFile[], json: (file: InputFile) => unknown): InputFile[] {
+  return files.filter((file) => {
+    if (!isConfigFile(file)) return false;
+    const parsed = json(file);
+    return (isRecord(parsed) && typeof parsed['model_type'] === 'string') || hasSafetensorsBeside(files, file);
+  });
+}
+
+function configError(file: string, error: unknown): Error {
+  if (!(error instanceof TransformerConfigError)) return error instanceof Error ? error : new Error(String(error));
+  const detail: { expected?: string; actual?: string } = {};
+  if (error.expected !== undefined) detail.expected = error.expected;
+  if (error.actual !== undefined) detail.actual = error.actual;
+  return new TransformerConfigFileError({ file, message: error.message, ...detail });
+}
+
+async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config: TransformerConfig }> {
+  const bytes = await file.bytes();
+  const json = parseJsonBytes(bytes);
+  if (json === undefined) {
+    throw new TransformerConfigFileError({ file: file.path, message: 'is not valid JSON', expected: 'a Hugging Face config.json' });
+  }
+  try {
+    return { bytes, config: normalizeTransformerConfig(json) };
+  } catch (error) {
+    throw configError(file.path, error);
+  }
+}
+
+async function readWeights(
+  files: readonly InputFile[],
+  configFile: InputFile,
+  config: TransformerConfig,
+): Promise<{ tensors: Map<string, NamedTensor>; files: string[] }> {
+  const folder = dirname(configFile.path);
+  if (!hasSafetensorsBeside(files, configFile)) {
+    const siblings = files.filter((file) => dirname(file.path) === folder).map((file) => basename(file.path));
+    throw new TransformerWeightsError({
+      file: configFile.path,
+      message: `has no *.safetensors weights beside it (got: ${listForMessage(siblings)})`,
+      expected: 'model.safetensors, or shards with model.safetensors.index.json',
+      mismatchInMessage: true,
+    });
+  }
+  const checkpoint = await readSafetensorsCheckpoint(files, folder, { include: (name) => !isBufferName(name) });
+  const tensors = new Map<string, NamedTensor>();
+  const sources = new Map<string, string>();
+  for (const [name, tensor] of checkpoint.tensors) {
+    const canonical = canonicalName(config, name);
+    tensors.set(canonical, tensor);
+    sources.set(canonical, checkpoint.sources.get(name) ?? configFile.path);
+  }
+  const problems = checkParameters(config, tensors);
+  if (problems.length > 0) {
+    const [first] = problems;
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
+    const file = sources.get(first.name) ?? listForMessage(checkpoint.files.map(basename));
+    throw new TransformerWeightsError({
+      file,
+      message:
+        first.actual === 'missing'
+          ? `has no tensor "${first.name}", which config.json (${config.modelType}) needs${more}`
+          : `tensor "${first.name}" has the wrong shape for config.json (${config.modelType})${more}`,
+      expected: first.expected,
+      actual: first.actual,
+    });
+  }
+  return { tensors, files: checkpoint.files };
+}
+
+async function readTokenizer(files: readonly InputFile[], folder: string): Promise<TransformerPayload['tokenizer']> {
+  for (const name of [HF_TOKENIZER_FILE, CHAR_TOKENIZER_FILE]) {
+    const file = files.find((f) => dirname(f.path) === folder && basename(f.path) === name);
+    if (file === undefined) continue;
+    const json = await readJson(file);
+    if (json === undefined) throw new TokenizerFileError({ file: file.path, message: 'is not valid JSON' });
+    try {
+      createTokenizer(json);
+    } catch (error) {
+      if (!(error instanceof TokenizerError)) throw error;
+      const detail: { expected?: string; actual?: string } = {};
+      if (error.expected !== undefined) detail.expected = error.expected;
+      if (error.actual !== undefined) detail.actual = error.actual;
+      throw new TokenizerFileError({ file: file.path, message: error.message, ...detail });
+    }
+    return { file: file.path, json };
+  }
+  return undefined;
+}
+
+/** The folder's name, else the config's `_name_or_path`, else its model_type. */
+function transformerName(configPath: string, json: unknown, config: TransformerConfig): string {
+  const folder = basename(dirname(configPath));
+  if (folder !== '') return folder;
+  const named = isRecord(json) ? json['_name_or_path'] : undefined;
+  if (typeof named === 'string' && named.trim() !== '') return basename(named.trim());
+  return config.modelType;
+}
+
+/** Opens a Hugging Face decoder-only transformer folder whose config.json is `configFile`. */
+export async function openHfTransformer(configFile: InputFile, files: readonly InputFile[]): Promise<OpenedModel> {
+  const { bytes, config } = await readConfig(configFile);
+  const weights = await readWeights(files, configFile, config);
+  const tokenizer = await readTokenizer(files, dirname(configFile.path));
+  const transformer: TransformerPayload = { config, tensors: weights.tensors };
+  if (tokenizer !== undefined) transformer.tokenizer = tokenizer;
+  return {
+    format: 'hf-transformer',
+    name: transformerName(configFile.path, parseJsonBytes(bytes), config),
+    artifacts: { format: 'hf-transformer' },
+    sha256: await sha256Hex(bytes),
+    files: [configFile.path, ...weights.files, ...(tokenizer ? [tokenizer.file] : [])],
+    transformer,
+  };
+}
+
+export const hfTransformerFormat: ModelFormat = {
+  name: 'hf-transformer',
+  match(files: readonly InputFile[], context?: MatchContext): boolean {
+    return configCandidates(files, (file) => context?.json(file.path)).length > 0;
+  },
+  async open(files: readonly InputFile[]): Promise<OpenedModel> {
+    const parsed = new Map<InputFile, unknown>();
+    for (const file of files.filter(isConfigFile)) parsed.set(file, await readJson(file));
+    const [configFile] = configCandidates(files, (file) => parsed.get(file));
+    if (configFile === undefined) {
+      throw new NoModelFoundError(
+        files.map((f) => f.path),
+        `a Hugging Face model folder: config.json (model_type ${Object.keys(SUPPORTED_MODEL_TYPES).join(', ')}) with *.safetensors`,
+      );
+    }
+    return openHfTransformer(configFile, files);
+  },
+};
