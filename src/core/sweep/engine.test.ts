@@ -118,7 +118,7 @@ describe('runSweep on the digits-cnn demo', () => {
 
   it('stops between batches (dense pass, capture, a cell) and drops the unfinished cell', async () => {
     const tensors = tf.memory().numTensors;
-    // 8 batches: checks 1–8 in the dense pass, 9 before the cell, 10–17 while capturing, 18–25 in the cell.
+    // 8 batches: checks 1–8 while capturing, 9–16 in the dense pass, 17 before the cell, 18–25 in the cell.
     for (const limit of [4, 12, 20]) {
       let checks = 0;
       const result = await runSweep(model, data, {
@@ -168,6 +168,8 @@ describe('runSweep on a functional model with branches', () => {
     expect(cached.layers).toEqual(['conv', 'dw', 'sep/depthwise', 'sep/pointwise', 'shared', 'h1', 'h2', 'logits']);
     expect(cached.values).toEqual((await runNaiveSweep(model, data, options)).values);
     expect(filled(cached.values)).toBe(24);
+    // One capture pass per layer instead of one for all: the same values.
+    expect((await runSweep(model, data, { ...options, captureBudgetBytes: 1 })).values).toEqual(cached.values);
   });
 
   it('skips the units a criterion cannot prune, with the reason', async () => {

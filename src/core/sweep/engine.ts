@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { kernelToMatrix, matrixToKernel, type UnitLayout } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
-import type { CalibrationStats, Criterion, CriterionKey, Granularity, WeightMatrix } from '../criteria/types';
+import type { CalibrationStats, Criterion, CriterionKey, Granularity, PruneRequest, WeightMatrix } from '../criteria/types';
 import type { EvalData } from '../evaluate';
 import { parseNMPattern } from '../masks';
 import type { PrunableModel } from '../model/runtime';
@@ -9,7 +9,7 @@ import type { UnitInfo } from '../types';
 import { yieldToEventLoop } from '../yield';
 import { collectStats, unitLayoutOf } from './calibration';
 import { checkLabels, checkOutputRows, needsLabels, sweepMetric, type MetricContext, type SweepMetric } from './metric';
-import { cachedRunner, collectOutputs, inputBatches, naiveRunner, type LayerRunner, type RunnerFactory } from './runners';
+import { cachedEvaluator, inputBatches, naiveEvaluator, type EvaluatorFactory, type LayerRunner } from './runners';
 
 export { SWEEP_METRICS, type SweepMetric } from './metric';
 
@@ -41,6 +41,8 @@ export interface SweepOptions {
   batchSize?: number;
   /** Samples whose inputs give the calibration statistics: the first min(128, N). */
   calibrationSamples?: number;
+  /** Captured activations held at once stay under this many bytes (256 MiB); the cached engine captures in more passes beyond. */
+  captureBudgetBytes?: number;
   onCell?(cell: SweepCell): void;
   /** Checked between cells and between batches; a stop keeps the cells already done. */
   shouldStop?(): boolean;
@@ -124,16 +126,49 @@ async function prepareUnit(
   }
 }
 
-async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOptions, makeRunner: RunnerFactory): Promise<SweepResult> {
+/** One cell: the unit pruned at `sparsity`, the model run with that kernel, the metric of its outputs. */
+async function evaluateCell(
+  unit: UnitInfo,
+  layout: UnitLayout,
+  prepared: PreparedUnit,
+  request: Pick<PruneRequest, 'sparsity' | 'granularity' | 'seed'>,
+  criterion: Criterion,
+  runner: LayerRunner,
+  shouldStop: (() => boolean) | undefined,
+): Promise<Float32Array | undefined> {
+  const { matrix, stats } = prepared;
+  const pruned = criterion.prune({ ...request, kind: layout.kind, matrix: { ...matrix, values: matrix.values.slice() }, stats });
+  const kernel = tf.tensor(matrixToKernel(layout, pruned.values), unit.shape, 'float32');
+  try {
+    return await runner.outputs(new Map([[unit.name, kernel]]), shouldStop);
+  } finally {
+    kernel.dispose();
+  }
+}
+
+function metricContext(model: PrunableModel, data: EvalData, metric: SweepMetric, reference: Float32Array): MetricContext {
+  const samples = data.shape[0];
+  const lastDim = model.outputShape[model.outputShape.length - 1];
+  const context: MetricContext = {
+    metric,
+    labels: data.labels,
+    reference,
+    classes: typeof lastDim === 'number' ? lastDim : reference.length / samples,
+    fromLogits: !model.outputIsProbability(),
+  };
+  checkOutputRows(context, samples);
+  return context;
+}
+
+async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOptions, makeEvaluator: EvaluatorFactory): Promise<SweepResult> {
   const criterion = typeof options.criterion === 'string' ? getCriterion(options.criterion) : options.criterion;
   const { granularity, metric, shouldStop } = options;
   const grid = sweepGrid(granularity, options.sparsities);
   const units = selectUnits(model, options.units);
-  const samples = data.shape[0];
   checkLabels(metric, data.labels);
-  const calibrationSamples = Math.max(1, Math.min(options.calibrationSamples ?? 128, samples));
-  const seed = options.seed ?? 0;
-  const total = units.length * grid.length;
+  const calibrationSamples = Math.max(1, Math.min(options.calibrationSamples ?? 128, data.shape[0]));
+  const cellRequest = { granularity, seed: options.seed ?? 0 };
+  const targets = units.map((unit) => pruneTarget(model, unit.name, criterion, granularity));
   const result: SweepResult = {
     criterion: criterion.key,
     granularity,
@@ -142,73 +177,50 @@ async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOpt
     layers: units.map((u) => u.name),
     values: units.map(() => grid.map(() => NaN)),
     dense: NaN,
-    skipped: [],
+    skipped: units.flatMap((unit, row) => {
+      const target = targets[row];
+      return typeof target === 'string' ? [{ unit: unit.name, reason: target }] : [];
+    }),
     cancelled: false,
     cells: 0,
   };
   const fill = (row: number, column: number, value: number): void => {
     result.values[row][column] = value;
-    options.onCell?.({ unit: units[row].name, sparsity: grid[column], value, index: row * grid.length + column, total });
+    options.onCell?.({ unit: units[row].name, sparsity: grid[column], value, index: row * grid.length + column, total: units.length * grid.length });
     result.cells++;
   };
+  const stopped = (): SweepResult => ({ ...result, cancelled: true });
 
+  const swept = units.filter((_, row) => typeof targets[row] !== 'string' && grid.some((s) => s > 0)).map((unit) => unit.layer);
   const batches = inputBatches(data, options.batchSize ?? 64);
-  let runner: LayerRunner | undefined;
+  const evaluator = makeEvaluator(model, batches, swept.filter((layer, i) => layer !== swept[i - 1]), options.captureBudgetBytes ?? 256 * 2 ** 20);
   try {
-    const reference = await collectOutputs(batches.length, (i) => model.forward(batches[i]), shouldStop);
-    if (reference === undefined) return { ...result, cancelled: true };
-    const lastDim = model.outputShape[model.outputShape.length - 1];
-    const context: MetricContext = {
-      metric,
-      labels: data.labels,
-      reference,
-      classes: typeof lastDim === 'number' ? lastDim : reference.length / samples,
-      fromLogits: !model.outputIsProbability(),
-    };
-    checkOutputRows(context, samples);
+    const reference = await evaluator.dense(shouldStop);
+    if (reference === undefined) return stopped();
+    const context = metricContext(model, data, metric, reference);
     result.dense = needsLabels(metric) ? sweepMetric(context, reference) : 0;
-
-    for (let row = 0; row < units.length; row++) {
-      const unit = units[row];
-      const target = pruneTarget(model, unit.name, criterion, granularity);
-      if (typeof target === 'string') result.skipped.push({ unit: unit.name, reason: target });
+    let runner: LayerRunner | undefined;
+    for (const [row, unit] of units.entries()) {
+      const target = targets[row];
       let prepared: PreparedUnit | undefined;
-      for (let column = 0; column < grid.length; column++) {
-        if (shouldStop?.()) return { ...result, cancelled: true };
-        const sparsity = grid[column];
+      for (const [column, sparsity] of grid.entries()) {
+        if (shouldStop?.()) return stopped();
         if (typeof target === 'string' || sparsity === 0) {
           fill(row, column, typeof target === 'string' ? NaN : result.dense);
           continue;
         }
-        if (runner?.layer !== unit.layer) {
-          runner?.dispose();
-          runner = await makeRunner(model, batches, unit.layer, shouldStop);
-          if (runner === undefined) return { ...result, cancelled: true };
-        }
+        if (runner?.layer !== unit.layer) runner = await evaluator.runner(unit.layer, shouldStop);
+        if (runner === undefined) return stopped();
         prepared ??= await prepareUnit(model, unit.name, target, criterion, runner, calibrationSamples);
-        const pruned = criterion.prune({
-          kind: target.kind,
-          matrix: { ...prepared.matrix, values: prepared.matrix.values.slice() },
-          sparsity,
-          granularity,
-          stats: prepared.stats,
-          seed,
-        });
-        const kernel = tf.tensor(matrixToKernel(target, pruned.values), unit.shape, 'float32');
-        let outputs: Float32Array | undefined;
-        try {
-          outputs = await runner.outputs(new Map([[unit.name, kernel]]), shouldStop);
-        } finally {
-          kernel.dispose();
-        }
-        if (outputs === undefined) return { ...result, cancelled: true };
+        const outputs = await evaluateCell(unit, target, prepared, { ...cellRequest, sparsity }, criterion, runner, shouldStop);
+        if (outputs === undefined) return stopped();
         fill(row, column, sweepMetric(context, outputs));
         await yieldToEventLoop();
       }
     }
     return result;
   } finally {
-    runner?.dispose();
+    evaluator.dispose();
     tf.dispose(batches);
   }
 }
@@ -220,10 +232,10 @@ async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOpt
  * unit's weight matrix are computed once per unit. Sparsity 0 is the dense value.
  */
 export function runSweep(model: PrunableModel, data: EvalData, options: SweepOptions): Promise<SweepResult> {
-  return sweepWith(model, data, options, cachedRunner);
+  return sweepWith(model, data, options, cachedEvaluator);
 }
 
 /** The same sweep with one full forward pass per cell: the baseline for benchmarks and tests. */
 export function runNaiveSweep(model: PrunableModel, data: EvalData, options: SweepOptions): Promise<SweepResult> {
-  return sweepWith(model, data, options, naiveRunner);
+  return sweepWith(model, data, options, naiveEvaluator);
 }
