@@ -92,7 +92,7 @@ async function readWeights(
   if (problems.length > 0) {
     const [first] = problems;
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
-    const file = sources.get(first.name) ?? listForMessage(checkpoint.files.map(basename));
+    const file = sources.get(first.name) ?? listForMessage(checkpoint.files);
     throw new TransformerWeightsError({
       file,
       message:

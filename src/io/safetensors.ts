@@ -262,3 +262,28 @@ export async function readSafetensorsCheckpoint(
   }
   return { tensors, sources, files: shards.map((file) => file.path) };
 }
+
+/** A float32 safetensors file of `tensors` (in map order), header padded to 8 bytes. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, NamedTensor>, metadata?: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) header['__metadata__'] = metadata;
+  let offset = 0;
+  for (const [name, tensor] of tensors) {
+    const size = tensor.shape.reduce((a, b) => a * b, 1);
+    if (size !== tensor.values.length) throw new Error(`tensor ${name}: shape [${tensor.shape.join(', ')}] needs ${size} values, got ${tensor.values.length}`);
+    header[name] = { dtype: 'F32', shape: tensor.shape, data_offsets: [offset, offset + 4 * size] };
+    offset += 4 * size;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let position = 8 + headerBytes.length;
+  for (const tensor of tensors.values()) {
+    out.set(new Uint8Array(tensor.values.buffer, tensor.values.byteOffset, tensor.values.byteLength), position);
+    position += tensor.values.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import { yieldToEventLoop } from '../yield';
+import type { TransformerForwardOptions, TransformerModel } from './model';
+
+/** A span of the token sequence evaluated in one forward pass. */
+export interface TokenWindow {
+  start: number;
+  length: number;
+}
+
+/**
+ * Consecutive non-overlapping windows of `context` tokens covering `count` tokens (the last may be
+ * shorter); one window when the text fits. Windows of one token score nothing and are left out.
+ */
+export function tokenWindows(count: number, context: number): TokenWindow[] {
+  if (!Number.isInteger(context) || context < 2) throw new Error(`context length must be an integer ≥ 2, received ${context}`);
+  const windows: TokenWindow[] = [];
+  for (let start = 0; start < count; start += context) {
+    const length = Math.min(context, count - start);
+    if (length >= 2) windows.push({ start, length });
+  }
+  return windows;
+}
+
+/**
+ * Negative log-likelihood of each predicted token: position t of `logits` [batch, seq, vocab] predicts
+ * `ids[:, t + 1]`. Returns `[batch · (seq − 1)]`, natural log.
+ */
+export function nextTokenNll(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [batch, length, vocab] = logits.shape;
+    const rows = batch * (length - 1);
+    const predicted = logits.slice([0, 0, 0], [batch, length - 1, vocab]).reshape([rows, vocab]) as tf.Tensor2D;
+    const targets = ids.slice([0, 1], [batch, length - 1]).reshape([rows]).toInt();
+    const flat = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
+    const picked = tf.gather(predicted.reshape([rows * vocab]), flat);
+    return tf.logSumExp(predicted, 1).sub(picked) as tf.Tensor1D;
+  });
+}
+
+export interface PerplexityOptions {
+  /** Window length; the model's context length by default. */
+  contextLength?: number;
+  /** Windows per forward pass (by default as many as keep the logits under ~4M values). */
+  batchSize?: number;
+  forward?: TransformerForwardOptions;
+  /** Called after each batch with windows done and the total. */
+  onProgress?(done: number, total: number): void;
+  /** Checked before each batch; when true the job stops and returns what it has computed. */
+  shouldStop?(): boolean;
+}
+
+export interface PerplexityResult {
+  /** exp(mean NLL); NaN when nothing was scored. */
+  perplexity: number;
+  /** Mean negative log-likelihood per scored token (nats). */
+  nll: number;
+  /** Tokens scored (every token but the first of each window). */
+  tokens: number;
+  windows: number;
+  /** True when `shouldStop` ended the job early: the numbers cover the windows done. */
+  cancelled?: boolean;
+}
+
+const LOGITS_PER_BATCH = 4_000_000;
+
+/**
+ * Perplexity of a token sequence (DESIGN §6): exp of the mean negative log-likelihood of every
+ * predicted token, over consecutive non-overlapping windows of the context length, the first
+ * token of each window not scored. Sums in float64.
+ */
+export async function perplexity(model: TransformerModel, ids: ArrayLike<number>, options: PerplexityOptions = {}): Promise<PerplexityResult> {
+  const context = Math.min(options.contextLength ?? model.contextLength, model.contextLength);
+  const windows = tokenWindows(ids.length, context);
+  const perBatch = options.batchSize ?? Math.max(1, Math.floor(LOGITS_PER_BATCH / (context * model.config.vocabSize)));
+  let total = 0;
+  let tokens = 0;
+  let done = 0;
+  let cancelled = false;
+  while (done < windows.length) {
+    if (options.shouldStop?.()) {
+      cancelled = true;
+      break;
+    }
+    const length = windows[done].length;
+    const batch: TokenWindow[] = [];
+    while (done + batch.length < windows.length && batch.length < perBatch && windows[done + batch.length].length === length) {
+      batch.push(windows[done + batch.length]);
+    }
+    const values = new Int32Array(batch.length * length);
+    batch.forEach((window, b) => {
+      for (let t = 0; t < length; t++) values[b * length + t] = ids[window.start + t];
+    });
+    const input = tf.tensor2d(values, [batch.length, length], 'int32');
+    const nll = tf.tidy(() => nextTokenNll(model.forward(input, options.forward), input));
+    const data = await nll.data();
+    tf.dispose([input, nll]);
+    for (const value of data) total += value;
+    tokens += data.length;
+    done += batch.length;
+    options.onProgress?.(done, windows.length);
+    await yieldToEventLoop();
+  }
+  const mean = tokens === 0 ? NaN : total / tokens;
+  const result: PerplexityResult = { perplexity: Math.exp(mean), nll: mean, tokens, windows: done };
+  if (cancelled) result.cancelled = true;
+  return result;
+}
