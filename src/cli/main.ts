@@ -1,56 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
-import { syntheticInputs } from '../core/data/synthetic';
 import { evaluate, predict } from '../core/evaluate';
 import { inspectModel } from '../core/model/inspect';
-import { PrunableModel } from '../core/model/runtime';
-import { checkDatasetFitsModel, parseDataset } from '../io/dataset';
-import { filesFromPath } from '../io/node-files';
-import { openModel, splitDrop } from '../io/open';
-import type { Dataset, OpenedModel } from '../io/types';
-import { numberOption, parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
+import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
+import { loadData, loadModel, modelPath, type Output } from './load';
+import { sweep } from './sweep';
 
 const USAGE = `usage: lopper <command> <model> [options]
 
 commands:
   inspect <model> --json            layer list and parameter counts
   eval <model> [--data D] --json    accuracy/loss on a dataset, or divergence on synthetic inputs
+  sweep <model> [--data D] --out F  sensitivity of each unit to pruning, written to F as JSON
+        [--criterion magnitude|wanda|sparsegpt|random] (magnitude)
+        [--granularity unstructured|2:4|4:8|channels] (unstructured; N:M sweeps [0, N/M])
+        [--sparsities 0,0.25,...] (0,0.1,...,0.9,0.95)  [--metric accuracy|loss|kl|js] (accuracy; js without labels)
 
 <model>: a model.json, a folder holding one, or a .zip
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
-
-interface Output {
-  json: boolean;
-  print(value: Record<string, unknown>): void;
-}
-
-async function loadModel(path: string): Promise<{ opened: OpenedModel; model: PrunableModel }> {
-  const files = await filesFromPath(path);
-  const opened = await openModel((await splitDrop(files)).modelFiles);
-  const model = await PrunableModel.fromArtifacts(opened.artifacts);
-  return { opened, model };
-}
-
-async function loadData(args: ParsedArgs, model: PrunableModel): Promise<Dataset> {
-  const dataPath = stringOption(args, 'data');
-  if (dataPath === undefined) {
-    const samples = numberOption(args, 'samples', 32);
-    const seed = numberOption(args, 'seed', 0);
-    const { inputs, shape, hash } = syntheticInputs(model.inputShape, samples, seed);
-    return { source: 'synthetic', inputs, shape, hash };
-  }
-  const [file] = await filesFromPath(dataPath);
-  const dataset = await parseDataset(file);
-  const classes = model.outputShape[model.outputShape.length - 1];
-  checkDatasetFitsModel(dataset, model.inputShape, typeof classes === 'number' ? classes : undefined);
-  return dataset;
-}
-
-function modelPath(args: ParsedArgs): string {
-  const path = args.positionals[0];
-  if (!path) throw new UsageError(`lopper ${args.command}: missing <model> (a model.json, a folder or a .zip)`);
-  return path;
-}
 
 async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   await startBackend(stringOption(args, 'backend'));
@@ -95,6 +62,7 @@ async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
 const COMMANDS: Record<string, (args: ParsedArgs, out: Output) => Promise<void>> = {
   inspect,
   eval: evalCommand,
+  sweep,
 };
 
 function humanPrint(value: Record<string, unknown>): void {

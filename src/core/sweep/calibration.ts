@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { unitLayout, type UnitLayout } from '../criteria/layout';
-import type { CalibrationStats } from '../criteria/types';
+import type { CalibrationStats, Criterion, Granularity } from '../criteria/types';
 import type { Layer } from '../model/graph';
 import type { PrunableModel } from '../model/runtime';
 import type { UnitInfo } from '../types';
@@ -24,6 +24,14 @@ function layerOf(model: PrunableModel, name: string): Layer {
 export function unitLayoutOf(model: PrunableModel, unit: string): UnitLayout | string {
   const info = unitInfo(model, unit);
   return unitLayout(layerOf(model, info.layer).getClassName(), unit, info.shape);
+}
+
+/** The unit's layout when the criterion can prune it at this granularity, else the reason it cannot. */
+export function prunableLayout(model: PrunableModel, unit: string, criterion: Criterion, granularity: Granularity): UnitLayout | string {
+  const layout = unitLayoutOf(model, unit);
+  if (typeof layout === 'string') return layout;
+  const supported = criterion.supports(layout.kind, granularity);
+  return supported === true ? layout : supported;
 }
 
 /** The geometry of a convolution, read from a layer's config. */

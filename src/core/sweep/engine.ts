@@ -7,7 +7,7 @@ import { parseNMPattern } from '../masks';
 import type { PrunableModel } from '../model/runtime';
 import type { UnitInfo } from '../types';
 import { yieldToEventLoop } from '../yield';
-import { collectStats, unitLayoutOf } from './calibration';
+import { collectStats, prunableLayout } from './calibration';
 import { checkLabels, checkOutputRows, needsLabels, sweepMetric, type MetricContext, type SweepMetric } from './metric';
 import { cachedEvaluator, inputBatches, naiveEvaluator, type EvaluatorFactory, type LayerRunner } from './runners';
 
@@ -67,6 +67,16 @@ export interface SweepResult {
   cells: number;
 }
 
+/** The file `lopper sweep` writes (DESIGN §6): NaN values become null, `skipped` only when non-empty. */
+export interface SweepFile extends Omit<SweepResult, 'values' | 'skipped' | 'cancelled' | 'cells'> {
+  values: (number | null)[][];
+  /** Hex SHA-256 of the dataset file, or `synthetic:<seed>:<samples>`. */
+  dataHash: string;
+  backend: string;
+  seconds: number;
+  skipped?: SweepResult['skipped'];
+}
+
 /** The sparsity columns of a sweep: the given grid, or [0, N/M] for an N:M granularity. */
 export function sweepGrid(granularity: Granularity, sparsities: readonly number[]): number[] {
   const pattern = parseNMPattern(granularity);
@@ -86,14 +96,6 @@ function selectUnits(model: PrunableModel, names: readonly string[] | undefined)
     if (unit === undefined) throw new Error(`no prunable unit named ${name}; the model has ${all.map((u) => u.name).join(', ')}`);
     return unit;
   });
-}
-
-/** The unit's layout when the criterion can prune it at this granularity, else the reason it cannot. */
-function pruneTarget(model: PrunableModel, unit: string, criterion: Criterion, granularity: Granularity): UnitLayout | string {
-  const layout = unitLayoutOf(model, unit);
-  if (typeof layout === 'string') return layout;
-  const supported = criterion.supports(layout.kind, granularity);
-  return supported === true ? layout : supported;
 }
 
 /** What one row of the sweep reuses across its cells. */
@@ -168,7 +170,7 @@ async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOpt
   checkLabels(metric, data.labels);
   const calibrationSamples = Math.max(1, Math.min(options.calibrationSamples ?? 128, data.shape[0]));
   const cellRequest = { granularity, seed: options.seed ?? 0 };
-  const targets = units.map((unit) => pruneTarget(model, unit.name, criterion, granularity));
+  const targets = units.map((unit) => prunableLayout(model, unit.name, criterion, granularity));
   const result: SweepResult = {
     criterion: criterion.key,
     granularity,
