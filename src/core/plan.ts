@@ -38,3 +38,8 @@ export function densePlan(units: readonly string[], dataHash: string): PruningPl
     dataHash,
   };
 }
+
+/** The fixed sparsities of the plan's locked units (0 where the plan has none), as allocations take them. */
+export function lockedSparsities(plan: PruningPlan): Record<string, number> {
+  return Object.fromEntries(plan.locked.map((unit) => [unit, plan.sparsity[unit] ?? 0]));
+}
