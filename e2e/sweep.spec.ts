@@ -66,7 +66,7 @@ test('a full sweep fills the heatmap; clicking a cell puts that sparsity in the 
   expect(after.workerTensors).toBe(before.workerTensors);
   await page.getByRole('button', { name: 'conv1', exact: true }).last().click();
   await page.getByRole('button', { name: 'dense1', exact: true }).last().click();
-  await expect(page.getByTestId('sweep-curves').locator('path')).toHaveCount(2);
+  await expect(page.getByTestId('sweep-curves').locator('g.lines path')).toHaveCount(2);
   await page.getByTestId('sweep-heatmap').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'sweep-heatmap.png'), fullPage: true });
 

@@ -148,7 +148,7 @@ function drawCells(
     .attr('data-sparsity', (c) => String(c.sparsity))
     .attr('data-value', (c) => String(c.value))
     .attr('aria-label', (c) => `${c.row} at ${Math.round(c.sparsity * 100)}%: ${data.metric} ${fmt(c.value)}`)
-    .classed('marked', (c) => data.marked[c.row] === c.sparsity)
+    .classed('marked', (c) => c.sparsity > 0 && data.marked[c.row] === c.sparsity)
     .on('click', (_event, c) => activate(c))
     .on('keydown', (event: KeyboardEvent, c) => {
       if (event.key === 'Enter' || event.key === ' ') {
