@@ -109,3 +109,32 @@ test('every criterion and granularity sweeps the demo model', async ({ page }) =
   await page.getByLabel('Granularity').selectOption('channels');
   await expect(page.getByTestId('sweep-run')).toBeDisabled();
 });
+
+test('a dropped functional model sweeps with Wanda; the heatmap exports as CSV, SVG and PNG', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('folder-input').setInputFiles(join(import.meta.dirname, 'fixtures', 'functional'));
+  const state = await waitIdle(page);
+  expect(state.model?.name).toBe('functional');
+  const units = state.model?.layers ?? [];
+  expect(units.length).toBeGreaterThan(3);
+  await page.getByLabel('Criterion').selectOption('wanda');
+  await page.getByTestId('sweep-run').click();
+  await finishedSweep(page);
+  expect(await sweepStatus(page)).toBe('done');
+  await expect(page.getByTestId('error-message')).toHaveCount(0);
+  const cells = await page.getByTestId('heatmap-cell').count();
+  expect(cells).toBe(units.length * GRID);
+
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('sweep-export-csv').click()]);
+  const lines = readFileSync(await csv.path(), 'utf8').trim().split('\n');
+  expect(lines).toHaveLength(units.length + 1);
+  expect(lines[0].startsWith('layer,0,0.1')).toBe(true);
+  const [svg] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'SVG', exact: true }).click()]);
+  const markup = readFileSync(await svg.path(), 'utf8');
+  expect(markup).toContain('<svg');
+  expect(markup.match(/data-testid="heatmap-cell"/g)?.length).toBe(cells);
+  const [png] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'PNG', exact: true }).click()]);
+  const bytes = readFileSync(await png.path());
+  expect(bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
+});
