@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   try {
     await waitForServer(`http://localhost:${PORT}/`, 30_000);
     const page = await browser.newPage();
+    page.on('console', (m) => m.text().startsWith('longtask') && console.log(m.text()));
     await page.goto(`http://localhost:${PORT}/`);
     await page.waitForFunction(() => {
       const state = (window as unknown as { __lopper?: { busy: boolean; evaluation: unknown } }).__lopper;
@@ -36,9 +37,10 @@ async function main(): Promise<void> {
     await page.evaluate(() => {
       const store = window as unknown as { __longTasks: number[] };
       store.__longTasks = [];
-      new PerformanceObserver((list) => list.getEntries().forEach((e) => store.__longTasks.push(e.duration))).observe({ type: 'longtask', buffered: false });
+      new PerformanceObserver((list) => list.getEntries().forEach((e) => { store.__longTasks.push(e.duration); console.log(`longtask ${e.duration.toFixed(0)}ms at ${e.startTime.toFixed(0)}`); })).observe({ type: 'longtask', buffered: false });
     });
     const started = Date.now();
+    console.log('click at', await page.evaluate(() => performance.now().toFixed(0)));
     await page.getByTestId('sweep-run').click();
     await page.waitForFunction(() => document.querySelector('[data-testid="sweep-progress"]')?.getAttribute('data-status') === 'done', null, { timeout: 600_000 });
     const seconds = (Date.now() - started) / 1000;
