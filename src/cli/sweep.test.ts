@@ -7,7 +7,9 @@ import { sha256Hex } from '../io/hash';
 import type { SweepFile } from '../core/sweep/engine';
 import { runMain as run } from './testing';
 
-const DEMO = join(import.meta.dirname, '..', '..', 'public', 'models', 'digits-cnn');
+const ROOT = join(import.meta.dirname, '..', '..');
+const DEMO = join(ROOT, 'public', 'models', 'digits-cnn');
+const FUNCTIONAL = join(ROOT, 'e2e', 'fixtures', 'functional');
 
 async function readSweep(path: string): Promise<SweepFile> {
   return JSON.parse(await readFile(path, 'utf8')) as SweepFile;
@@ -66,6 +68,26 @@ describe('lopper sweep', () => {
     for (const [dense, pruned] of result.values) {
       expect(dense).toBe(0);
       expect(pruned).toBeGreaterThan(0);
+    }
+  });
+
+  it('writes null for the units a criterion skips, and lists them with the reason', async () => {
+    const outPath = join(dir, 'functional.json');
+    const { code, stderr } = await run(['sweep', FUNCTIONAL, '--data', join(FUNCTIONAL, 'eval.json'), '--criterion', 'sparsegpt', '--sparsities', '0,0.5', '--metric', 'loss', '--out', outPath, '--backend', 'cpu']);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/units skipped/);
+    const result = await readSweep(outPath);
+    const skipped = result.skipped ?? [];
+    expect(skipped.length).toBeGreaterThan(0);
+    for (const { unit, reason } of skipped) {
+      expect(reason).toMatch(/depthwise/);
+      expect(result.values[result.layers.indexOf(unit)]).toEqual([null, null]);
+    }
+    const kept = result.values.filter((_, row) => !skipped.some((s) => s.unit === result.layers[row]));
+    expect(kept.length).toBeGreaterThan(0);
+    for (const [dense, pruned] of kept) {
+      expect(dense).toBe(result.dense);
+      expect(typeof pruned).toBe('number');
     }
   });
 

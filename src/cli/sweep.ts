@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { getCriterion } from '../core/criteria/registry';
-import { CRITERIA, GRANULARITIES, type LayerKind } from '../core/criteria/types';
-import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, type SweepCell, type SweepFile } from '../core/sweep/engine';
+import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
+import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, type SweepCell, type SweepFile, type SweepMetric } from '../core/sweep/engine';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { loadData, loadModel, modelPath, type Output } from './load';
@@ -44,23 +44,40 @@ function rowReporter(units: number, started: number): (cell: SweepCell) => void 
   };
 }
 
-/**
- * `lopper sweep <model> [--data D] [--criterion C] [--granularity G] [--sparsities …] [--metric M]
- * [--seed S] --out F`: prunes one unit at a time at each sparsity and writes the metric grid as JSON
- * (DESIGN §6).
- */
-export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
+interface SweepArgs {
+  outPath: string;
+  criterion: CriterionKey;
+  granularity: Granularity;
+  sparsities: readonly number[];
+  metric?: SweepMetric;
+  seed: number;
+}
+
+/** Reads and checks the options before anything is loaded; a combination no layer allows is refused. */
+function sweepArgs(args: ParsedArgs): SweepArgs {
   const outPath = stringOption(args, 'out');
   if (outPath === undefined) throw new UsageError('lopper sweep: --out <file> is required (the JSON result goes there)');
   const criterion = choiceOption(args, 'criterion', CRITERIA) ?? 'magnitude';
   const granularity = choiceOption(args, 'granularity', GRANULARITIES) ?? 'unstructured';
-  const reasons = LAYER_KINDS.map((kind) => getCriterion(criterion).supports(kind, granularity));
-  const refused = reasons.find((reason): reason is string => reason !== true);
-  if (refused !== undefined && reasons.every((reason) => reason !== true)) throw new UsageError(refused);
-  const sparsities = sparsitiesOption(args);
-  const requestedMetric = choiceOption(args, 'metric', SWEEP_METRICS);
-  const seed = seedOption(args);
+  const refusals = LAYER_KINDS.map((kind) => getCriterion(criterion).supports(kind, granularity)).filter((r): r is string => r !== true);
+  if (refusals.length === LAYER_KINDS.length) throw new UsageError(refusals[0]);
+  return { outPath, criterion, granularity, sparsities: sparsitiesOption(args), metric: choiceOption(args, 'metric', SWEEP_METRICS), seed: seedOption(args) };
+}
 
+async function writeJson(path: string, value: SweepFile): Promise<void> {
+  const target = resolve(path);
+  await mkdir(dirname(target), { recursive: true });
+  // JSON.stringify writes NaN (the cells of a unit the criterion skips) as null.
+  await writeFile(target, `${JSON.stringify(value)}\n`);
+}
+
+/**
+ * `lopper sweep <model> [--data D] [--criterion C] [--granularity G] [--sparsities …] [--metric M]
+ * [--seed S] --out F`: prunes one unit at a time at each sparsity and writes the metric grid as JSON
+ * (DESIGN §6). Progress goes to stderr, one line per unit.
+ */
+export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
+  const { outPath, criterion, granularity, sparsities, metric: requestedMetric, seed } = sweepArgs(args);
   const backend = await startBackend(stringOption(args, 'backend'));
   const { model } = await loadModel(modelPath(args));
   try {
@@ -70,30 +87,15 @@ export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
     const onCell = rowReporter(model.units().length, started);
     const result = await runSweep(model, data, { criterion, granularity, sparsities, metric, seed, onCell });
     const seconds = (performance.now() - started) / 1000;
-    const report: SweepFile = {
-      criterion: result.criterion,
-      granularity: result.granularity,
-      metric: result.metric,
-      sparsities: result.sparsities,
-      layers: result.layers,
-      values: result.values,
-      dense: result.dense,
-      dataHash: data.hash,
-      backend,
-      seconds,
-      ...(result.skipped.length > 0 && { skipped: result.skipped }),
-    };
-    const target = resolve(outPath);
-    await mkdir(dirname(target), { recursive: true });
-    // JSON.stringify writes NaN (the cells of a unit the criterion skips) as null.
-    await writeFile(target, `${JSON.stringify(report)}\n`);
+    const { cancelled: _cancelled, cells, skipped, ...grid } = result;
+    await writeJson(outPath, { ...grid, dataHash: data.hash, backend, seconds, ...(skipped.length > 0 && { skipped }) });
     if (out.json) {
-      out.print({ out: outPath, cells: result.cells, seconds });
+      out.print({ out: outPath, cells, seconds });
     } else {
-      const skipped = result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : '';
+      const skippedNote = skipped.length > 0 ? `, ${skipped.length} units skipped` : '';
       process.stderr.write(
-        `lopper sweep: ${result.layers.length} units × ${result.sparsities.length} sparsities (${result.cells} cells${skipped}) ` +
-          `in ${seconds.toFixed(1)} s; dense ${metric} ${result.dense.toPrecision(4)}; wrote ${outPath}\n`,
+        `lopper sweep: ${grid.layers.length} units × ${grid.sparsities.length} sparsities (${cells} cells${skippedNote}) ` +
+          `in ${seconds.toFixed(1)} s; dense ${metric} ${grid.dense.toPrecision(4)}; wrote ${outPath}\n`,
       );
     }
   } finally {

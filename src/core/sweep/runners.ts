@@ -136,6 +136,7 @@ export const cachedEvaluator: EvaluatorFactory = (model, batches, layers, budget
     const group: string[] = [];
     let bytes = 0;
     for (const layer of layers.slice(from)) {
+      if (group.includes(layer)) continue;
       bytes += captureBytesPerSample(model, layer) * samples;
       if (group.length > 0 && bytes > budgetBytes) break;
       group.push(layer);
