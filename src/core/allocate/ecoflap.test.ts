@@ -1,5 +1,10 @@
+import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { ecoflap } from './ecoflap';
+import { mulberry32, normalGenerator, syntheticInputs } from '../data/synthetic';
+import { argMaxRows } from '../metrics/accuracy';
+import { PrunableModel } from '../model/runtime';
+import { tinyCnn } from '../model/testing';
+import { ecoflap, zerothOrderImportance } from './ecoflap';
 import { expectSparsities, expectTarget, IMPORTANCE, UNITS } from './testing';
 
 // IMPORTANCE per weight: a 1/100, b 3/100, c 4/200 → density d = k·(0.01, 0.03, 0.02),
@@ -52,5 +57,62 @@ describe('ECoFLaP allocation', () => {
   it('rejects missing or negative scores', () => {
     expect(() => ecoflap.allocate({ units: UNITS, target: 0.5, locked: {}, importance: new Map([['a', 1]]) })).toThrow(/importance score for b/);
     expect(() => ecoflap.allocate({ units: UNITS, target: 0.5, locked: {}, importance: new Map([...IMPORTANCE, ['a', -1]]) })).toThrow(/non-negative/);
+  });
+});
+
+/** One Dense layer 4 → 3 with a softmax and no bias, and 8 labelled samples. */
+function softmaxRegression(): { model: PrunableModel; inputs: Float32Array; labels: Int32Array } {
+  const layers = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, useBias: false, activation: 'softmax', name: 'w' })] });
+  const next = normalGenerator(mulberry32(9));
+  const kernel = tf.tensor2d(Array.from({ length: 12 }, next), [4, 3]);
+  layers.layers[0].setWeights([kernel]);
+  kernel.dispose();
+  return { model: new PrunableModel(layers), inputs: Float32Array.from({ length: 32 }, next), labels: Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]) };
+}
+
+describe('zerothOrderImportance', () => {
+  it('estimates √(2/π)·‖∇L‖ per direction from forward passes only', async () => {
+    const { model, inputs, labels } = softmaxRegression();
+    try {
+      // ∇_K L = Xᵀ(P − Y)/N for the mean cross-entropy, K = [in, out].
+      const gradientNorm = tf.tidy(() => {
+        const x = tf.tensor2d(inputs, [8, 4]);
+        const p = model.forward(x);
+        const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 3).toFloat();
+        return x.transpose().matMul(p.sub(y)).div(8).norm().dataSync()[0];
+      });
+      const draws = 400;
+      const scores = await zerothOrderImportance(model, { inputs, shape: [8, 4], labels }, { samples: draws, epsilon: 1e-3 });
+      const mean = (scores.get('w') ?? NaN) / draws;
+      expect(mean / (Math.sqrt(2 / Math.PI) * gradientNorm)).toBeGreaterThan(0.9);
+      expect(mean / (Math.sqrt(2 / Math.PI) * gradientNorm)).toBeLessThan(1.1);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it("uses the dense model's own predictions without labels, deterministically and without leaking tensors", async () => {
+    const model = new PrunableModel(tinyCnn());
+    try {
+      const data = syntheticInputs(model.inputShape, 10, 4);
+      const tensors = tf.memory().numTensors;
+      const seen: string[] = [];
+      const free = await zerothOrderImportance(model, data, { seed: 3, onUnit: (p) => seen.push(p.unit) });
+      expect(tf.memory().numTensors).toBe(tensors);
+      expect(seen).toEqual(model.units().map((u) => u.name));
+      for (const score of free.values()) expect(score).toBeGreaterThan(0);
+      const x = tf.tensor(data.inputs, data.shape);
+      const y = model.forward(x);
+      const labels = argMaxRows(y.dataSync() as Float32Array, 3);
+      tf.dispose([x, y]);
+      expect(await zerothOrderImportance(model, { ...data, labels }, { seed: 3 })).toEqual(free);
+      expect(await zerothOrderImportance(model, data, { seed: 3, units: ['d1'] })).toEqual(new Map([['d1', free.get('d1')]]));
+      expect((await zerothOrderImportance(model, data, { seed: 4, units: ['d1'] })).get('d1')).not.toBe(free.get('d1'));
+      let done = 0;
+      const partial = await zerothOrderImportance(model, data, { seed: 3, onUnit: () => done++, shouldStop: () => done >= 2 });
+      expect([...partial.keys()]).toEqual(['c1', 'c2']);
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { kernelToMatrix, matrixToKernel, type UnitLayout } from '../criteria/layout';
+import { kernelToMatrix, matrixToKernel } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
-import type { CalibrationStats, Criterion, Granularity } from '../criteria/types';
+import type { CalibrationStats } from '../criteria/types';
 import { parseNMPattern } from '../masks';
 import type { PrunableModel } from '../model/runtime';
 import type { PruningPlan } from '../plan';
-import { collectStats, unitLayoutOf } from '../sweep/calibration';
+import { collectStats, prunableLayout } from '../sweep/calibration';
 import { yieldToEventLoop } from '../yield';
 import { calibrationBatches, layerInput, readKernel, type CalibrationData, type CaptureOptions } from './capture';
 
@@ -60,14 +60,6 @@ function withPrunedKernels(model: PrunableModel, pruned: ReadonlyMap<string, tf.
   const view = Object.create(model) as PrunableModel;
   view.getKernel = (unit: string) => pruned.get(unit)?.clone() ?? model.getKernel(unit);
   return view;
-}
-
-/** The unit's layout when the criterion can prune it at this granularity, else the reason it cannot. */
-function prunableLayout(model: PrunableModel, unit: string, criterion: Criterion, granularity: Granularity): UnitLayout | string {
-  const layout = unitLayoutOf(model, unit);
-  if (typeof layout === 'string') return layout;
-  const supported = criterion.supports(layout.kind, granularity);
-  return supported === true ? layout : supported;
 }
 
 function checkPlan(model: PrunableModel, plan: PruningPlan): void {
