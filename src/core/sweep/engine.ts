@@ -39,7 +39,7 @@ export interface SweepOptions {
   seed?: number;
   /** Samples per forward pass (64). Values are bit-identical between runs with the same batch size. */
   batchSize?: number;
-  /** Samples whose inputs give the calibration statistics: the first min(128, N). */
+  /** Samples whose layer inputs give the calibration statistics: the first min(128, N) (a shared layer: its first call). */
   calibrationSamples?: number;
   /** Captured activations held at once stay under this many bytes (256 MiB); the cached engine captures in more passes beyond. */
   captureBudgetBytes?: number;
