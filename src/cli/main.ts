@@ -4,6 +4,7 @@ import { inspectModel } from '../core/model/inspect';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { loadData, loadModel, modelPath, type Output } from './load';
+import { remove } from './remove';
 import { sweep } from './sweep';
 
 const USAGE = `usage: lopper <command> <model> [options]
@@ -15,6 +16,10 @@ commands:
         [--criterion magnitude|wanda|sparsegpt|random] (magnitude)
         [--granularity unstructured|2:4|4:8|channels] (unstructured; N:M sweeps [0, N/M])
         [--sparsities 0,0.25,...] (0,0.1,...,0.9,0.95)  [--metric accuracy|loss|kl|js] (accuracy; js without labels)
+  remove <model> [--data D] --out F FinerCut greedy removal of sublayers / residual branches, written to F as JSON
+        [--metric js|kl|angular|logits] (js)  [--steps N] (all)
+        language models: --data a .txt, or --samples N (10) windows of seeded random ids; windows of
+        min(256, context) tokens, at most --samples of them, consecutive from the start of the text
 
 <model>: a model.json, a folder holding one, or a .zip
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
@@ -63,6 +68,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Output) => Promise<void>>
   inspect,
   eval: evalCommand,
   sweep,
+  remove,
 };
 
 function humanPrint(value: Record<string, unknown>): void {
