@@ -127,7 +127,8 @@ export async function openFiles(files: TransferFile[]): Promise<void> {
 
 /** A drop of only dataset files goes to the open model; anything else is opened as a model. */
 export async function openDrop(files: TransferFile[]): Promise<void> {
-  const onlyData = files.length > 0 && files.every((f) => /\.json$/i.test(f.path) && !/(^|\/)model\.json$/i.test(f.path));
+  const isData = (path: string) => /\.txt$/i.test(path) || (/\.json$/i.test(path) && !/(^|\/)(model|config|tokenizer|char-tokenizer)\.json$/i.test(path));
+  const onlyData = files.length > 0 && files.every((f) => isData(f.path));
   if (onlyData && useLopper.getState().model) await openDataset(files);
   else await openFiles(files);
 }

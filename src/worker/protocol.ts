@@ -34,6 +34,11 @@ export interface ModelSummary {
   layers: LayerInfo[];
   /** Prunable unit names (DESIGN §6). */
   units: string[];
+  /** Sublayers or layers that can be removed (bypassed), DESIGN §6 names. */
+  removalCandidates: string[];
+  /** Language models: their tokenizer kind and context length. */
+  tokenizer?: string;
+  contextLength?: number;
 }
 
 export interface DataSummary {

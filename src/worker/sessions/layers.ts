@@ -1,0 +1,162 @@
+import * as tf from '@tensorflow/tfjs';
+import { syntheticInputs } from '../../core/data/synthetic';
+import { evaluate, predict } from '../../core/evaluate';
+import { inspectModel } from '../../core/model/inspect';
+import { PrunableModel } from '../../core/model/runtime';
+import { weightStats } from '../../core/model/stats';
+import { runSweep } from '../../core/sweep/engine';
+import type { Evaluation } from '../../core/types';
+import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
+import type { Dataset, InputFile, OpenedModel } from '../../io/types';
+import type { DataSummary, LayerDetail, ModelSummary, SweepConfig, SweepReport } from '../protocol';
+import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
+
+function classCount(outputShape: (number | null)[]): number | undefined {
+  const last = outputShape[outputShape.length - 1];
+  return typeof last === 'number' ? last : undefined;
+}
+
+function syntheticDataset(model: PrunableModel, samples: number, seed: number): Dataset {
+  const { inputs, shape, hash } = syntheticInputs(model.inputShape, samples, seed);
+  return { source: 'synthetic', inputs, shape, hash };
+}
+
+async function readKernel(model: PrunableModel, unit: string): Promise<Float32Array> {
+  const kernel = model.getKernel(unit);
+  try {
+    return (await kernel.data()) as Float32Array;
+  } finally {
+    kernel.dispose();
+  }
+}
+
+/** A TF.js LayersModel with a labelled (or synthetic) dataset. */
+export class LayersSession implements Session {
+  private dataset: Dataset;
+  /** Dense outputs on unlabelled data, the reference of the divergence metric. */
+  private reference: Float32Array | null = null;
+
+  private constructor(
+    readonly opened: OpenedModel,
+    readonly model: PrunableModel,
+    readonly summary: ModelSummary,
+    dataset: Dataset | null,
+  ) {
+    this.dataset = dataset ?? syntheticDataset(model, SYNTHETIC_SAMPLES, 0);
+  }
+
+  static async create(opened: OpenedModel, data?: SessionData): Promise<LayersSession> {
+    const model = await PrunableModel.fromArtifacts(opened.artifacts);
+    try {
+      const { layers, totals } = await inspectModel(model);
+      const summary: ModelSummary = {
+        format: opened.format,
+        name: opened.name,
+        sha256: opened.sha256,
+        inputShape: model.inputShape,
+        outputShape: model.outputShape,
+        totalParams: totals.totalParams,
+        totalFlops: totals.totalFlops,
+        prunableParams: totals.prunableParams,
+        sparsity: totals.sparsity,
+        layers,
+        units: model.units().map((u) => u.name),
+        removalCandidates: model.shapePreservingLayers(),
+      };
+      const dataset = data?.kind === 'dataset' ? data.dataset : null;
+      if (dataset) checkDatasetFitsModel(dataset, model.inputShape, classCount(model.outputShape));
+      return new LayersSession(opened, model, summary, dataset);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+  }
+
+  get data(): SessionData {
+    return { kind: 'dataset', dataset: this.dataset };
+  }
+
+  dataSummary(): DataSummary {
+    const d = this.dataset;
+    return { source: d.source, hash: d.hash, samples: d.shape[0], shape: d.shape, labelled: d.labels !== undefined, synthetic: d.source === 'synthetic' };
+  }
+
+  async loadData(file: InputFile): Promise<void> {
+    const dataset = await parseDataset(file);
+    checkDatasetFitsModel(dataset, this.model.inputShape, classCount(this.model.outputShape));
+    this.dataset = dataset;
+    this.reference = null;
+  }
+
+  useSynthetic(samples: number, seed: number): void {
+    this.dataset = syntheticDataset(this.model, samples, seed);
+    this.reference = null;
+  }
+
+  async evaluate(job: JobContext): Promise<Evaluation> {
+    const data = this.dataset;
+    if (!data.labels && !this.reference) {
+      this.reference = await predict(this.model, data, { shouldStop: () => job.cancelled() });
+    }
+    const evaluation = await evaluate(this.model, data, {
+      reference: data.labels ? undefined : (this.reference ?? undefined),
+      onProgress: (done, total) => job.progress('Evaluating', done, total),
+      shouldStop: () => job.cancelled(),
+    });
+    throwIfCancelled(job);
+    return evaluation;
+  }
+
+  async layerDetail(layer: string): Promise<LayerDetail> {
+    const units = this.model
+      .units()
+      .filter((u) => u.layer === layer)
+      .map((u) => u.name);
+    const values =
+      units.length > 0
+        ? concatFloat32(await Promise.all(units.map((unit) => readKernel(this.model, unit))))
+        : // getWeights() returns the live variables: read them, never dispose them.
+          concatFloat32(await Promise.all(this.model.layersModel.getLayer(layer).getWeights().map(async (w) => (await w.data()) as Float32Array)));
+    return { layer, units, stats: weightStats(values) };
+  }
+
+  async predict(samples: number): Promise<{ outputs: Float32Array; shape: number[] }> {
+    const data = this.dataset;
+    const n = Math.min(samples, data.shape[0]);
+    const per = data.inputs.length / data.shape[0];
+    const slice: Dataset = { ...data, inputs: data.inputs.subarray(0, n * per), shape: [n, ...data.shape.slice(1)], labels: data.labels?.subarray(0, n) };
+    const outputs = await predict(this.model, slice, {});
+    return { outputs, shape: [n, outputs.length / n] };
+  }
+
+  async sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
+    const started = performance.now();
+    const result = await runSweep(this.model, this.dataset, {
+      criterion: config.criterion,
+      granularity: config.granularity,
+      sparsities: config.sparsities,
+      metric: config.metric,
+      seed: config.seed,
+      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { unit: cell.unit, sparsity: cell.sparsity, value: cell.value }),
+      shouldStop: () => job.cancelled(),
+    });
+    return {
+      criterion: result.criterion,
+      granularity: result.granularity,
+      metric: result.metric,
+      sparsities: result.sparsities,
+      layers: result.layers,
+      values: result.values.map((row) => row.map((v) => (v === null || Number.isNaN(v) ? null : v))),
+      dense: result.dense,
+      dataHash: this.dataset.hash,
+      backend: tf.getBackend(),
+      seconds: (performance.now() - started) / 1000,
+      cancelled: result.cancelled,
+      skipped: result.skipped ?? [],
+    };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

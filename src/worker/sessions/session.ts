@@ -1,0 +1,54 @@
+import type { Evaluation } from '../../core/types';
+import type { Dataset, InputFile, OpenedModel } from '../../io/types';
+import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
+
+/** What a running job may do: report progress and learn that it was cancelled. */
+export interface JobContext {
+  progress(label: string, done: number, total: number, cell?: SweepCell): void;
+  cancelled(): boolean;
+}
+
+export function throwIfCancelled(job: JobContext): void {
+  if (job.cancelled()) throw new CancelledError();
+}
+
+/** Token ids of a text for a language model, or synthetic ones. */
+export interface TokenData {
+  source: string;
+  hash: string;
+  ids: Int32Array;
+  synthetic: boolean;
+}
+
+export type SessionData = { kind: 'dataset'; dataset: Dataset } | { kind: 'tokens'; tokens: TokenData };
+
+export const SYNTHETIC_SAMPLES = 32;
+
+/**
+ * One open model with its data, on the active backend. Owns every tensor it makes; everything it
+ * returns is plain data.
+ */
+export interface Session {
+  readonly opened: OpenedModel;
+  readonly summary: ModelSummary;
+  readonly data: SessionData;
+  dataSummary(): DataSummary;
+  /** Checks that a dropped data file fits the model and makes it the current data. */
+  loadData(file: InputFile): Promise<void>;
+  useSynthetic(samples: number, seed: number): void;
+  evaluate(job: JobContext): Promise<Evaluation>;
+  layerDetail(layer: string): Promise<LayerDetail>;
+  predict(samples: number): Promise<{ outputs: Float32Array; shape: number[] }>;
+  sweep(config: SweepConfig, job: JobContext): Promise<SweepReport>;
+  dispose(): void;
+}
+
+export function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

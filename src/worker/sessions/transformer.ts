@@ -1,0 +1,171 @@
+import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../core/data/synthetic';
+import { weightStats } from '../../core/model/stats';
+import { createTokenizer, type Tokenizer } from '../../core/tokenizer';
+import { TransformerModel } from '../../core/transformer/model';
+import { perplexity } from '../../core/transformer/perplexity';
+import type { Evaluation, LayerInfo } from '../../core/types';
+import { LopperInputError } from '../../io/errors';
+import { sha256Hex } from '../../io/hash';
+import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
+import type { DataSummary, LayerDetail, ModelSummary, SweepReport } from '../protocol';
+import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
+
+/** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
+const SYNTHETIC_WINDOW = 64;
+
+async function unitRows(model: TransformerModel): Promise<LayerInfo[]> {
+  const rows: LayerInfo[] = [];
+  for (const unit of model.units()) {
+    const [inputs, outputs] = unit.shape;
+    const zeros = tf.tidy(() => {
+      const kernel = model.getKernel(unit.name);
+      return tf.sum(tf.equal(kernel, 0));
+    });
+    const zeroCount = (await zeros.data())[0];
+    zeros.dispose();
+    rows.push({ name: unit.name, type: 'Linear', outputShape: [null, null, outputs], params: unit.size, flops: 2 * inputs * outputs, prunable: true, sparsity: zeroCount / unit.size });
+  }
+  return rows;
+}
+
+function syntheticTokens(vocabSize: number, samples: number, window: number, seed: number): TokenData {
+  const random = mulberry32(seed);
+  const ids = Int32Array.from({ length: samples * window }, () => Math.floor(random() * vocabSize));
+  return { source: 'synthetic', hash: `synthetic:${seed}:${samples}`, ids, synthetic: true };
+}
+
+/** A Hugging Face decoder-only transformer with a text (or random token ids) to evaluate on. */
+export class TransformerSession implements Session {
+  private tokens: TokenData;
+  private denseLogits: Float32Array | null = null;
+
+  private constructor(
+    readonly opened: OpenedModel,
+    readonly model: TransformerModel,
+    readonly tokenizer: Tokenizer | null,
+    readonly summary: ModelSummary,
+    tokens: TokenData | null,
+  ) {
+    this.tokens = tokens ?? syntheticTokens(model.config.vocabSize, SYNTHETIC_SAMPLES, Math.min(SYNTHETIC_WINDOW, model.contextLength), 0);
+  }
+
+  static async create(opened: OpenedModel, payload: TransformerPayload, data?: SessionData): Promise<TransformerSession> {
+    const tokenizer = payload.tokenizer ? createTokenizer(payload.tokenizer.json) : null;
+    const model = new TransformerModel(payload.config, payload.tensors);
+    try {
+      const layers = await unitRows(model);
+      const prunableParams = layers.reduce((n, l) => n + l.params, 0);
+      const zeros = layers.reduce((n, l) => n + l.sparsity * l.params, 0);
+      const summary: ModelSummary = {
+        format: opened.format,
+        name: opened.name,
+        sha256: opened.sha256,
+        inputShape: [null, null],
+        outputShape: [null, null, payload.config.vocabSize],
+        totalParams: model.parameterCount(),
+        totalFlops: layers.reduce((n, l) => n + l.flops, 0),
+        prunableParams,
+        sparsity: prunableParams === 0 ? 0 : zeros / prunableParams,
+        layers,
+        units: model.units().map((u) => u.name),
+        removalCandidates: model.removalCandidates(),
+        tokenizer: tokenizer?.kind,
+        contextLength: model.contextLength,
+      };
+      return new TransformerSession(opened, model, tokenizer, summary, data?.kind === 'tokens' ? data.tokens : null);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+  }
+
+  get data(): SessionData {
+    return { kind: 'tokens', tokens: this.tokens };
+  }
+
+  dataSummary(): DataSummary {
+    const t = this.tokens;
+    return { source: t.source, hash: t.hash, samples: t.ids.length, shape: [t.ids.length], labelled: !t.synthetic, synthetic: t.synthetic };
+  }
+
+  async loadData(file: InputFile): Promise<void> {
+    if (!/\.txt$/i.test(file.path)) {
+      throw new LopperInputError({ file: file.path, message: 'is not text for a language model', expected: 'a .txt file', actual: file.path.split('.').pop() ?? 'no extension' });
+    }
+    if (!this.tokenizer) {
+      throw new LopperInputError({ file: file.path, message: 'cannot be tokenized: the model came without a tokenizer', expected: 'tokenizer.json beside config.json' });
+    }
+    const bytes = await file.bytes();
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+    const ids = Int32Array.from(this.tokenizer.encode(text));
+    if (ids.length < 2) throw new LopperInputError({ file: file.path, message: 'is too short to score', expected: 'at least 2 tokens', actual: `${ids.length}` });
+    this.tokens = { source: file.path, hash: await sha256Hex(bytes), ids, synthetic: false };
+    this.denseLogits = null;
+  }
+
+  useSynthetic(samples: number, seed: number): void {
+    this.tokens = syntheticTokens(this.model.config.vocabSize, samples, Math.min(SYNTHETIC_WINDOW, this.model.contextLength), seed);
+    this.denseLogits = null;
+  }
+
+  async evaluate(job: JobContext): Promise<Evaluation> {
+    const latencyMs = await this.latency();
+    if (this.tokens.synthetic) {
+      if (!this.denseLogits) this.denseLogits = await this.logits(this.tokens.ids.subarray(0, Math.min(this.tokens.ids.length, this.model.contextLength)));
+      return { divergence: 0, samples: this.tokens.ids.length, latencyMs, batchSize: 1 };
+    }
+    const result = await perplexity(this.model, this.tokens.ids, {
+      onProgress: (done, total) => job.progress('Perplexity', done, total),
+      shouldStop: () => job.cancelled(),
+    });
+    throwIfCancelled(job);
+    return { perplexity: result.perplexity, loss: result.nll, samples: result.tokens, latencyMs, batchSize: 1 };
+  }
+
+  async layerDetail(layer: string): Promise<LayerDetail> {
+    const kernel = this.model.getKernel(layer);
+    try {
+      return { layer, units: [layer], stats: weightStats((await kernel.data()) as Float32Array) };
+    } finally {
+      kernel.dispose();
+    }
+  }
+
+  /** Logits of the first tokens of the data, flattened: `samples` positions × vocabulary. */
+  async predict(samples: number): Promise<{ outputs: Float32Array; shape: number[] }> {
+    const n = Math.min(samples, this.tokens.ids.length, this.model.contextLength);
+    const outputs = await this.logits(this.tokens.ids.subarray(0, n));
+    return { outputs, shape: [n, this.model.config.vocabSize] };
+  }
+
+  sweep(): Promise<SweepReport> {
+    return Promise.reject(new Error('Sensitivity sweeps of transformers are not available in the page yet; use layer removal (FinerCut)'));
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+
+  private async logits(ids: Int32Array): Promise<Float32Array> {
+    const out = tf.tidy(() => this.model.forward(tf.tensor2d(ids, [1, ids.length], 'int32')));
+    try {
+      return (await out.data()) as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  }
+
+  /** Milliseconds for one forward pass of one context window (median of 3 after a warm-up). */
+  private async latency(): Promise<number> {
+    const ids = this.tokens.ids.subarray(0, Math.min(this.tokens.ids.length, this.model.contextLength));
+    const times: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const start = performance.now();
+      await this.logits(ids);
+      if (i > 0) times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    return times[1];
+  }
+}
