@@ -13,7 +13,7 @@ export interface HeatmapRow {
 
 export interface HeatmapData {
   rows: HeatmapRow[];
-  /** Sparsity levels, one column each. */
+  /** Column keys (sparsity levels, greedy steps), one column each. */
   columns: number[];
   /** rows × columns; null while unknown (no cell is drawn), NaN when the row was skipped. */
   values: (number | null)[][];
@@ -22,20 +22,40 @@ export interface HeatmapData {
   metric: string;
   /** True when a larger metric is better (accuracy); the colour shows the damage either way. */
   higherIsBetter: boolean;
-  /** Planned sparsity per row, marked on the matching cell. */
-  marked: Record<string, number>;
+  /** Cells drawn with a mark, as `${row}|${columnIndex}`. */
+  marks: ReadonlySet<string>;
 }
 
+/** How cells present themselves to scripts and screen readers. */
+export interface CellNaming {
+  testId: string;
+  rowAttribute: string;
+  columnAttribute: string;
+  columnValue(column: number, index: number): string;
+  columnLabel(column: number, index: number): string;
+}
+
+export const SPARSITY_CELLS: CellNaming = {
+  testId: 'heatmap-cell',
+  rowAttribute: 'data-layer',
+  columnAttribute: 'data-sparsity',
+  columnValue: (sparsity) => String(sparsity),
+  columnLabel: (sparsity) => `${Math.round(sparsity * 100)}%`,
+};
+
 export interface HeatmapOptions {
-  onCellClick?: (row: string, sparsity: number) => void;
+  onCellClick?: (row: string, column: number) => void;
   cellWidth?: number;
   cellHeight?: number;
+  naming?: CellNaming;
 }
 
 interface Cell {
   row: string;
+  /** Column index. */
   column: number;
-  sparsity: number;
+  /** Column key (a sparsity, a step). */
+  key: number;
   value: number;
   change: number;
 }
@@ -56,7 +76,7 @@ function cellsOf(data: HeatmapData): Cell[] {
     data.columns.forEach((sparsity, column) => {
       const value = data.values[r]?.[column];
       if (value === null || value === undefined || Number.isNaN(value)) return;
-      cells.push({ row: row.name, column, sparsity, value, change: value - data.dense });
+      cells.push({ row: row.name, column, key: sparsity, value, change: value - data.dense });
     });
   });
   return cells;
@@ -70,6 +90,7 @@ function cellsOf(data: HeatmapData): Cell[] {
 export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: HeatmapOptions = {}): Chart<HeatmapData> {
   const cellWidth = options.cellWidth ?? 46;
   const cellHeight = options.cellHeight ?? 26;
+  const naming = options.naming ?? SPARSITY_CELLS;
   const svg = select(el).append('svg').attr('class', 'chart heatmap').attr('role', 'group');
   const title = svg.append('title');
   const header = svg.append('g').attr('class', 'columns');
@@ -81,7 +102,7 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
     const width = labelWidth + next.columns.length * cellWidth + 16;
     const height = top + next.rows.length * cellHeight + legendHeight;
     svg.attr('viewBox', `0 0 ${width} ${height}`).attr('width', width).attr('height', height);
-    const label = `Sensitivity heatmap: ${next.metric} per layer and sparsity; dense ${fmt(next.dense)}`;
+    const label = `Heatmap of ${next.metric} per ${naming.rowAttribute.replace('data-', '')} and ${naming.columnAttribute.replace('data-', '')}; dense ${fmt(next.dense)}`;
     title.text(label);
     svg.attr('aria-label', label);
     const x = scaleBand<number>().domain(next.columns.map((_, i) => i)).range([labelWidth, labelWidth + next.columns.length * cellWidth]).padding(0.06);
@@ -97,9 +118,9 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
       .attr('x', (_, i) => (x(i) ?? 0) + x.bandwidth() / 2)
       .attr('y', top - 10)
       .attr('text-anchor', 'middle')
-      .text((s) => `${Math.round(s * 100)}%`);
+      .text((c, i) => naming.columnLabel(c, i));
     drawRowLabels(labels, next.rows, y);
-    drawCells(grid, cells, next, x, y, (c) => colour(Math.max(0, damage(c.value, next.dense, next.higherIsBetter))), options);
+    drawCells(grid, cells, next, x, y, (c) => colour(Math.max(0, damage(c.value, next.dense, next.higherIsBetter))), options, naming);
     drawLegend(legend, colour, worst, next, top + next.rows.length * cellHeight + 14);
   }
 
@@ -133,22 +154,23 @@ function drawCells(
   y: ReturnType<typeof scaleBand<string>>,
   fill: (cell: Cell) => string,
   options: HeatmapOptions,
+  naming: CellNaming,
 ): void {
-  const activate = (cell: Cell) => options.onCellClick?.(cell.row, cell.sparsity);
+  const activate = (cell: Cell) => options.onCellClick?.(cell.row, cell.key);
   const joined = group
     .selectAll<SVGGElement, Cell>('g.cell')
     .data(cells, (c) => `${c.row}|${c.column}`)
     .join((enter) => {
-      const g = enter.append('g').attr('class', 'cell').attr('tabindex', 0).attr('role', 'button').attr('data-testid', 'heatmap-cell');
+      const g = enter.append('g').attr('class', 'cell').attr('tabindex', 0).attr('role', 'button').attr('data-testid', naming.testId);
       g.append('rect');
       g.append('title');
       return g;
     })
-    .attr('data-layer', (c) => c.row)
-    .attr('data-sparsity', (c) => String(c.sparsity))
+    .attr(naming.rowAttribute, (c) => c.row)
+    .attr(naming.columnAttribute, (c) => naming.columnValue(c.key, c.column))
     .attr('data-value', (c) => String(c.value))
-    .attr('aria-label', (c) => `${c.row} at ${Math.round(c.sparsity * 100)}%: ${data.metric} ${fmt(c.value)}`)
-    .classed('marked', (c) => c.sparsity > 0 && data.marked[c.row] === c.sparsity)
+    .attr('aria-label', (c) => `${c.row} at ${naming.columnLabel(c.key, c.column)}: ${data.metric} ${fmt(c.value)}`)
+    .classed('marked', (c) => data.marks.has(`${c.row}|${c.column}`))
     .on('click', (_event, c) => activate(c))
     .on('keydown', (event: KeyboardEvent, c) => {
       if (event.key === 'Enter' || event.key === ' ') {
@@ -164,7 +186,7 @@ function drawCells(
     .attr('height', y.bandwidth())
     .attr('rx', 3)
     .attr('fill', fill);
-  joined.select('title').text((c) => `${c.row} · sparsity ${fmt(c.sparsity)}\n${data.metric} ${fmt(c.value)} (dense ${fmt(data.dense)}, change ${c.change >= 0 ? '+' : ''}${fmt(c.change)})`);
+  joined.select('title').text((c) => `${c.row} · ${naming.columnLabel(c.key, c.column)}\n${data.metric} ${fmt(c.value)} (dense ${fmt(data.dense)}, change ${c.change >= 0 ? '+' : ''}${fmt(c.change)})`);
 }
 
 function drawLegend(

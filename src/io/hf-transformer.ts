@@ -4,6 +4,7 @@ import { canonicalName, checkParameters, isBufferName } from '../core/transforme
 import type { NamedTensor } from '../core/transformer/parameters';
 import { CHAR_TOKENIZER_FILE, HF_TOKENIZER_FILE, TokenizerError, createTokenizer } from '../core/tokenizer';
 import { LopperInputError, NoModelFoundError, listForMessage } from './errors';
+import type { InputErrorDetails } from './errors';
 import { sha256Hex } from './hash';
 import { basename, dirname, hasExtension, isRecord, parseJsonBytes, readJson } from './input-file';
 import { SAFETENSORS_INDEX, readSafetensorsCheckpoint } from './safetensors';
@@ -44,12 +45,16 @@ function configCandidates(files: readonly InputFile[], json: (file: InputFile) =
   });
 }
 
-function configError(file: string, error: unknown): Error {
-  if (!(error instanceof TransformerConfigError)) return error instanceof Error ? error : new Error(String(error));
-  const detail: { expected?: string; actual?: string } = {};
-  if (error.expected !== undefined) detail.expected = error.expected;
-  if (error.actual !== undefined) detail.actual = error.actual;
-  return new TransformerConfigFileError({ file, message: error.message, ...detail });
+/** The error of a core check, as one naming the file it is about. */
+function fileError<E extends LopperInputError>(
+  ErrorClass: new (details: InputErrorDetails) => E,
+  file: string,
+  error: { message: string; expected?: string | undefined; actual?: string | undefined },
+): E {
+  const details: InputErrorDetails = { file, message: error.message };
+  if (error.expected !== undefined) details.expected = error.expected;
+  if (error.actual !== undefined) details.actual = error.actual;
+  return new ErrorClass(details);
 }
 
 async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config: TransformerConfig }> {
@@ -61,7 +66,7 @@ async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config:
   try {
     return { bytes, config: normalizeTransformerConfig(json) };
   } catch (error) {
-    throw configError(file.path, error);
+    throw error instanceof TransformerConfigError ? fileError(TransformerConfigFileError, file.path, error) : error;
   }
 }
 
@@ -115,11 +120,7 @@ async function readTokenizer(files: readonly InputFile[], folder: string): Promi
     try {
       createTokenizer(json);
     } catch (error) {
-      if (!(error instanceof TokenizerError)) throw error;
-      const detail: { expected?: string; actual?: string } = {};
-      if (error.expected !== undefined) detail.expected = error.expected;
-      if (error.actual !== undefined) detail.actual = error.actual;
-      throw new TokenizerFileError({ file: file.path, message: error.message, ...detail });
+      throw error instanceof TokenizerError ? fileError(TokenizerFileError, file.path, error) : error;
     }
     return { file: file.path, json };
   }

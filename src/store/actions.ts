@@ -1,7 +1,7 @@
 import { CancelledError, type BackendName, type TransferFile } from '../worker/protocol';
 import { WorkerClient, WorkerError, type Progress } from '../worker/client';
 import { fetchDemoIndex, type DemoEntry } from '../worker/demo';
-import { emptyPlan, useLopper, type JobState } from './state';
+import { emptyPlan, idleRemoval, useLopper, type JobState } from './state';
 
 export const client = new WorkerClient(
   () => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }),
@@ -94,6 +94,7 @@ function applyOpened(result: Awaited<ReturnType<typeof client.call<'openFiles'>>
     layerStats: null,
     error: null,
     sweep: { ...useLopper.getState().sweep, status: 'idle', report: null, done: 0, total: 0, curves: [] },
+    removal: idleRemoval(),
   });
 }
 

@@ -1,6 +1,6 @@
 import { create } from 'zustand';
 import type { Evaluation, WeightStats } from '../core/types';
-import type { BackendName, BackendState, DataSummary, ModelSummary, SweepConfig, SweepReport } from '../worker/protocol';
+import type { BackendName, BackendState, DataSummary, ModelSummary, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../worker/protocol';
 
 export interface JobState {
   id: number;
@@ -40,6 +40,22 @@ export const DEFAULT_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9
 
 export const defaultSweepConfig = (): SweepConfig => ({ criterion: 'magnitude', granularity: 'unstructured', sparsities: DEFAULT_GRID, metric: 'accuracy', seed: 0 });
 
+export interface RemovalState {
+  status: SweepStatus;
+  config: RemovalConfig;
+  /** Filled candidate by candidate while running. */
+  report: RemovalReport | null;
+  done: number;
+  total: number;
+  startedAt: number;
+  /** How many greedy removals apply (the slider). */
+  count: number;
+  /** The evaluation with the first `count` removals, once measured. */
+  applied: (RemovedEvaluation & { count: number }) | null;
+}
+
+export const idleRemoval = (): RemovalState => ({ status: 'idle', config: { metric: 'js' }, report: null, done: 0, total: 0, startedAt: 0, count: 0, applied: null });
+
 export interface LopperState {
   backend: BackendState | null;
   backendPending: BackendName | null;
@@ -59,6 +75,7 @@ export interface LopperState {
   workerTensors: number;
   demoName: string | null;
   sweep: SweepState;
+  removal: RemovalState;
 }
 
 export const emptyPlan = (): PlanState => ({ target: 0, sparsity: {}, removed: [] });
@@ -80,6 +97,7 @@ export const useLopper = create<LopperState>()(() => ({
   workerTensors: 0,
   demoName: null,
   sweep: { status: 'idle', config: defaultSweepConfig(), report: null, done: 0, total: 0, startedAt: 0, curves: [] },
+  removal: idleRemoval(),
 }));
 
 export const selectBusy = (s: LopperState): boolean => s.pendingWork > 0 || s.jobs.length > 0;

@@ -8,6 +8,7 @@ import { JobBar } from './JobBar';
 import { LayerDetail } from './LayerDetail';
 import { LayerTable } from './LayerTable';
 import { ModelPanel } from './ModelPanel';
+import { RemovalPanel } from './RemovalPanel';
 import { SweepPanel } from './SweepPanel';
 
 export const DEFAULT_DEMO = 'digits-cnn';
@@ -35,6 +36,7 @@ export function App() {
           <LayerTable />
           <LayerDetail />
           <SweepPanel />
+          <RemovalPanel />
         </section>
       </main>
       <JobBar />

@@ -1,7 +1,6 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { renderCurves, type CurvesData } from '../charts/curves';
 import { renderHeatmap, type HeatmapData } from '../charts/heatmap';
-import type { Chart } from '../charts/histogram';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity } from '../core/criteria/types';
 import { cancelJob } from '../store/actions';
 import { useLopper, type LopperState } from '../store/state';
@@ -9,6 +8,7 @@ import { runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, swe
 import type { SweepMetric, SweepReport } from '../worker/protocol';
 import { downloadBlob, downloadText, svgMarkup, svgToPng } from './download';
 import { formatCount, formatMs } from './format';
+import { useChart } from './use-chart';
 
 const selectSweep = (s: LopperState) => s.sweep;
 const selectModel = (s: LopperState) => s.model;
@@ -112,30 +112,6 @@ function Progress() {
   );
 }
 
-/** Creates the chart when its data first appears, updates it after, destroys it when the data goes away. */
-function useChart<T>(render: (el: HTMLElement, data: T) => Chart<T>, data: T | null) {
-  const el = useRef<HTMLDivElement>(null);
-  const chart = useRef<{ host: HTMLElement; chart: Chart<T> } | null>(null);
-  useEffect(() => {
-    const host = el.current;
-    if (chart.current && (!data || chart.current.host !== host)) {
-      chart.current.chart.destroy();
-      chart.current = null;
-    }
-    if (!host || !data) return;
-    if (chart.current) chart.current.chart.update(data);
-    else chart.current = { host, chart: render(host, data) };
-  }, [render, data]);
-  useEffect(
-    () => () => {
-      chart.current?.chart.destroy();
-      chart.current = null;
-    },
-    [],
-  );
-  return el;
-}
-
 function Exports({ report, heatmapHost }: { report: SweepReport; heatmapHost: HTMLElement | null }) {
   const base = `sweep-${report.criterion}-${report.granularity}-${report.metric}`;
   const svg = () => (heatmapHost ? svgMarkup(heatmapHost) : null);
@@ -186,7 +162,12 @@ export function SweepPanel() {
       return { name: unit, detail: layer ? `${layer.type} · ${formatCount(layer.params)} params` : '' };
     });
     const dense = Number.isNaN(report.dense) ? (report.values.flat().find((v) => v !== null) ?? 0) : report.dense;
-    return { rows, columns: report.sparsities, values: report.values, dense, metric: report.metric, higherIsBetter: report.metric === 'accuracy', marked: plan };
+    const marks = new Set(
+      Object.entries(plan)
+        .filter(([, s]) => s > 0)
+        .map(([unit, s]) => `${unit}|${report.sparsities.indexOf(s)}`),
+    );
+    return { rows, columns: report.sparsities, values: report.values, dense, metric: report.metric, higherIsBetter: report.metric === 'accuracy', marks };
   }, [report, model, plan]);
   const curvesData = useMemo<CurvesData | null>(() => {
     if (!report || sweep.curves.length === 0) return null;
@@ -202,6 +183,14 @@ export function SweepPanel() {
   const heatmapHost = useChart(renderClickableHeatmap, heatmapData);
   const curvesHost = useChart(renderCurves, curvesData);
   if (!model) return null;
+  if (model.format === 'hf-transformer') {
+    return (
+      <section className="panel sweep" aria-labelledby="sweep-title">
+        <h2 id="sweep-title">Sensitivity sweep</h2>
+        <p className="hint">Per-projection sweeps of transformers are not in the page yet; layer removal (below) works on them.</p>
+      </section>
+    );
+  }
   return (
     <section className="panel sweep" aria-labelledby="sweep-title">
       <h2 id="sweep-title">Sensitivity sweep</h2>

@@ -2,7 +2,7 @@ import type { Evaluation } from '../core/types';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
 import type { InputFile, OpenedModel } from '../io/types';
-import type { BackendState, DataSummary, LayerDetail, OpenResult, SweepConfig, SweepReport, TransferFile } from './protocol';
+import type { BackendState, DataSummary, LayerDetail, OpenResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport, TransferFile } from './protocol';
 import { LayersSession } from './sessions/layers';
 import { throwIfCancelled, type JobContext, type Session, type SessionData } from './sessions/session';
 import { TransformerSession } from './sessions/transformer';
@@ -110,6 +110,14 @@ export class WorkerApi {
 
   sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
     return this.requireSession().sweep(config, job);
+  }
+
+  removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport> {
+    return this.requireSession().removal(config, job);
+  }
+
+  evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
+    return this.requireSession().evaluateRemoved(removed, job);
   }
 
   /** The data a failed evaluation came with is dropped again: the session goes back to what it had. */

@@ -4,6 +4,7 @@ import {
   type RequestKind,
   type Requests,
   type SerializedError,
+  type RemovalScoreEvent,
   type SweepCell,
   type ToWorker,
 } from './protocol';
@@ -13,6 +14,7 @@ export interface Progress {
   done: number;
   total: number;
   cell?: SweepCell;
+  score?: RemovalScoreEvent;
 }
 
 export interface CallOptions {
@@ -121,7 +123,7 @@ export class WorkerClient {
     const pending = this.pending.get(message.id);
     if (!pending) return;
     if (message.type === 'progress') {
-      pending.onProgress?.({ label: message.label, done: message.done, total: message.total, cell: message.cell });
+      pending.onProgress?.({ label: message.label, done: message.done, total: message.total, cell: message.cell, score: message.score });
       return;
     }
     this.pending.delete(message.id);

@@ -103,6 +103,40 @@ export interface SweepReport {
   skipped: { unit: string; reason: string }[];
 }
 
+export type RemovalMetric = 'js' | 'kl' | 'angular' | 'logits';
+
+export interface RemovalConfig {
+  metric: RemovalMetric;
+  /** Greedy steps (all candidates when absent). */
+  steps?: number;
+}
+
+/** One candidate's output change at one greedy step, streamed while the search runs. */
+export interface RemovalScoreEvent {
+  step: number;
+  candidate: string;
+  value: number;
+}
+
+/** FinerCut's greedy removal as `lopper remove` writes it (DESIGN §6), plus what the page shows. */
+export interface RemovalReport {
+  metric: RemovalMetric;
+  candidates: string[];
+  steps: { removed: string; scores: Record<string, number> }[];
+  dense: number;
+  cancelled: boolean;
+  /** ShortGPT Block Influence per block (transformers), for comparison. */
+  blockInfluence: { block: string; influence: number }[];
+  dataHash: string;
+  seconds: number;
+}
+
+export interface RemovedEvaluation {
+  evaluation: Evaluation;
+  /** Parameters left after the removals (weights of the removed sublayers' projections taken away). */
+  params: number;
+}
+
 /** Requests, keyed by kind, with the type of their result. */
 export interface Requests {
   init: { args: { backend: BackendName | 'auto' }; result: BackendState };
@@ -117,6 +151,8 @@ export interface Requests {
   predict: { args: { samples: number }; result: { outputs: Float32Array; shape: number[] } };
   memory: { args: Record<string, never>; result: { numTensors: number } };
   sweep: { args: SweepConfig; result: SweepReport };
+  removal: { args: RemovalConfig; result: RemovalReport };
+  evaluateRemoved: { args: { removed: string[] }; result: RemovedEvaluation };
 }
 
 export type RequestKind = keyof Requests;
@@ -141,7 +177,7 @@ export interface SerializedError {
 export type FromWorker =
   | { type: 'result'; id: number; value: unknown; numTensors: number }
   | { type: 'error'; id: number; error: SerializedError; numTensors: number }
-  | { type: 'progress'; id: number; label: string; done: number; total: number; cell?: SweepCell }
+  | { type: 'progress'; id: number; label: string; done: number; total: number; cell?: SweepCell; score?: RemovalScoreEvent }
   | { type: 'ready' };
 
 export class CancelledError extends Error {

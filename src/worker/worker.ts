@@ -53,11 +53,13 @@ const handlers: Handlers = {
   predict: ({ samples }) => api.predictSamples(samples),
   memory: async () => ({ numTensors: tf.memory().numTensors }),
   sweep: (config, job) => api.sweep(config, job),
+  removal: (config, job) => api.removal(config, job),
+  evaluateRemoved: ({ removed }, job) => api.evaluateRemoved(removed, job),
 };
 
 async function run(message: RequestMessage): Promise<void> {
   const job: JobContext = {
-    progress: (label, done, total, cell) => send({ type: 'progress', id: message.id, label, done, total, cell }),
+    progress: (label, done, total, event) => send({ type: 'progress', id: message.id, label, done, total, ...event }),
     cancelled: () => cancelled.has(message.id),
   };
   try {

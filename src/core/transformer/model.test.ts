@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransformerModel } from './model';
-import { TRANSFORMER_FIXTURES, fixtureModel, relativeError } from './testing';
+import { TRANSFORMER_FIXTURES, fixtureModel, openFixture, relativeError } from './testing';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -167,5 +167,22 @@ describe('TransformerModel', () => {
     model.dispose();
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('sliding-window attention', () => {
+  it('changes only the positions that would see past the window', async () => {
+    const { payload, reference } = await openFixture('hf-llama-tiny');
+    const full = new TransformerModel(payload.config, payload.tensors);
+    const windowed = new TransformerModel({ ...payload.config, slidingWindow: 3 }, payload.tensors);
+    const ids = tf.tensor2d(reference.input_ids, undefined, 'int32');
+    const [a, b] = [full.forward(ids), windowed.forward(ids)];
+    const early = tf.tidy(() => a.slice([0, 0, 0], [2, 3, -1]).sub(b.slice([0, 0, 0], [2, 3, -1])).abs().max().dataSync()[0]);
+    const late = tf.tidy(() => a.slice([0, 3, 0], [2, -1, -1]).sub(b.slice([0, 3, 0], [2, -1, -1])).abs().min().dataSync()[0]);
+    expect(early).toBe(0);
+    expect(late).toBeGreaterThan(0);
+    tf.dispose([ids, a, b]);
+    full.dispose();
+    windowed.dispose();
   });
 });

@@ -4,12 +4,20 @@ import { evaluate, predict } from '../../core/evaluate';
 import { inspectModel } from '../../core/model/inspect';
 import { PrunableModel } from '../../core/model/runtime';
 import { weightStats } from '../../core/model/stats';
+import { accuracy } from '../../core/metrics/accuracy';
+import { crossEntropy } from '../../core/metrics/cross-entropy';
+import { jsDivergence } from '../../core/metrics/divergence';
+import { forwardWithRemovals, greedyRemoval, layerRemovalCandidates, layersModelTarget } from '../../core/removal';
 import { runSweep } from '../../core/sweep/engine';
+import { yieldToEventLoop } from '../../core/yield';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import type { DataSummary, LayerDetail, ModelSummary, SweepConfig, SweepReport } from '../protocol';
+import type { DataSummary, LayerDetail, ModelSummary, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
 import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
+
+const CALIBRATION_SAMPLES = 128;
+const BATCH = 64;
 
 function classCount(outputShape: (number | null)[]): number | undefined {
   const last = outputShape[outputShape.length - 1];
@@ -61,7 +69,7 @@ export class LayersSession implements Session {
         sparsity: totals.sparsity,
         layers,
         units: model.units().map((u) => u.name),
-        removalCandidates: model.shapePreservingLayers(),
+        removalCandidates: layerRemovalCandidates(model).map((c) => c.name),
       };
       const dataset = data?.kind === 'dataset' ? data.dataset : null;
       if (dataset) checkDatasetFitsModel(dataset, model.inputShape, classCount(model.outputShape));
@@ -137,7 +145,7 @@ export class LayersSession implements Session {
       sparsities: config.sparsities,
       metric: config.metric,
       seed: config.seed,
-      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { unit: cell.unit, sparsity: cell.sparsity, value: cell.value }),
+      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { cell: { unit: cell.unit, sparsity: cell.sparsity, value: cell.value } }),
       shouldStop: () => job.cancelled(),
     });
     return {
@@ -154,6 +162,48 @@ export class LayersSession implements Session {
       cancelled: result.cancelled,
       skipped: result.skipped ?? [],
     };
+  }
+
+  async removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport> {
+    const started = performance.now();
+    const data = this.dataset;
+    const samples = Math.min(CALIBRATION_SAMPLES, data.shape[0]);
+    const per = data.inputs.length / data.shape[0];
+    const target = layersModelTarget(this.model, { inputs: data.inputs.subarray(0, samples * per), shape: [samples, ...data.shape.slice(1)] });
+    const result = await greedyRemoval(target, {
+      metric: config.metric,
+      steps: config.steps,
+      onScore: (score) => job.progress('Removing', score.done, score.total, { score: { step: score.step, candidate: score.candidate, value: score.value } }),
+      shouldStop: () => job.cancelled(),
+    });
+    return { ...result, blockInfluence: [], dataHash: data.hash, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** The model evaluated with the removals applied, on all of its data. */
+  async evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
+    const data = this.dataset;
+    const bypass = new Set(removed);
+    const [n, ...sampleShape] = data.shape;
+    const per = data.inputs.length / n;
+    const parts: Float32Array[] = [];
+    for (let start = 0; start < n; start += BATCH) {
+      throwIfCancelled(job);
+      const count = Math.min(BATCH, n - start);
+      const out = tf.tidy(() => forwardWithRemovals(this.model, tf.tensor(data.inputs.subarray(start * per, (start + count) * per), [count, ...sampleShape], 'float32'), bypass));
+      parts.push((await out.data()) as Float32Array);
+      out.dispose();
+      job.progress('Evaluating', start + count, n);
+      await yieldToEventLoop();
+    }
+    const outputs = concatFloat32(parts);
+    const classes = outputs.length / n;
+    const fromLogits = !this.model.outputIsProbability();
+    if (!this.reference && !data.labels) this.reference = await predict(this.model, data, {});
+    const evaluation: Evaluation = data.labels
+      ? { accuracy: accuracy(outputs, data.labels, classes), loss: crossEntropy(outputs, data.labels, classes, { fromLogits }), samples: n }
+      : { divergence: jsDivergence(this.reference as Float32Array, outputs, classes, { fromLogits }), samples: n };
+    const removedParams = this.summary.layers.filter((l) => bypass.has(l.name)).reduce((total, l) => total + l.params, 0);
+    return { evaluation, params: this.summary.totalParams - removedParams };
   }
 
   dispose(): void {

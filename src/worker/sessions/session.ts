@@ -1,10 +1,10 @@
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
+import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
 
 /** What a running job may do: report progress and learn that it was cancelled. */
 export interface JobContext {
-  progress(label: string, done: number, total: number, cell?: SweepCell): void;
+  progress(label: string, done: number, total: number, event?: { cell?: SweepCell; score?: RemovalScoreEvent }): void;
   cancelled(): boolean;
 }
 
@@ -40,6 +40,8 @@ export interface Session {
   layerDetail(layer: string): Promise<LayerDetail>;
   predict(samples: number): Promise<{ outputs: Float32Array; shape: number[] }>;
   sweep(config: SweepConfig, job: JobContext): Promise<SweepReport>;
+  removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport>;
+  evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation>;
   dispose(): void;
 }
 

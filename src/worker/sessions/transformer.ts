@@ -1,14 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../../core/data/synthetic';
 import { weightStats } from '../../core/model/stats';
+import { blockInfluence, calibrationWindows, greedyRemoval, transformerTarget } from '../../core/removal';
 import { createTokenizer, type Tokenizer } from '../../core/tokenizer';
 import { TransformerModel } from '../../core/transformer/model';
+import { jsFromLogits } from '../../core/transformer/output-change';
 import { perplexity } from '../../core/transformer/perplexity';
 import type { Evaluation, LayerInfo } from '../../core/types';
 import { LopperInputError } from '../../io/errors';
 import { sha256Hex } from '../../io/hash';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
-import type { DataSummary, LayerDetail, ModelSummary, SweepReport } from '../protocol';
+import type { DataSummary, LayerDetail, ModelSummary, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
 
 /** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
@@ -141,6 +143,46 @@ export class TransformerSession implements Session {
 
   sweep(): Promise<SweepReport> {
     return Promise.reject(new Error('Sensitivity sweeps of transformers are not available in the page yet; use layer removal (FinerCut)'));
+  }
+
+  /** FinerCut on calibration windows of the current tokens, with ShortGPT's block influence beside it. */
+  async removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport> {
+    const started = performance.now();
+    const windows = calibrationWindows(this.tokens.ids, this.model.contextLength);
+    const result = await greedyRemoval(transformerTarget(this.model, windows), {
+      metric: config.metric,
+      steps: config.steps,
+      onScore: (score) => job.progress('Removing', score.done, score.total, { score: { step: score.step, candidate: score.candidate, value: score.value } }),
+      shouldStop: () => job.cancelled(),
+    });
+    const influence = result.cancelled ? [] : await blockInfluence(this.model, windows);
+    return { ...result, blockInfluence: influence, dataHash: this.tokens.hash, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Perplexity (or divergence on synthetic ids) with the sublayers removed, and the parameters left. */
+  async evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
+    const bypass = new Set(removed);
+    const removedParams = this.summary.layers.filter((l) => removed.some((c) => l.name.startsWith(`${c}.`))).reduce((n, l) => n + l.params, 0);
+    const params = this.summary.totalParams - removedParams;
+    if (this.tokens.synthetic) {
+      const ids = this.tokens.ids.subarray(0, Math.min(this.tokens.ids.length, this.model.contextLength));
+      if (!this.denseLogits) this.denseLogits = await this.logits(ids);
+      const dense = this.denseLogits;
+      const divergence = tf.tidy(() => {
+        const pruned = this.model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), { bypass });
+        return jsFromLogits(tf.tensor3d(dense, pruned.shape as [number, number, number]), pruned);
+      });
+      const value = (await divergence.data())[0];
+      divergence.dispose();
+      return { evaluation: { divergence: value, samples: ids.length }, params };
+    }
+    const result = await perplexity(this.model, this.tokens.ids, {
+      forward: { bypass },
+      onProgress: (done, total) => job.progress('Perplexity', done, total),
+      shouldStop: () => job.cancelled(),
+    });
+    throwIfCancelled(job);
+    return { evaluation: { perplexity: result.perplexity, loss: result.nll, samples: result.tokens }, params };
   }
 
   dispose(): void {

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { FIXTURES, lopperState, openWorkbench, waitIdle } from './helpers';
+
+async function finishedRemoval(page: Page): Promise<string | null> {
+  const progress = page.getByTestId('removal-progress');
+  await expect(progress).not.toHaveAttribute('data-status', 'running', { timeout: 240_000 });
+  await waitIdle(page);
+  return progress.getAttribute('data-status');
+}
+
+test('FinerCut on a functional model: heatmap with removal marks, slider applies removals and changes accuracy', async ({ page }) => {
+  test.setTimeout(240_000);
+  await openWorkbench(page);
+  await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
+  const opened = await waitIdle(page);
+  expect(opened.model?.name).toBe('functional');
+  await page.getByTestId('removal-run').click();
+  expect(await finishedRemoval(page)).toBe('done');
+  const cells = await page.getByTestId('removal-cell').count();
+  expect(cells).toBeGreaterThan(0);
+  const marked = page.locator('[data-testid="removal-cell"].marked');
+  const steps = await marked.count();
+  expect(steps).toBeGreaterThan(0);
+  const firstRemoved = await marked.and(page.locator('[data-step="0"]')).getAttribute('data-candidate');
+  const slider = page.getByTestId('removal-count');
+  await slider.fill('1');
+  await expect(page.getByTestId('removal-accuracy')).toBeVisible();
+  const state = await waitIdle(page);
+  expect(state.plan.removed).toEqual([firstRemoved]);
+  await page.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'removal-functional.png'), fullPage: true });
+});
+
+test('a dropped GPT-2 folder shows its projections; removal runs data-free with a block-influence ranking', async ({ page }) => {
+  test.setTimeout(240_000);
+  await openWorkbench(page);
+  await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'hf-gpt2-tiny'));
+  const state = await waitIdle(page);
+  expect(state.error).toBeNull();
+  expect(state.model?.format).toBe('hf-transformer');
+  const config = JSON.parse(readFileSync(join(FIXTURES, 'hf-gpt2-tiny', 'config.json'), 'utf8')) as { n_layer: number };
+  await expect(page.getByTestId('layer-row')).toHaveCount(config.n_layer * 4);
+  expect(state.model?.layers[0]).toBe('transformer.h.0.attn.c_attn');
+  await page.getByTestId('removal-run').click();
+  expect(await finishedRemoval(page)).toBe('done');
+  await expect(page.getByTestId('removal-cell')).toHaveCount((2 * config.n_layer * (2 * config.n_layer + 1)) / 2);
+  await expect(page.getByTestId('block-influence').locator('li')).toHaveCount(config.n_layer);
+  await page.getByTestId('removal-count').fill('2');
+  await expect(page.getByTestId('removal-divergence')).toBeVisible();
+  const after = await lopperState(page);
+  expect(after.plan.removed).toHaveLength(2);
+  expect(after.workerTensors).toBeGreaterThan(0);
+});

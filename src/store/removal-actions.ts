@@ -1,0 +1,78 @@
+import { CancelledError, type RemovalConfig, type RemovalReport } from '../worker/protocol';
+import { client, runJob } from './actions';
+import { useLopper, type RemovalState } from './state';
+
+function setRemoval(patch: Partial<RemovalState>): void {
+  useLopper.setState((s) => ({ removal: { ...s.removal, ...patch } }));
+}
+
+export function setRemovalConfig(patch: Partial<RemovalConfig>): void {
+  useLopper.setState((s) => ({ removal: { ...s.removal, config: { ...s.removal.config, ...patch } } }));
+}
+
+/** Steps with the scores seen so far; a step's `removed` is empty until the step completes. */
+function withScore(report: RemovalReport, step: number, candidate: string, value: number): RemovalReport {
+  const steps = report.steps.slice();
+  while (steps.length <= step) steps.push({ removed: '', scores: {} });
+  steps[step] = { ...steps[step], scores: { ...steps[step].scores, [candidate]: value } };
+  return { ...report, steps };
+}
+
+/** FinerCut's greedy search in the worker; scores land in the store as they come, a cancel keeps completed steps. */
+export async function runRemoval(): Promise<void> {
+  const { model, data, removal } = useLopper.getState();
+  if (!model || !data || removal.status === 'running') return;
+  const config = removal.config;
+  const n = model.removalCandidates.length;
+  const steps = Math.min(config.steps ?? n, n);
+  const empty: RemovalReport = { metric: config.metric, candidates: model.removalCandidates, steps: [], dense: 0, cancelled: false, blockInfluence: [], dataHash: data.hash, seconds: 0 };
+  setRemoval({ status: 'running', report: empty, done: 0, total: (steps * (2 * n - steps + 1)) / 2, startedAt: performance.now(), count: 0, applied: null });
+  useLopper.setState((s) => ({ plan: { ...s.plan, removed: [] } }));
+  let cancelled = false;
+  const result = await runJob('Layer removal (FinerCut)', async (signal, onProgress) => {
+    try {
+      return await client.call('removal', config, {
+        signal,
+        onProgress: (p) => {
+          onProgress(p);
+          const score = p.score;
+          if (!score) return;
+          useLopper.setState((s) => (s.removal.report ? { removal: { ...s.removal, done: p.done, report: withScore(s.removal.report, score.step, score.candidate, score.value) } } : {}));
+        },
+      });
+    } catch (error) {
+      if (error instanceof CancelledError) cancelled = true;
+      throw error;
+    }
+  });
+  if (result) setRemoval({ status: result.cancelled ? 'cancelled' : 'done', report: result });
+  else {
+    const partial = useLopper.getState().removal.report;
+    // Only completed steps are kept: a step without its removal is dropped.
+    setRemoval({ status: cancelled ? 'cancelled' : 'failed', report: partial && { ...partial, steps: partial.steps.filter((step) => step.removed !== ''), cancelled } });
+  }
+}
+
+let pendingApply = 0;
+const APPLY_DEBOUNCE_MS = 150;
+
+/** The slider: the first `count` greedy removals go into the plan and the model is measured with them. */
+export function setRemovalCount(count: number): void {
+  const { removal } = useLopper.getState();
+  const steps = removal.report?.steps.filter((s) => s.removed !== '') ?? [];
+  const k = Math.max(0, Math.min(count, steps.length));
+  const removed = steps.slice(0, k).map((s) => s.removed);
+  useLopper.setState((s) => ({ removal: { ...s.removal, count: k }, plan: { ...s.plan, removed }, pendingWork: s.pendingWork + 1 }));
+  const ticket = ++pendingApply;
+  setTimeout(() => {
+    void (async () => {
+      try {
+        if (ticket !== pendingApply) return;
+        const measured = await runJob('Measuring the removals', (signal, onProgress) => client.call('evaluateRemoved', { removed }, { signal, onProgress }));
+        if (measured && ticket === pendingApply) setRemoval({ applied: { ...measured, count: k } });
+      } finally {
+        useLopper.setState((s) => ({ pendingWork: s.pendingWork - 1 }));
+      }
+    })();
+  }, APPLY_DEBOUNCE_MS);
+}
