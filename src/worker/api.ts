@@ -2,7 +2,7 @@ import type { Evaluation } from '../core/types';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
 import type { InputFile, OpenedModel } from '../io/types';
-import type { BackendState, DataSummary, LayerDetail, OpenResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport, TransferFile } from './protocol';
+import type { BackendState, DataSummary, ExportRequest, ExportResult, LayerDetail, OpenResult, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport, TransferFile } from './protocol';
 import { LayersSession } from './sessions/layers';
 import { throwIfCancelled, type JobContext, type Session, type SessionData } from './sessions/session';
 import { TransformerSession } from './sessions/transformer';
@@ -118,6 +118,14 @@ export class WorkerApi {
 
   evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
     return this.requireSession().evaluateRemoved(removed, job);
+  }
+
+  evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    return this.requireSession().evaluatePlan(request, job);
+  }
+
+  exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {
+    return this.requireSession().exportModel(request, job);
   }
 
   /** The data a failed evaluation came with is dropped again: the session goes back to what it had. */

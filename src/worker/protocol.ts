@@ -1,4 +1,5 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
+import type { PruningPlan } from '../core/plan';
 import type { Evaluation, LayerInfo, WeightStats } from '../core/types';
 import type { ModelFormatName } from '../io/types';
 
@@ -137,6 +138,52 @@ export interface RemovedEvaluation {
   params: number;
 }
 
+export interface PlanRequest {
+  plan: PruningPlan;
+  /** Run the plan's allocation for its unlocked units (the global slider moved). */
+  allocate: boolean;
+  /** The last sweep, for the sensitivity allocation. */
+  sweep?: SweepReport;
+  /** OWL's λ and M, ECoFLaP's ε. */
+  options?: { lambda?: number; outlierThreshold?: number; epsilon?: number };
+}
+
+export interface PlanSizes {
+  /** float32 weights, every parameter. */
+  denseBytes: number;
+  /** The float32 export gzipped: what unstructured zeros save on the wire. */
+  gzipBytes: number;
+  /** Parameters × 4 after removing pruned channels, when the granularity is `channels`. */
+  shrunkBytes?: number;
+}
+
+export interface PlanResult {
+  /** Per-unit sparsity the plan now asks for (after allocation). */
+  sparsity: Record<string, number>;
+  /** Per-unit sparsity achieved, and over all units. */
+  achieved: Record<string, number>;
+  overall: number;
+  evaluation: Evaluation;
+  /** Parameters left (removed sublayers and pruned channels taken away). */
+  params: number;
+  sizes: PlanSizes;
+  note?: string;
+  skipped: { unit: string; reason: string }[];
+}
+
+export interface ExportRequest {
+  plan: PruningPlan;
+  float16: boolean;
+}
+
+export interface ExportResult {
+  fileName: string;
+  zip: Uint8Array;
+  files: string[];
+  /** The export reloaded and evaluated against the in-app evaluation (of float16-rounded weights for a float16 export). */
+  check: { metric: string; inApp: number; reloaded: number; difference: number; ok: boolean };
+}
+
 /** Requests, keyed by kind, with the type of their result. */
 export interface Requests {
   init: { args: { backend: BackendName | 'auto' }; result: BackendState };
@@ -153,6 +200,8 @@ export interface Requests {
   sweep: { args: SweepConfig; result: SweepReport };
   removal: { args: RemovalConfig; result: RemovalReport };
   evaluateRemoved: { args: { removed: string[] }; result: RemovedEvaluation };
+  evaluatePlan: { args: PlanRequest; result: PlanResult };
+  exportModel: { args: ExportRequest; result: ExportResult };
 }
 
 export type RequestKind = keyof Requests;

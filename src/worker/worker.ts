@@ -23,11 +23,13 @@ function serializeError(error: unknown): SerializedError {
 }
 
 function transferablesOf(value: unknown): Transferable[] {
-  if (value && typeof value === 'object' && 'outputs' in value) {
-    const outputs = (value as { outputs: unknown }).outputs;
-    if (outputs instanceof Float32Array) return [outputs.buffer];
+  if (!value || typeof value !== 'object') return [];
+  const buffers: Transferable[] = [];
+  for (const key of ['outputs', 'zip'] as const) {
+    const field = (value as Record<string, unknown>)[key];
+    if (field instanceof Float32Array || field instanceof Uint8Array) buffers.push(field.buffer as ArrayBuffer);
   }
-  return [];
+  return buffers;
 }
 
 type Handlers = { [K in keyof Requests]: (args: Requests[K]['args'], job: JobContext) => Promise<Requests[K]['result']> };
@@ -55,6 +57,8 @@ const handlers: Handlers = {
   sweep: (config, job) => api.sweep(config, job),
   removal: (config, job) => api.removal(config, job),
   evaluateRemoved: ({ removed }, job) => api.evaluateRemoved(removed, job),
+  evaluatePlan: (request, job) => api.evaluatePlan(request, job),
+  exportModel: (request, job) => api.exportModel(request, job),
 };
 
 async function run(message: RequestMessage): Promise<void> {

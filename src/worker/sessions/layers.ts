@@ -13,7 +13,8 @@ import { yieldToEventLoop } from '../../core/yield';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import type { DataSummary, LayerDetail, ModelSummary, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
+import type { DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
+import { evaluateLayersPlan, exportLayersPlan, type PlanContext } from './layers-plan';
 import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
 
 const CALIBRATION_SAMPLES = 128;
@@ -43,6 +44,9 @@ export class LayersSession implements Session {
   private dataset: Dataset;
   /** Dense outputs on unlabelled data, the reference of the divergence metric. */
   private reference: Float32Array | null = null;
+  private dense: { hash: string; evaluation: Evaluation } | null = null;
+  /** Allocation inputs that cost forward passes (outlier ratios, zeroth-order importance), per data hash. */
+  private readonly allocationCache = new Map<string, Map<string, number>>();
 
   private constructor(
     readonly opened: OpenedModel,
@@ -112,7 +116,34 @@ export class LayersSession implements Session {
       shouldStop: () => job.cancelled(),
     });
     throwIfCancelled(job);
+    this.dense = { hash: data.hash, evaluation };
     return evaluation;
+  }
+
+  evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    return evaluateLayersPlan(this.planContext(), request, job);
+  }
+
+  exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {
+    return exportLayersPlan(this.planContext(), request, job, async (opened) => {
+      const check = await LayersSession.create(opened, this.data);
+      try {
+        return await check.evaluate(job);
+      } finally {
+        check.dispose();
+      }
+    });
+  }
+
+  private planContext(): PlanContext {
+    return {
+      model: this.model,
+      opened: this.opened,
+      summary: this.summary,
+      dataset: this.dataset,
+      cache: this.allocationCache,
+      denseEvaluation: async (job) => (this.dense?.hash === this.dataset.hash ? this.dense.evaluation : this.evaluate(job)),
+    };
   }
 
   async layerDetail(layer: string): Promise<LayerDetail> {

@@ -1,6 +1,6 @@
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
+import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type ExportRequest, type ExportResult, type PlanRequest, type PlanResult, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
 
 /** What a running job may do: report progress and learn that it was cancelled. */
 export interface JobContext {
@@ -42,6 +42,8 @@ export interface Session {
   sweep(config: SweepConfig, job: JobContext): Promise<SweepReport>;
   removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport>;
   evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation>;
+  evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult>;
+  exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult>;
   dispose(): void;
 }
 

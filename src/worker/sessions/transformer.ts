@@ -10,7 +10,7 @@ import type { Evaluation, LayerInfo } from '../../core/types';
 import { LopperInputError } from '../../io/errors';
 import { sha256Hex } from '../../io/hash';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
-import type { DataSummary, LayerDetail, ModelSummary, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
+import type { DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
 
 /** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
@@ -183,6 +183,14 @@ export class TransformerSession implements Session {
     });
     throwIfCancelled(job);
     return { evaluation: { perplexity: result.perplexity, loss: result.nll, samples: result.tokens }, params };
+  }
+
+  evaluatePlan(): Promise<PlanResult> {
+    return Promise.reject(new Error('Sparsity plans for transformers are not in the page yet: use `lopper prune` on the command line, or layer removal here'));
+  }
+
+  exportModel(): Promise<ExportResult> {
+    return Promise.reject(new Error('Exporting transformers from the page is not available yet: use `lopper prune` on the command line'));
   }
 
   dispose(): void {

@@ -1,0 +1,206 @@
+import * as tf from '@tensorflow/tfjs';
+import { gzipSync } from 'fflate';
+import { allocate } from '../../core/allocate/registry';
+import { zerothOrderImportance } from '../../core/allocate/ecoflap';
+import { unitOutlierRatios } from '../../core/allocate/outliers';
+import type { AllocationInput, SensitivityCurves } from '../../core/allocate/types';
+import { applyPlan } from '../../core/apply/apply';
+import { evaluate } from '../../core/evaluate';
+import type { PrunableModel } from '../../core/model/runtime';
+import { lockedSparsities, type PruningPlan } from '../../core/plan';
+import type { Evaluation } from '../../core/types';
+import { decodeFloat16 } from '../../io/dequantize';
+import { encodeFloat16, exportZip, weightsOf, writeLayersModel, type WeightValues } from '../../io/export';
+import { openModel } from '../../io/open';
+import { recipeFromPlan } from '../../io/recipe';
+import type { Dataset, OpenedModel } from '../../io/types';
+import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepReport } from '../protocol';
+import { throwIfCancelled, type JobContext } from './session';
+
+/** What plan evaluation needs from a LayersSession, and the allocation inputs it caches there. */
+export interface PlanContext {
+  model: PrunableModel;
+  opened: OpenedModel;
+  summary: ModelSummary;
+  dataset: Dataset;
+  denseEvaluation(job: JobContext): Promise<Evaluation>;
+  cache: Map<string, Map<string, number>>;
+}
+
+export interface AppliedPlan {
+  sparsity: Record<string, number>;
+  kernels: Map<string, Float32Array>;
+  achieved: Record<string, number>;
+  overall: number;
+  note?: string;
+  skipped: { unit: string; reason: string }[];
+}
+
+function curvesOf(sweep: SweepReport): SensitivityCurves {
+  return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
+}
+
+async function readKernels(model: PrunableModel): Promise<Map<string, Float32Array>> {
+  const kernels = new Map<string, Float32Array>();
+  for (const unit of model.units()) {
+    const kernel = model.getKernel(unit.name);
+    kernels.set(unit.name, (await kernel.data()) as Float32Array);
+    kernel.dispose();
+  }
+  return kernels;
+}
+
+async function cached(ctx: PlanContext, key: string, compute: () => Promise<Map<string, number>>): Promise<Map<string, number>> {
+  const full = `${key}|${ctx.dataset.hash}`;
+  const hit = ctx.cache.get(full);
+  if (hit) return hit;
+  const value = await compute();
+  ctx.cache.set(full, value);
+  return value;
+}
+
+async function allocationInput(ctx: PlanContext, request: PlanRequest): Promise<AllocationInput> {
+  const { plan } = request;
+  const calibration = { inputs: ctx.dataset.inputs, shape: ctx.dataset.shape };
+  const input: AllocationInput = {
+    units: ctx.model.units().map((u) => ({ name: u.name, size: u.size })),
+    target: plan.target,
+    locked: lockedSparsities(plan),
+    lambda: request.options?.lambda,
+  };
+  if (plan.allocation === 'global') input.kernels = await readKernels(ctx.model);
+  if (plan.allocation === 'sensitivity') {
+    if (!request.sweep) throw new Error('The sensitivity allocation needs a sweep: run one first (or pick another allocation)');
+    input.sweep = curvesOf(request.sweep);
+  }
+  if (plan.allocation === 'owl') {
+    const threshold = request.options?.outlierThreshold;
+    input.outlierRatios = await cached(ctx, `owl:${threshold ?? ''}`, () => unitOutlierRatios(ctx.model, calibration, { threshold }));
+  }
+  if (plan.allocation === 'ecoflap') {
+    const epsilon = request.options?.epsilon;
+    input.importance = await cached(ctx, `ecoflap:${epsilon ?? ''}`, () => zerothOrderImportance(ctx.model, ctx.dataset, { epsilon }));
+  }
+  return input;
+}
+
+/** Allocation (when asked), then the criterion on every unit: new kernels, nothing changed in the model. */
+export async function applyLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<AppliedPlan> {
+  let sparsity = request.plan.sparsity;
+  let note: string | undefined;
+  if (request.allocate) {
+    const allocated = allocate(request.plan.allocation, await allocationInput(ctx, request));
+    sparsity = allocated.sparsity;
+    note = allocated.note;
+  }
+  throwIfCancelled(job);
+  const units = ctx.model.units();
+  const applied = await applyPlan(ctx.model, { ...request.plan, sparsity }, { inputs: ctx.dataset.inputs, shape: ctx.dataset.shape }, {
+    onUnit: (p) => job.progress('Pruning', p.index + 1, p.total),
+    shouldStop: () => job.cancelled(),
+  });
+  throwIfCancelled(job);
+  const size = units.reduce((n, u) => n + u.size, 0);
+  const zeros = units.reduce((n, u) => n + (applied.sparsity[u.name] ?? 0) * u.size, 0);
+  return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: size === 0 ? 0 : zeros / size, note, skipped: applied.skipped };
+}
+
+/** Runs `work` with the pruned kernels as tensors, disposing them after. */
+async function withKernels<T>(model: PrunableModel, kernels: Map<string, Float32Array>, work: (tensors: Map<string, tf.Tensor>) => Promise<T>): Promise<T> {
+  const shapes = new Map(model.units().map((u) => [u.name, u.shape]));
+  const tensors = new Map([...kernels].map(([unit, values]) => [unit, tf.tensor(values, shapes.get(unit), 'float32')]));
+  try {
+    return await work(tensors);
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+}
+
+async function prunedWeights(model: PrunableModel, kernels: Map<string, Float32Array>): Promise<Map<string, WeightValues>> {
+  const weights = await weightsOf(model);
+  for (const unit of model.units()) {
+    const values = kernels.get(unit.name);
+    if (values) weights.set(unit.weight, { shape: unit.shape, values });
+  }
+  return weights;
+}
+
+function sizesOf(weights: Map<string, WeightValues>): PlanSizes {
+  const parts = [...weights.values()];
+  const total = parts.reduce((n, w) => n + w.values.byteLength, 0);
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const w of parts) {
+    bytes.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), offset);
+    offset += w.values.byteLength;
+  }
+  return { denseBytes: total, gzipBytes: gzipSync(bytes, { level: 6 }).length };
+}
+
+export async function evaluateLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
+  const applied = await applyLayersPlan(ctx, request, job);
+  const bypass = request.plan.removed.length > 0 ? new Set(request.plan.removed) : undefined;
+  const evaluation = await withKernels(ctx.model, applied.kernels, (kernels) =>
+    evaluate(ctx.model, ctx.dataset, { forward: { kernels, bypass }, onProgress: (done, total) => job.progress('Evaluating', done, total), shouldStop: () => job.cancelled() }),
+  );
+  throwIfCancelled(job);
+  const removedParams = ctx.summary.layers.filter((l) => bypass?.has(l.name)).reduce((n, l) => n + l.params, 0);
+  const sizes = sizesOf(await prunedWeights(ctx.model, applied.kernels));
+  return { sparsity: applied.sparsity, achieved: applied.achieved, overall: applied.overall, evaluation, params: ctx.summary.totalParams - removedParams, sizes, note: applied.note, skipped: applied.skipped };
+}
+
+function roundedToFloat16(weights: Map<string, WeightValues>): Map<string, WeightValues> {
+  return new Map(
+    [...weights].map(([name, w]) => [name, w.values instanceof Float32Array ? { shape: w.shape, values: decodeFloat16(encodeFloat16(w.values)) } : w]),
+  );
+}
+
+/** The headline metric two evaluations are compared on. */
+function headline(evaluation: Evaluation): { metric: string; value: number } {
+  if (evaluation.loss !== undefined) return { metric: 'loss', value: evaluation.loss };
+  if (evaluation.accuracy !== undefined) return { metric: 'accuracy', value: evaluation.accuracy };
+  return { metric: 'divergence', value: evaluation.divergence ?? NaN };
+}
+
+const EXPORT_TOLERANCE = 1e-5;
+
+/**
+ * The plan applied and written as a TF.js LayersModel zip with its recipe; before it is handed over,
+ * the zip is opened again like a user's drop and evaluated, and must reproduce the in-app evaluation.
+ */
+export async function exportLayersPlan(
+  ctx: PlanContext,
+  request: ExportRequest,
+  job: JobContext,
+  evaluateOpened: (opened: OpenedModel) => Promise<Evaluation>,
+): Promise<ExportResult> {
+  if (request.plan.removed.length > 0) throw new Error('Exporting a LayersModel with removed layers is not supported yet: set the removal slider to 0 to export the pruned weights');
+  const applied = await applyLayersPlan(ctx, { plan: request.plan, allocate: false }, job);
+  const weights = await prunedWeights(ctx.model, applied.kernels);
+  job.progress('Checking the export', 1, 3);
+  const reference = request.float16
+    ? await evaluateOpened(await openWritten(ctx.opened, roundedToFloat16(weights)))
+    : await withKernels(ctx.model, applied.kernels, (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels } }));
+  const plan: PruningPlan = { ...request.plan, sparsity: applied.sparsity };
+  const recipe = recipeFromPlan(plan, ctx.opened, { dense: await ctx.denseEvaluation(job), pruned: reference });
+  const written = writeLayersModel(ctx.opened, weights, { float16: request.float16, recipe });
+  const zip = exportZip(written.files, recipe);
+  job.progress('Checking the export', 2, 3);
+  const reopened = await openModel([{ path: `${ctx.opened.name}-pruned.zip`, size: zip.length, bytes: async () => zip }]);
+  const reloaded = await evaluateOpened(reopened);
+  const a = headline(reference);
+  const b = headline(reloaded);
+  const difference = Math.abs(a.value - b.value);
+  return {
+    fileName: `${ctx.opened.name}-pruned${request.float16 ? '-f16' : ''}.zip`,
+    zip,
+    files: [...written.files.map((f) => f.path), 'recipe.json'],
+    check: { metric: a.metric, inApp: a.value, reloaded: b.value, difference, ok: a.metric === b.metric && difference <= EXPORT_TOLERANCE },
+  };
+}
+
+/** Written and opened again, without a zip: the reference the export is compared with. */
+async function openWritten(source: OpenedModel, weights: Map<string, WeightValues>): Promise<OpenedModel> {
+  const { files } = writeLayersModel(source, weights);
+  return openModel(files.map((f) => ({ path: `${source.name}/${f.path}`, size: f.bytes.length, bytes: async () => f.bytes })));
+}
