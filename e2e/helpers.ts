@@ -12,7 +12,7 @@ export interface PageState {
   workerTensors: number;
   wasmThreads: number | null;
   model: { format: string; name: string; layers: string[]; totalParams: number } | null;
-  plan: { target: number; sparsity: Record<string, number>; removed: string[] };
+  plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
   sparsity: number | null;
   evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
   error: string | null;

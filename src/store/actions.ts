@@ -1,7 +1,8 @@
 import { CancelledError, type BackendName, type TransferFile } from '../worker/protocol';
 import { WorkerClient, WorkerError, type Progress } from '../worker/client';
 import { fetchDemoIndex, type DemoEntry } from '../worker/demo';
-import { emptyPlan, idleRemoval, useLopper, type JobState } from './state';
+import { densePlan } from '../core/plan';
+import { idleRemoval, useLopper, type JobState } from './state';
 
 export const client = new WorkerClient(
   () => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }),
@@ -82,14 +83,17 @@ async function initBackend(): Promise<void> {
 }
 
 function applyOpened(result: Awaited<ReturnType<typeof client.call<'openFiles'>>>): void {
-  const sparsity = Object.fromEntries(result.model.units.map((unit) => [unit, 0]));
   useLopper.setState({
     model: result.model,
     data: result.data,
     evaluation: result.evaluation,
     denseEvaluation: result.evaluation,
     backend: result.backend,
-    plan: { ...emptyPlan(), sparsity },
+    plan: densePlan(result.model.units, result.data.hash),
+    planResult: null,
+    history: { past: [], future: [] },
+    snapshots: [],
+    exporting: { ...useLopper.getState().exporting, status: 'idle', result: null },
     selectedLayer: null,
     layerStats: null,
     error: null,

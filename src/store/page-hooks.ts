@@ -8,7 +8,7 @@ export interface PageHooks {
   workerTensors: number;
   wasmThreads: number | null;
   model: { format: string; name: string; layers: string[]; totalParams: number } | null;
-  plan: { target: number; sparsity: Record<string, number>; removed: string[] };
+  plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
   sparsity: number | null;
   evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
   error: string | null;
@@ -22,8 +22,16 @@ export function snapshot(s: LopperState): PageHooks {
     workerTensors: s.workerTensors,
     wasmThreads: s.backend?.wasmThreads ?? null,
     model: s.model && { format: s.model.format, name: s.model.name, layers: [...s.model.units], totalParams: s.model.totalParams },
-    plan: { target: s.plan.target, sparsity: { ...s.plan.sparsity }, removed: [...s.plan.removed] },
-    sparsity: s.model?.sparsity ?? null,
+    plan: {
+      target: s.plan.target,
+      sparsity: { ...s.plan.sparsity },
+      removed: [...s.plan.removed],
+      locked: [...s.plan.locked],
+      allocation: s.plan.allocation,
+      criterion: s.plan.criterion,
+      granularity: s.plan.granularity,
+    },
+    sparsity: s.planResult?.overall ?? s.model?.sparsity ?? null,
     evaluation: s.evaluation && {
       accuracy: s.evaluation.accuracy,
       loss: s.evaluation.loss,

@@ -1,5 +1,6 @@
 import { CancelledError, type RemovalConfig, type RemovalReport } from '../worker/protocol';
 import { client, runJob } from './actions';
+import { setPlanRemoved } from './plan-actions';
 import { useLopper, type RemovalState } from './state';
 
 function setRemoval(patch: Partial<RemovalState>): void {
@@ -27,7 +28,7 @@ export async function runRemoval(): Promise<void> {
   const steps = Math.min(config.steps ?? n, n);
   const empty: RemovalReport = { metric: config.metric, candidates: model.removalCandidates, steps: [], dense: 0, cancelled: false, blockInfluence: [], dataHash: data.hash, seconds: 0 };
   setRemoval({ status: 'running', report: empty, done: 0, total: (steps * (2 * n - steps + 1)) / 2, startedAt: performance.now(), count: 0, applied: null });
-  useLopper.setState((s) => ({ plan: { ...s.plan, removed: [] } }));
+  setPlanRemoved([]);
   let cancelled = false;
   const result = await runJob('Layer removal (FinerCut)', async (signal, onProgress) => {
     try {
@@ -62,7 +63,8 @@ export function setRemovalCount(count: number): void {
   const steps = removal.report?.steps.filter((s) => s.removed !== '') ?? [];
   const k = Math.max(0, Math.min(count, steps.length));
   const removed = steps.slice(0, k).map((s) => s.removed);
-  useLopper.setState((s) => ({ removal: { ...s.removal, count: k }, plan: { ...s.plan, removed }, pendingWork: s.pendingWork + 1 }));
+  setPlanRemoved(removed);
+  useLopper.setState((s) => ({ removal: { ...s.removal, count: k }, pendingWork: s.pendingWork + 1 }));
   const ticket = ++pendingApply;
   setTimeout(() => {
     void (async () => {

@@ -1,6 +1,7 @@
 import { create } from 'zustand';
 import type { Evaluation, WeightStats } from '../core/types';
-import type { BackendName, BackendState, DataSummary, ModelSummary, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../worker/protocol';
+import { densePlan, type PruningPlan } from '../core/plan';
+import type { BackendName, BackendState, DataSummary, ExportResult, ModelSummary, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../worker/protocol';
 
 export interface JobState {
   id: number;
@@ -16,10 +17,18 @@ export interface UserError {
   file?: string;
 }
 
-export interface PlanState {
-  target: number;
-  sparsity: Record<string, number>;
-  removed: string[];
+export type PlanState = PruningPlan;
+
+export interface Snapshot {
+  name: string;
+  plan: PruningPlan;
+  result: PlanResult | null;
+}
+
+export interface ExportState {
+  float16: boolean;
+  status: 'idle' | 'running' | 'done' | 'failed';
+  result: Omit<ExportResult, 'zip'> | null;
 }
 
 export type SweepStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';
@@ -76,9 +85,16 @@ export interface LopperState {
   demoName: string | null;
   sweep: SweepState;
   removal: RemovalState;
+  /** The last measured result of the plan (allocation, achieved sparsity, evaluation, sizes). */
+  planResult: PlanResult | null;
+  history: { past: PruningPlan[]; future: PruningPlan[] };
+  snapshots: Snapshot[];
+  exporting: ExportState;
+  /** OWL's λ and M, ECoFLaP's ε. */
+  allocationOptions: { lambda: number; outlierThreshold: number; epsilon: number };
 }
 
-export const emptyPlan = (): PlanState => ({ target: 0, sparsity: {}, removed: [] });
+export const emptyPlan = (): PlanState => densePlan([], '');
 
 export const useLopper = create<LopperState>()(() => ({
   backend: null,
@@ -98,6 +114,11 @@ export const useLopper = create<LopperState>()(() => ({
   demoName: null,
   sweep: { status: 'idle', config: defaultSweepConfig(), report: null, done: 0, total: 0, startedAt: 0, curves: [] },
   removal: idleRemoval(),
+  planResult: null,
+  history: { past: [], future: [] },
+  snapshots: [],
+  exporting: { float16: false, status: 'idle', result: null },
+  allocationOptions: { lambda: 0.08, outlierThreshold: 5, epsilon: 1e-3 },
 }));
 
 export const selectBusy = (s: LopperState): boolean => s.pendingWork > 0 || s.jobs.length > 0;

@@ -1,6 +1,7 @@
 import type { Granularity } from '../core/criteria/types';
 import { CancelledError, type SweepConfig, type SweepReport } from '../worker/protocol';
 import { client, runJob } from './actions';
+import { setUnitSparsity } from './plan-actions';
 import { useLopper, type SweepState } from './state';
 
 /** The columns a sweep fills: N:M has only [0, N/M] (DESIGN §6). */
@@ -80,10 +81,8 @@ export function toggleCurve(unit: string): void {
   });
 }
 
-/** A heatmap click: that unit's sparsity in the plan. */
-export function setPlanSparsity(unit: string, sparsity: number): void {
-  useLopper.setState((s) => ({ plan: { ...s.plan, sparsity: { ...s.plan.sparsity, [unit]: sparsity } } }));
-}
+/** A heatmap click: that unit's sparsity in the plan, locked against the allocation. */
+export const setPlanSparsity = setUnitSparsity;
 
 export function sweepAsJson(report: SweepReport): string {
   const { cancelled: _cancelled, skipped, ...schema } = report;

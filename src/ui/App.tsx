@@ -8,6 +8,7 @@ import { JobBar } from './JobBar';
 import { LayerDetail } from './LayerDetail';
 import { LayerTable } from './LayerTable';
 import { ModelPanel } from './ModelPanel';
+import { PlanPanel } from './PlanPanel';
 import { RemovalPanel } from './RemovalPanel';
 import { SweepPanel } from './SweepPanel';
 
@@ -33,6 +34,7 @@ export function App() {
           <DataPanel />
         </aside>
         <section className="center" aria-label="Layers">
+          <PlanPanel />
           <LayerTable />
           <LayerDetail />
           <SweepPanel />

@@ -39,8 +39,11 @@ export function EvaluationView() {
   );
 }
 
+const selectHasPlan = (s: LopperState) => s.planResult !== null;
+
 export function ModelPanel() {
   const model = useLopper(selectModel);
+  const hasPlan = useLopper(selectHasPlan);
   if (!model) {
     return (
       <section className="panel" aria-labelledby="model-title">
@@ -74,7 +77,7 @@ export function ModelPanel() {
           {model.sha256.slice(0, 12)}…
         </dd>
       </dl>
-      <h3>Dense evaluation</h3>
+      <h3>{hasPlan ? 'Evaluation with the plan' : 'Dense evaluation'}</h3>
       <EvaluationView />
     </section>
   );

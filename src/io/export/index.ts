@@ -1,4 +1,5 @@
 export { encodeFloat16, float32ToFloat16Bits } from './float16';
+export { encodeSafetensorsFile, writeHfTransformer, type HfLopperMetadata, type WriteHfOptions } from './hf-writer';
 export {
   DEFAULT_SHARD_BYTES,
   ExportError,

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { dropFiles, lopperState, openWorkbench, waitIdle } from './helpers';
+
+async function setRange(page: Page, testId: string, value: number, layer?: string): Promise<void> {
+  const selector = layer ? `[data-testid="${testId}"][data-layer="${layer}"]` : `[data-testid="${testId}"]`;
+  await page.locator(selector).fill(String(value));
+}
+
+test('the global slider prunes the demo CNN and the accuracy updates; locks and undo work', async ({ page }) => {
+  test.setTimeout(240_000);
+  const dense = await openWorkbench(page);
+  const denseAccuracy = dense.evaluation?.accuracy ?? 0;
+  await setRange(page, 'global-sparsity', 0.9);
+  let state = await waitIdle(page, (s) => s.evaluation?.accuracy !== denseAccuracy);
+  expect(state.plan.target).toBe(0.9);
+  expect(state.sparsity).toBeGreaterThan(0.89);
+  expect(state.sparsity).toBeLessThan(0.91);
+  const pruned = Number(await page.getByTestId('eval-accuracy').getAttribute('data-value'));
+  expect(pruned).toBeLessThan(denseAccuracy);
+
+  // A per-layer slider overrides the allocation and locks that layer.
+  await setRange(page, 'layer-sparsity', 0.2, 'dense2');
+  state = await waitIdle(page, (s) => s.plan.sparsity.dense2 === 0.2);
+  expect(state.plan.locked).toContain('dense2');
+  await expect(page.locator('[data-testid="layer-lock"][data-layer="dense2"]')).toBeChecked();
+  await setRange(page, 'global-sparsity', 0.5);
+  state = await waitIdle(page, (s) => s.plan.target === 0.5);
+  expect(state.plan.sparsity.dense2).toBe(0.2);
+
+  // Undo by keyboard goes back to 90 %.
+  await page.locator('body').click();
+  await page.keyboard.press('Control+z');
+  state = await waitIdle(page, (s) => s.plan.target === 0.9);
+  expect(state.plan.sparsity.dense2).toBe(0.2);
+  await page.getByTestId('plan-undo').click();
+  state = await waitIdle(page, (s) => s.plan.locked.length === 0);
+  await page.getByTestId('plan-redo').click();
+  state = await waitIdle(page, (s) => s.plan.locked.includes('dense2'));
+  await expect(page.getByTestId('plan-sizes')).toContainText('gzipped');
+  await page.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'plan.png'), fullPage: true });
+});
+
+test('an exported zip is checked, downloads, and drops back in with the same sparsity and accuracy', async ({ page }) => {
+  test.setTimeout(240_000);
+  await openWorkbench(page);
+  await setRange(page, 'global-sparsity', 0.6);
+  const pruned = await waitIdle(page, (s) => s.plan.target === 0.6 && (s.sparsity ?? 0) > 0.5);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
+  expect(download.suggestedFilename()).toMatch(/\.zip$/);
+  await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
+  const zip = readFileSync(await download.path());
+  await dropFiles(page, [{ name: 'digits-cnn-pruned.zip', path: 'digits-cnn-pruned.zip', mimeType: 'application/zip', base64: zip.toString('base64') }]);
+  const reopened = await waitIdle(page, (s) => s.model?.name !== 'digits-cnn');
+  expect(reopened.error).toBeNull();
+  await expect(page.getByTestId('layer-row')).toHaveCount(7);
+  // The zip holds the weights only: evaluate it on the same digits.
+  await page.getByTestId('dataset-input').setInputFiles(join(import.meta.dirname, '..', 'public', 'models', 'digits-cnn', 'eval.json'));
+  const evaluated = await waitIdle(page, (s) => s.evaluation?.accuracy !== undefined && s.evaluation.samples === 2000);
+  expect(Math.abs((evaluated.evaluation?.accuracy ?? 0) - (pruned.evaluation?.accuracy ?? 1))).toBeLessThanOrEqual(1e-9);
+  expect(Math.abs((evaluated.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
+  expect((await lopperState(page)).error).toBeNull();
+});

@@ -1,0 +1,166 @@
+import type { CriterionKey, Granularity } from '../core/criteria/types';
+import type { AllocationKey, PruningPlan } from '../core/plan';
+import { CancelledError } from '../worker/protocol';
+import { client, runJob } from './actions';
+import { useLopper, type LopperState } from './state';
+
+const DEBOUNCE_MS = 200;
+const HISTORY_LIMIT = 100;
+
+let timer: ReturnType<typeof setTimeout> | null = null;
+let inFlight: AbortController | null = null;
+let scheduled = false;
+
+function markBusy(delta: number): void {
+  useLopper.setState((s) => ({ pendingWork: s.pendingWork + delta }));
+}
+
+/** Re-applies the plan in the worker after a short pause; a newer change cancels the older run. */
+function scheduleEvaluation(allocate: boolean): void {
+  if (!scheduled) {
+    scheduled = true;
+    markBusy(1);
+  }
+  if (timer) clearTimeout(timer);
+  inFlight?.abort();
+  timer = setTimeout(() => {
+    timer = null;
+    void evaluateNow(allocate);
+  }, DEBOUNCE_MS);
+}
+
+async function evaluateNow(allocate: boolean): Promise<void> {
+  const controller = new AbortController();
+  inFlight = controller;
+  const { plan, sweep, allocationOptions } = useLopper.getState();
+  const request = { plan, allocate, sweep: sweep.report ?? undefined, options: allocationOptions };
+  try {
+    const result = await runJob('Applying the plan', async (_signal, onProgress) => {
+      try {
+        return await client.call('evaluatePlan', request, { signal: controller.signal, onProgress });
+      } catch (error) {
+        if (error instanceof CancelledError && controller !== inFlight) return null;
+        throw error;
+      }
+    });
+    if (result && controller === inFlight) {
+      useLopper.setState((s) => ({
+        planResult: result,
+        evaluation: result.evaluation,
+        plan: s.plan === plan ? { ...s.plan, sparsity: result.sparsity } : s.plan,
+        notice: result.note ?? null,
+      }));
+    }
+  } finally {
+    if (controller === inFlight) {
+      inFlight = null;
+      if (scheduled && timer === null) {
+        scheduled = false;
+        markBusy(-1);
+      }
+    }
+  }
+}
+
+/** Records the current plan for undo, then applies `change` to it. */
+function changePlan(change: (plan: PruningPlan) => PruningPlan, allocate = true): void {
+  useLopper.setState((s) => ({
+    plan: change(s.plan),
+    history: { past: [...s.history.past.slice(-HISTORY_LIMIT + 1), s.plan], future: [] },
+  }));
+  scheduleEvaluation(allocate);
+}
+
+export function setGlobalTarget(target: number): void {
+  changePlan((p) => ({ ...p, target: Math.max(0, Math.min(1, target)) }));
+}
+
+/** A per-layer slider or a heatmap click: that unit's sparsity, locked so the allocation keeps it. */
+export function setUnitSparsity(unit: string, sparsity: number): void {
+  changePlan((p) => ({ ...p, sparsity: { ...p.sparsity, [unit]: sparsity }, locked: p.locked.includes(unit) ? p.locked : [...p.locked, unit] }));
+}
+
+export function toggleLock(unit: string): void {
+  changePlan((p) => ({ ...p, locked: p.locked.includes(unit) ? p.locked.filter((u) => u !== unit) : [...p.locked, unit] }));
+}
+
+export function setAllocation(allocation: AllocationKey): void {
+  changePlan((p) => ({ ...p, allocation }));
+}
+
+export function setCriterion(criterion: CriterionKey): void {
+  changePlan((p) => ({ ...p, criterion }));
+}
+
+export function setGranularity(granularity: Granularity): void {
+  changePlan((p) => ({ ...p, granularity }));
+}
+
+export function setAllocationOption(patch: Partial<LopperState['allocationOptions']>): void {
+  useLopper.setState((s) => ({ allocationOptions: { ...s.allocationOptions, ...patch } }));
+  scheduleEvaluation(true);
+}
+
+/** The removal slider's choice, as part of the plan (not an undo step of its own). */
+export function setPlanRemoved(removed: string[]): void {
+  useLopper.setState((s) => ({ plan: { ...s.plan, removed } }));
+}
+
+export function undo(): void {
+  const { history, plan } = useLopper.getState();
+  const previous = history.past[history.past.length - 1];
+  if (!previous) return;
+  useLopper.setState({ plan: previous, history: { past: history.past.slice(0, -1), future: [plan, ...history.future] } });
+  scheduleEvaluation(false);
+}
+
+export function redo(): void {
+  const { history, plan } = useLopper.getState();
+  const next = history.future[0];
+  if (!next) return;
+  useLopper.setState({ plan: next, history: { past: [...history.past, plan], future: history.future.slice(1) } });
+  scheduleEvaluation(false);
+}
+
+export function saveSnapshot(name: string): void {
+  useLopper.setState((s) => ({ snapshots: [...s.snapshots, { name: name.trim() || `Plan ${s.snapshots.length + 1}`, plan: s.plan, result: s.planResult }] }));
+}
+
+export function restoreSnapshot(index: number): void {
+  const snapshot = useLopper.getState().snapshots[index];
+  if (snapshot) changePlan(() => snapshot.plan, false);
+}
+
+export function removeSnapshot(index: number): void {
+  useLopper.setState((s) => ({ snapshots: s.snapshots.filter((_, i) => i !== index) }));
+}
+
+export function setExportFloat16(float16: boolean): void {
+  useLopper.setState((s) => ({ exporting: { ...s.exporting, float16 } }));
+}
+
+/**
+ * Writes the pruned model and its recipe as a zip; the worker reloads the export and checks it
+ * reproduces the in-app evaluation first. A mismatch is reported, and nothing is returned to save.
+ */
+export async function exportPlan(): Promise<{ fileName: string; zip: Uint8Array } | null> {
+  const { plan, exporting } = useLopper.getState();
+  useLopper.setState((s) => ({ exporting: { ...s.exporting, status: 'running', result: null } }));
+  const result = await runJob('Exporting', (signal, onProgress) => client.call('exportModel', { plan, float16: exporting.float16 }, { signal, onProgress }));
+  if (!result) {
+    useLopper.setState((s) => ({ exporting: { ...s.exporting, status: 'failed' } }));
+    return null;
+  }
+  const { zip, ...rest } = result;
+  useLopper.setState((s) => ({ exporting: { ...s.exporting, status: result.check.ok ? 'done' : 'failed', result: rest } }));
+  if (!result.check.ok) {
+    useLopper.setState({
+      error: { message: `The export did not reproduce the in-app evaluation (${result.check.metric} ${result.check.inApp} in the app, ${result.check.reloaded} reloaded); it was not saved.` },
+    });
+    return null;
+  }
+  return { fileName: result.fileName, zip };
+}
+
+/** Whether the browser can save into a folder (File System Access API). */
+export const canSaveToFolder = (): boolean => typeof (globalThis as { showDirectoryPicker?: unknown }).showDirectoryPicker === 'function';

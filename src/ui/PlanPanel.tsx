@@ -1,0 +1,412 @@
+import { unzipSync } from 'fflate';
+import { useEffect, useState } from 'react';
+import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity } from '../core/criteria/types';
+import { ALLOCATIONS, type AllocationKey } from '../core/plan';
+import {
+  canSaveToFolder,
+  exportPlan,
+  redo,
+  removeSnapshot,
+  restoreSnapshot,
+  saveSnapshot,
+  setAllocation,
+  setAllocationOption,
+  setCriterion,
+  setExportFloat16,
+  setGlobalTarget,
+  setGranularity,
+  setUnitSparsity,
+  toggleLock,
+  undo,
+} from '../store/plan-actions';
+import { useLopper, type LopperState, type Snapshot } from '../store/state';
+import { downloadBlob } from './download';
+import { formatCount, formatMs, formatNumber, formatPercent } from './format';
+
+const selectPlan = (s: LopperState) => s.plan;
+const selectResult = (s: LopperState) => s.planResult;
+const selectModel = (s: LopperState) => s.model;
+const selectDense = (s: LopperState) => s.denseEvaluation;
+const selectHistory = (s: LopperState) => s.history;
+const selectSnapshots = (s: LopperState) => s.snapshots;
+const selectExporting = (s: LopperState) => s.exporting;
+const selectOptions = (s: LopperState) => s.allocationOptions;
+
+const formatBytes = (bytes: number): string => (bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 ** 2).toFixed(2)} MiB`);
+
+function isTextEntry(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target instanceof HTMLTextAreaElement) return true;
+  return target instanceof HTMLInputElement && ['text', 'number', 'search'].includes(target.type);
+}
+
+/** Ctrl/⌘+Z undoes a plan change, Ctrl/⌘+Shift+Z or Ctrl+Y redoes it. */
+function useUndoKeys(): void {
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!(e.ctrlKey || e.metaKey) || isTextEntry(e.target)) return;
+      const key = e.key.toLowerCase();
+      if (key === 'z' && !e.shiftKey) {
+        e.preventDefault();
+        undo();
+      } else if ((key === 'z' && e.shiftKey) || key === 'y') {
+        e.preventDefault();
+        redo();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+}
+
+function Controls() {
+  const plan = useLopper(selectPlan);
+  const history = useLopper(selectHistory);
+  const options = useLopper(selectOptions);
+  return (
+    <div className="plan-controls">
+      <label className="field global">
+        <span>Global sparsity</span>
+        <input
+          type="range"
+          data-testid="global-sparsity"
+          min={0}
+          max={1}
+          step={0.01}
+          value={plan.target}
+          aria-valuetext={formatPercent(plan.target)}
+          onChange={(e) => setGlobalTarget(Number(e.target.value))}
+        />
+        <output>{formatPercent(plan.target)}</output>
+      </label>
+      <label className="field">
+        <span>Allocation</span>
+        <select value={plan.allocation} onChange={(e) => setAllocation(e.target.value as AllocationKey)}>
+          {ALLOCATIONS.map((a) => (
+            <option key={a}>{a}</option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Criterion</span>
+        <select value={plan.criterion} onChange={(e) => setCriterion(e.target.value as CriterionKey)} aria-label="Plan criterion">
+          {CRITERIA.map((c) => (
+            <option key={c}>{c}</option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Granularity</span>
+        <select value={plan.granularity} onChange={(e) => setGranularity(e.target.value as Granularity)} aria-label="Plan granularity">
+          {GRANULARITIES.map((g) => (
+            <option key={g}>{g}</option>
+          ))}
+        </select>
+      </label>
+      {plan.allocation === 'owl' && (
+        <>
+          <label className="field">
+            <span>λ</span>
+            <input type="number" step={0.01} min={0} max={0.5} value={options.lambda} onChange={(e) => setAllocationOption({ lambda: Number(e.target.value) })} />
+          </label>
+          <label className="field">
+            <span>M</span>
+            <input type="number" step={0.5} min={1} value={options.outlierThreshold} onChange={(e) => setAllocationOption({ outlierThreshold: Number(e.target.value) })} />
+          </label>
+        </>
+      )}
+      {plan.allocation === 'ecoflap' && (
+        <label className="field">
+          <span>ε</span>
+          <input type="number" step={0.0001} min={0} value={options.epsilon} onChange={(e) => setAllocationOption({ epsilon: Number(e.target.value) })} />
+        </label>
+      )}
+      <div className="buttons">
+        <button type="button" className="button small secondary" data-testid="plan-undo" disabled={history.past.length === 0} onClick={undo} title="Undo (Ctrl+Z)">
+          Undo
+        </button>
+        <button type="button" className="button small secondary" data-testid="plan-redo" disabled={history.future.length === 0} onClick={redo} title="Redo (Ctrl+Shift+Z)">
+          Redo
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function Live() {
+  const result = useLopper(selectResult);
+  const model = useLopper(selectModel);
+  const dense = useLopper(selectDense);
+  const plan = useLopper(selectPlan);
+  if (!model) return null;
+  if (!result) return <p className="hint">Move the global slider, a layer slider or click a heatmap cell: the plan is applied in the worker and the model measured again.</p>;
+  const e = result.evaluation;
+  return (
+    <div className="plan-live">
+      <dl className="facts" data-testid="plan-live">
+        <dt>Sparsity achieved</dt>
+        <dd data-testid="plan-sparsity" data-value={String(result.overall)}>
+          {formatPercent(result.overall)} of {formatCount(model.prunableParams)} prunable weights
+        </dd>
+        <dt>Parameters left</dt>
+        <dd>
+          {formatCount(result.params)} of {formatCount(model.totalParams)}
+        </dd>
+        {e.accuracy !== undefined && (
+          <>
+            <dt>Accuracy</dt>
+            <dd>
+              {formatPercent(e.accuracy)} (dense {dense?.accuracy !== undefined ? formatPercent(dense.accuracy) : '—'})
+            </dd>
+          </>
+        )}
+        {e.loss !== undefined && (
+          <>
+            <dt>Loss</dt>
+            <dd>
+              {formatNumber(e.loss)} (dense {dense?.loss !== undefined ? formatNumber(dense.loss) : '—'})
+            </dd>
+          </>
+        )}
+        {e.divergence !== undefined && (
+          <>
+            <dt>JS divergence vs dense</dt>
+            <dd>{formatNumber(e.divergence)}</dd>
+          </>
+        )}
+        {e.latencyMs !== undefined && (
+          <>
+            <dt>One batch of {e.batchSize}</dt>
+            <dd>
+              {formatMs(e.latencyMs)} (dense {dense?.latencyMs !== undefined ? formatMs(dense.latencyMs) : '—'})
+            </dd>
+          </>
+        )}
+        <dt>Size</dt>
+        <dd data-testid="plan-sizes">
+          {formatBytes(result.sizes.denseBytes)} float32 · {formatBytes(result.sizes.gzipBytes)} gzipped
+          {result.sizes.shrunkBytes !== undefined ? ` · ${formatBytes(result.sizes.shrunkBytes)} shrunk` : ''}
+        </dd>
+      </dl>
+      {plan.granularity !== 'channels' && result.overall > 0 && (
+        <p className="warning" role="note">
+          Unstructured and N:M zeros make the download smaller once compressed, but TF.js runs dense kernels: inference will not get faster. Use the channels granularity to shrink the model.
+        </p>
+      )}
+      {result.skipped.length > 0 && <p className="hint">Left dense: {result.skipped.map((s) => `${s.unit} (${s.reason})`).join('; ')}</p>}
+    </div>
+  );
+}
+
+function UnitSliders() {
+  const plan = useLopper(selectPlan);
+  const result = useLopper(selectResult);
+  const model = useLopper(selectModel);
+  if (!model) return null;
+  return (
+    <table className="unit-sliders">
+      <thead>
+        <tr>
+          <th scope="col">Unit</th>
+          <th scope="col">Sparsity</th>
+          <th scope="col" className="num">
+            Planned
+          </th>
+          <th scope="col" className="num">
+            Achieved
+          </th>
+          <th scope="col">Lock</th>
+        </tr>
+      </thead>
+      <tbody>
+        {model.units.map((unit) => {
+          const value = plan.sparsity[unit] ?? 0;
+          const locked = plan.locked.includes(unit);
+          return (
+            <tr key={unit}>
+              <th scope="row">{unit}</th>
+              <td>
+                <input
+                  type="range"
+                  data-testid="layer-sparsity"
+                  data-layer={unit}
+                  min={0}
+                  max={1}
+                  step={0.01}
+                  value={value}
+                  aria-label={`Sparsity of ${unit}`}
+                  aria-valuetext={formatPercent(value)}
+                  onChange={(e) => setUnitSparsity(unit, Number(e.target.value))}
+                />
+              </td>
+              <td className="num">{formatPercent(value)}</td>
+              <td className="num">{result?.achieved[unit] !== undefined ? formatPercent(result.achieved[unit]) : ''}</td>
+              <td>
+                <input type="checkbox" data-testid="layer-lock" data-layer={unit} checked={locked} aria-label={`Lock ${unit}`} onChange={() => toggleLock(unit)} />
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+function Snapshots() {
+  const snapshots = useLopper(selectSnapshots);
+  const model = useLopper(selectModel);
+  const [name, setName] = useState('');
+  const headline = (s: Snapshot) => {
+    const e = s.result?.evaluation;
+    if (!e) return '—';
+    if (e.accuracy !== undefined) return formatPercent(e.accuracy);
+    if (e.perplexity !== undefined) return formatNumber(e.perplexity);
+    return formatNumber(e.divergence ?? NaN);
+  };
+  return (
+    <div className="snapshots">
+      <form
+        className="buttons"
+        onSubmit={(e) => {
+          e.preventDefault();
+          saveSnapshot(name);
+          setName('');
+        }}
+      >
+        <label className="field">
+          <span>Snapshot</span>
+          <input type="text" value={name} placeholder="name" onChange={(e) => setName(e.target.value)} />
+        </label>
+        <button type="submit" className="button small secondary" data-testid="snapshot-save">
+          Save snapshot
+        </button>
+      </form>
+      {snapshots.length > 0 && model && (
+        <table data-testid="snapshot-table">
+          <thead>
+            <tr>
+              <th scope="col">Unit</th>
+              {snapshots.map((s, i) => (
+                <th scope="col" key={i} className="num">
+                  {s.name}{' '}
+                  <button type="button" className="link" onClick={() => restoreSnapshot(i)}>
+                    restore
+                  </button>{' '}
+                  <button type="button" className="link" onClick={() => removeSnapshot(i)} aria-label={`Delete ${s.name}`}>
+                    ×
+                  </button>
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {model.units.map((unit) => (
+              <tr key={unit}>
+                <th scope="row">{unit}</th>
+                {snapshots.map((s, i) => (
+                  <td key={i} className="num">
+                    {formatPercent(s.plan.sparsity[unit] ?? 0)}
+                  </td>
+                ))}
+              </tr>
+            ))}
+            <tr>
+              <th scope="row">Sparsity</th>
+              {snapshots.map((s, i) => (
+                <td key={i} className="num">
+                  {s.result ? formatPercent(s.result.overall) : '—'}
+                </td>
+              ))}
+            </tr>
+            <tr>
+              <th scope="row">Metric</th>
+              {snapshots.map((s, i) => (
+                <td key={i} className="num">
+                  {headline(s)}
+                </td>
+              ))}
+            </tr>
+            <tr>
+              <th scope="row">gzipped</th>
+              {snapshots.map((s, i) => (
+                <td key={i} className="num">
+                  {s.result ? formatBytes(s.result.sizes.gzipBytes) : '—'}
+                </td>
+              ))}
+            </tr>
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+async function saveIntoFolder(zip: Uint8Array): Promise<void> {
+  type Writable = { write(data: Blob): Promise<void>; close(): Promise<void> };
+  type Directory = { getFileHandle(name: string, options: { create: boolean }): Promise<{ createWritable(): Promise<Writable> }> };
+  const picker = (window as unknown as { showDirectoryPicker: () => Promise<Directory> }).showDirectoryPicker;
+  const directory = await picker();
+  for (const [name, bytes] of Object.entries(unzipSync(zip))) {
+    const handle = await directory.getFileHandle(name, { create: true });
+    const writable = await handle.createWritable();
+    await writable.write(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+    await writable.close();
+  }
+}
+
+function Export() {
+  const exporting = useLopper(selectExporting);
+  const model = useLopper(selectModel);
+  const run = async (toFolder: boolean) => {
+    const exported = await exportPlan();
+    if (!exported) return;
+    if (toFolder) await saveIntoFolder(exported.zip);
+    else downloadBlob(exported.fileName, new Blob([exported.zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
+  };
+  const check = exporting.result?.check;
+  return (
+    <div className="export">
+      <label className="field">
+        <input type="checkbox" checked={exporting.float16} onChange={(e) => setExportFloat16(e.target.checked)} />
+        <span>float16 weights</span>
+      </label>
+      <button type="button" className="button" data-testid="export-button" disabled={exporting.status === 'running' || !model} onClick={() => void run(false)}>
+        Download .zip
+      </button>
+      {canSaveToFolder() && (
+        <button type="button" className="button secondary" disabled={exporting.status === 'running' || !model} onClick={() => void run(true)}>
+          Save into a folder…
+        </button>
+      )}
+      {check && (
+        <span className={check.ok ? 'hint' : 'field-error'} data-testid="export-check" data-ok={String(check.ok)}>
+          Reloaded export: {check.metric} {formatNumber(check.reloaded)} vs {formatNumber(check.inApp)} in the app ({check.ok ? 'reproduced' : 'MISMATCH — not saved'})
+        </span>
+      )}
+    </div>
+  );
+}
+
+export function PlanPanel() {
+  const model = useLopper(selectModel);
+  useUndoKeys();
+  if (!model) return null;
+  if (model.format === 'hf-transformer') {
+    return (
+      <section className="panel plan" aria-labelledby="plan-title">
+        <h2 id="plan-title">Plan</h2>
+        <p className="hint">Sparsity plans and export of transformers run on the command line (`lopper prune`); layer removal works here.</p>
+      </section>
+    );
+  }
+  return (
+    <section className="panel plan" aria-labelledby="plan-title">
+      <h2 id="plan-title">Plan</h2>
+      <Controls />
+      <Live />
+      <UnitSliders />
+      <Snapshots />
+      <Export />
+    </section>
+  );
+}
