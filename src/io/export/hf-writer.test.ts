@@ -7,7 +7,7 @@ import { decodeFloat16 } from '../dequantize';
 import { parseJsonBytes } from '../input-file';
 import { openModel } from '../open';
 import { parseSafetensorsHeader, readSafetensors } from '../safetensors';
-import { fixturePath, memoryFiles } from '../test-support';
+import { fixtureFiles, fixturePath, memoryFiles } from '../test-support';
 import type { OpenedModel } from '../types';
 import { encodeFloat16 } from './float16';
 import { writeHfTransformer, type HfLopperMetadata } from './hf-writer';
@@ -21,6 +21,11 @@ const IDS = [
   [1, 5, 9, 3, 7, 2, 8, 4],
   [6, 0, 2, 9, 1, 3, 5, 7],
 ];
+
+/** The fixture as the reader opens it (config, weights, tokenizer). */
+async function fixtureOpened(name: string): Promise<OpenedModel> {
+  return openModel(await fixtureFiles(name));
+}
 
 function fileOf(files: readonly ExportFile[], path: string): Uint8Array {
   const file = files.find((f) => f.path === path);
@@ -50,7 +55,7 @@ describe.each(TRANSFORMER_FIXTURES)('writeHfTransformer on %s', (name) => {
 
   beforeAll(async () => {
     ({ model } = await fixtureModel(name));
-    source = await openModel(memoryFiles({ [`${name}/config.json`]: await readFile(fixturePath(`${name}/config.json`), 'utf8'), [`${name}/x.safetensors`]: new Uint8Array(0) })).catch(() => fixtureOpened(name));
+    source = await fixtureOpened(name);
     configJson = JSON.parse(await readFile(fixturePath(`${name}/config.json`), 'utf8'));
   });
   afterAll(() => model.dispose());
@@ -116,12 +121,6 @@ describe.each(TRANSFORMER_FIXTURES)('writeHfTransformer on %s', (name) => {
     }
   });
 });
-
-/** The fixture as the reader opens it (config, weights, tokenizer). */
-async function fixtureOpened(name: string): Promise<OpenedModel> {
-  const { fixtureFiles } = await import('../test-support');
-  return openModel(await fixtureFiles(name));
-}
 
 describe('writeHfTransformer', () => {
   it('keeps the tokenizer, summarises the recipe, writes a config from the normalised one when none is given, and refuses unknown sublayers', async () => {
