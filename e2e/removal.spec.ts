@@ -52,3 +52,26 @@ test('a dropped GPT-2 folder shows its projections; removal runs data-free with 
   expect(after.plan.removed).toHaveLength(2);
   expect(after.workerTensors).toBeGreaterThan(0);
 });
+
+test('the demo LM: perplexity shown, FinerCut for a few steps, the slider changes perplexity', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  const opened = await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  expect(opened.error).toBeNull();
+  const reference = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'public', 'models', 'char-lm', 'reference.json'), 'utf8')) as { perplexity: number; unigram_perplexity: number };
+  const dense = opened.evaluation?.perplexity ?? NaN;
+  expect(Math.abs(dense - reference.perplexity) / reference.perplexity).toBeLessThan(1e-3);
+  expect(dense).toBeLessThan(reference.unigram_perplexity);
+  await expect(page.getByTestId('eval-perplexity')).toBeVisible();
+  await page.getByLabel('Steps').fill('3');
+  await page.getByTestId('removal-run').click();
+  expect(await finishedRemoval(page)).toBe('done');
+  await expect(page.locator('[data-testid="removal-cell"].marked')).toHaveCount(3);
+  await page.getByTestId('removal-count').fill('2');
+  await expect(page.getByTestId('removal-perplexity')).toBeVisible();
+  const after = Number(await page.getByTestId('removal-perplexity').getAttribute('data-value'));
+  expect(after).toBeGreaterThan(dense);
+  expect((await lopperState(page)).plan.removed).toHaveLength(2);
+  await page.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'finercut-char-lm.png'), fullPage: true });
+});
