@@ -11,6 +11,8 @@ export type SliceRole = 'output' | 'channel' | 'input';
 export interface ChannelSlice {
   /** The weight's manifest name (`conv2/kernel`, `bn/moving_mean`). */
   weight: string;
+  /** The weight's full shape before shrinking. */
+  shape: number[];
   layer: string;
   /** Axis of the weight (Keras layout) that loses indices. */
   axis: number;
