@@ -4,6 +4,7 @@ import { inspectModel } from '../core/model/inspect';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { loadData, loadModel, modelPath, type Output } from './load';
+import { prune } from './prune';
 import { remove } from './remove';
 import { sweep } from './sweep';
 
@@ -20,6 +21,12 @@ commands:
         [--metric js|kl|angular|logits] (js)  [--steps N] (all)
         language models: --data a .txt, or --samples N (10) windows of seeded random ids; windows of
         min(256, context) tokens, at most --samples of them, consecutive from the start of the text
+  prune <model> [--data D] --out DIR  the pruned model in its input format + recipe.json written to DIR
+        --sparsity S [--allocation uniform|global|sensitivity|owl|ecoflap] (uniform) [--criterion C] (magnitude)
+        [--granularity G] (unstructured) [--remove N] (FinerCut steps first) [--sweep F] (saved sweep for sensitivity)
+        [--base B --dare P [--rescale Q|auto]] (DARE the deltas against base B; auto = DAREx-q search)
+        or --recipe R (replays a recipe.json to the same weights; --base B when it holds DARE)
+        [--float16]  prints {sparsity, params, removed, metrics: {dense, pruned}}
 
 <model>: a model.json, a folder holding one, or a .zip
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
@@ -69,6 +76,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Output) => Promise<void>>
   eval: evalCommand,
   sweep,
   remove,
+  prune,
 };
 
 function humanPrint(value: Record<string, unknown>): void {

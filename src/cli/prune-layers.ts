@@ -1,0 +1,309 @@
+import * as tf from '@tensorflow/tfjs';
+import { zerothOrderImportance } from '../core/allocate/ecoflap';
+import { unitOutlierRatios } from '../core/allocate/outliers';
+import type { AllocationInput, SensitivityCurves } from '../core/allocate/types';
+import { applyPlan } from '../core/apply/apply';
+import { readKernel } from '../core/apply/capture';
+import { evaluate, predict, type EvaluationResult } from '../core/evaluate';
+import { PrunableModel } from '../core/model/runtime';
+import type { PruningPlan } from '../core/plan';
+import { greedyRemoval } from '../core/removal/greedy';
+import { layerRemovalCandidates, type LayerCandidate } from '../core/removal/layer-removal';
+import { layersModelTarget } from '../core/removal/layers-target';
+import { DEFAULT_SPARSITIES, runSweep } from '../core/sweep/engine';
+import type { UnitInfo } from '../core/types';
+import { weightsOf, writeLayersModel, type ExportFile } from '../io/export';
+import { inputFileFromBytes, isRecord } from '../io/input-file';
+import { openModel } from '../io/open';
+import type { RecipeMetrics } from '../io/recipe';
+import type { Dataset, OpenedModel } from '../io/types';
+import type { ParsedArgs } from './args';
+import { loadData } from './load';
+import type { KernelSource, PruneSubject } from './prune';
+
+/** Samples of the dataset used for calibration (DESIGN §6: the first min(128, N)). */
+const CALIBRATION_SAMPLES = 128;
+
+const log = (message: string): void => {
+  process.stderr.write(`lopper prune: ${message}\n`);
+};
+
+/** The layers whose computation still reaches the output with `removed` bypassed (removed layers themselves excluded). */
+function liveLayers(model: PrunableModel, removed: ReadonlySet<string>, candidates: readonly LayerCandidate[]): Set<string> {
+  const { steps, outputKeys } = model.graph;
+  const byName = new Map(candidates.map((c) => [c.name, c]));
+  const needed = new Set(outputKeys);
+  const live = new Set<string>();
+  for (let index = steps.length - 1; index >= 0; index--) {
+    const step = steps[index];
+    if (!step.outputs.some((key) => needed.has(key))) continue;
+    const candidate = removed.has(step.layer.name) ? byName.get(step.layer.name) : undefined;
+    if (candidate === undefined) {
+      live.add(step.layer.name);
+      for (const key of step.inputs) needed.add(key);
+    } else {
+      needed.add(step.inputs[candidate.kind === 'branch' ? candidate.skip : 0]);
+    }
+  }
+  return live;
+}
+
+type InboundRef = [string, number, number, ...unknown[]];
+
+interface LayerJson {
+  name: string;
+  class_name: string;
+  config: Record<string, unknown>;
+  inbound_nodes?: InboundRef[][];
+}
+
+function isLayerJson(value: unknown): value is LayerJson {
+  return isRecord(value) && typeof value['class_name'] === 'string' && isRecord(value['config']);
+}
+
+function layerName(layer: LayerJson): string {
+  return typeof layer.name === 'string' ? layer.name : String(layer.config['name']);
+}
+
+const INPUT_KEYS = ['batch_input_shape', 'input_shape', 'batch_size', 'dtype'];
+
+/** A Sequential's layers without the removed ones; the first layer's input shape moves on when it goes. */
+function sequentialWithout(layers: LayerJson[], removed: ReadonlySet<string>): LayerJson[] {
+  const kept = layers.filter((layer) => !removed.has(layerName(layer)));
+  const first = layers[0];
+  if (kept.length > 0 && first !== undefined && removed.has(layerName(first)) && kept[0].config['batch_input_shape'] === undefined) {
+    const moved = Object.fromEntries(INPUT_KEYS.filter((key) => key in first.config).map((key) => [key, first.config[key]]));
+    kept[0] = { ...kept[0], config: { ...kept[0].config, ...moved } };
+  }
+  return kept;
+}
+
+/**
+ * A functional model's layers with the removed ones taken out: whatever read a removed layer reads
+ * what it let through (its input, or a branch's skip input), and layers that no longer reach an
+ * output go too.
+ */
+function functionalWithout(config: Record<string, unknown>, layers: LayerJson[], removed: readonly LayerCandidate[]): Record<string, unknown> {
+  const byName = new Map(layers.map((layer) => [layerName(layer), layer]));
+  const passes = new Map<string, InboundRef>();
+  for (const candidate of removed) {
+    const nodes = byName.get(candidate.name)?.inbound_nodes;
+    if (nodes?.length !== 1) throw new Error(`cannot write the model without ${candidate.name}: it is not a top-level layer called once`);
+    passes.set(candidate.name, nodes[0][candidate.kind === 'branch' ? candidate.skip : 0]);
+  }
+  const resolve = (ref: InboundRef): InboundRef => {
+    let current = ref;
+    for (let hops = 0; passes.has(current[0]); hops++) {
+      if (hops > passes.size) throw new Error(`removed layers form a cycle at ${current[0]}`);
+      const through = passes.get(current[0]) as InboundRef;
+      current = [through[0], through[1], through[2], ...current.slice(3)];
+    }
+    return current;
+  };
+  const rewired = layers
+    .filter((layer) => !passes.has(layerName(layer)))
+    .map((layer) => ({ ...layer, inbound_nodes: (layer.inbound_nodes ?? []).map((node) => node.map(resolve)) }));
+  const outputs = (config['output_layers'] as InboundRef[]).map(resolve);
+  const inputs = new Set((config['input_layers'] as InboundRef[]).map((ref) => ref[0]));
+  const reached = new Set<string>();
+  const pending = outputs.map((ref) => ref[0]);
+  const rewiredByName = new Map(rewired.map((layer) => [layerName(layer), layer]));
+  while (pending.length > 0) {
+    const name = pending.pop() as string;
+    if (reached.has(name)) continue;
+    reached.add(name);
+    for (const node of rewiredByName.get(name)?.inbound_nodes ?? []) pending.push(...node.map((ref) => ref[0]));
+  }
+  return { ...config, layers: rewired.filter((layer) => reached.has(layerName(layer)) || inputs.has(layerName(layer))), output_layers: outputs };
+}
+
+/** The Keras model config of a topology (`{class_name, config}`, or a legacy `{model_config}` around it). */
+function modelConfigOf(topology: unknown): { outer: Record<string, unknown>; key?: string; model: Record<string, unknown> } {
+  if (!isRecord(topology)) throw new Error('the model has no Keras topology to rewrite');
+  if (isRecord(topology['model_config'])) return { outer: topology, key: 'model_config', model: topology['model_config'] };
+  return { outer: topology, model: topology };
+}
+
+/** The topology without the removed candidates, and every layer it no longer holds. */
+export function topologyWithout(topology: unknown, removed: readonly LayerCandidate[]): { topology: Record<string, unknown>; dropped: Set<string> } {
+  const { outer, key, model } = modelConfigOf(topology);
+  const config = model['config'];
+  const layers = isRecord(config) ? config['layers'] : config;
+  if (!Array.isArray(layers) || !layers.every(isLayerJson)) throw new Error('the model topology has no list of layers to rewrite');
+  const names = new Set(removed.map((c) => c.name));
+  let rewritten: Record<string, unknown> | LayerJson[];
+  if (model['class_name'] === 'Sequential') {
+    if (removed.some((c) => !layers.some((layer) => layerName(layer) === c.name))) throw new Error(`cannot write the model without ${[...names].join(', ')}: not all are top-level layers`);
+    const kept = sequentialWithout(layers, names);
+    rewritten = isRecord(config) ? { ...config, layers: kept } : kept;
+  } else {
+    if (!isRecord(config)) throw new Error('the functional model config is not an object');
+    rewritten = functionalWithout(config, layers, removed);
+  }
+  const keptLayers = Array.isArray(rewritten) ? rewritten : (rewritten['layers'] as LayerJson[]);
+  const keptNames = new Set(keptLayers.map(layerName));
+  const dropped = new Set(layers.map(layerName).filter((name) => !keptNames.has(name)));
+  const modelConfig = { ...model, config: rewritten };
+  return { topology: key === undefined ? modelConfig : { ...outer, [key]: modelConfig }, dropped };
+}
+
+/** A LayersModel (TF.js) as `lopper prune` works on it, with its dataset or synthetic inputs. */
+class LayersSubject implements PruneSubject {
+  private reference: Float32Array | undefined;
+  private readonly candidates: LayerCandidate[];
+
+  constructor(
+    readonly opened: OpenedModel,
+    private readonly model: PrunableModel,
+    private readonly data: Dataset,
+  ) {
+    this.candidates = layerRemovalCandidates(model);
+  }
+
+  get dataHash(): string {
+    return this.data.hash;
+  }
+
+  get labelled(): boolean {
+    return this.data.labels !== undefined;
+  }
+
+  units(): UnitInfo[] {
+    return this.model.units();
+  }
+
+  removalCandidates(): string[] {
+    return this.candidates.map((c) => c.name);
+  }
+
+  liveUnits(removed: readonly string[]): UnitInfo[] {
+    if (removed.length === 0) return this.model.units();
+    const live = liveLayers(this.model, new Set(removed), this.candidates);
+    return this.model.units().filter((unit) => live.has(unit.layer));
+  }
+
+  async readKernel(unit: string): Promise<Float32Array> {
+    return (await readKernel(this.model, unit)).slice();
+  }
+
+  setKernel(unit: string, values: Float32Array): void {
+    this.model.setKernel(unit, values);
+  }
+
+  private metricsOf(result: EvaluationResult): RecipeMetrics {
+    if (result.accuracy !== undefined) return { accuracy: result.accuracy, loss: result.loss, samples: result.samples };
+    return { divergence: result.divergence, samples: result.samples };
+  }
+
+  private run(model: PrunableModel, kernels?: ReadonlyMap<string, tf.Tensor>): Promise<EvaluationResult> {
+    return evaluate(model, this.data, { latencyRuns: 0, reference: this.reference, ...(kernels && { forward: { kernels } }) });
+  }
+
+  /** With labels: accuracy and loss. Without: the outputs become the reference, at divergence 0 from themselves. */
+  async evaluate(): Promise<RecipeMetrics> {
+    if (this.data.labels !== undefined) return this.metricsOf(await this.run(this.model));
+    this.reference ??= await predict(this.model, this.data);
+    return { divergence: 0, samples: this.data.shape[0] };
+  }
+
+  async deltaObjective(kernels: ReadonlyMap<string, Float32Array>): Promise<number> {
+    const shapes = new Map(this.model.units().map((unit) => [unit.name, unit.shape]));
+    const tensors = new Map([...kernels].map(([unit, values]) => [unit, tf.tensor(values, shapes.get(unit), 'float32')]));
+    try {
+      const result = await this.run(this.model, tensors);
+      return result.loss ?? result.divergence ?? NaN;
+    } finally {
+      tf.dispose([...tensors.values()]);
+    }
+  }
+
+  private calibration(): { inputs: Float32Array; shape: number[] } {
+    const [samples, ...sampleShape] = this.data.shape;
+    const count = Math.min(CALIBRATION_SAMPLES, samples);
+    const size = sampleShape.reduce((a, b) => a * b, 1);
+    return { inputs: this.data.inputs.subarray(0, count * size), shape: [count, ...sampleShape] };
+  }
+
+  async greedyRemoval(steps: number, onStep: (removed: string, value: number, index: number) => void): Promise<string[]> {
+    const result = await greedyRemoval(layersModelTarget(this.model, this.calibration()), {
+      metric: 'js',
+      steps: Math.min(steps, this.candidates.length),
+      onStep: (step, index) => onStep(step.removed, step.scores[step.removed], index),
+    });
+    if (result.steps.length < steps) log(`${this.opened.name} has ${this.candidates.length} removal candidates; removed ${result.steps.length}`);
+    return result.steps.map((step) => step.removed);
+  }
+
+  async allocationInput(plan: PruningPlan, units: readonly string[], sweep: SensitivityCurves | undefined): Promise<Partial<AllocationInput>> {
+    switch (plan.allocation) {
+      case 'global': {
+        const kernels = new Map<string, Float32Array>();
+        for (const unit of units) kernels.set(unit, await this.readKernel(unit));
+        return { kernels };
+      }
+      case 'sensitivity':
+        return { sweep: sweep ?? (await this.sweep(plan, units)) };
+      case 'owl':
+        return { outlierRatios: await unitOutlierRatios(this.model, this.data, { units }) };
+      case 'ecoflap':
+        return { importance: await zerothOrderImportance(this.model, this.data, { seed: plan.seed, units }) };
+      default:
+        return {};
+    }
+  }
+
+  /** The sensitivity sweep the allocation reads, on the labelled data (accuracy, as `lopper sweep`). */
+  private async sweep(plan: PruningPlan, units: readonly string[]): Promise<SensitivityCurves> {
+    if (this.data.labels === undefined) throw new Error('--allocation sensitivity needs labels in --data to run its sweep, or a saved sweep with --sweep F');
+    log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
+    const result = await runSweep(this.model, this.data, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'accuracy', seed: plan.seed, units });
+    return result;
+  }
+
+  async apply(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }> {
+    if (plan.granularity === 'channels') log('--granularity channels zeroes whole channels; structural shrinking is not available yet, so the written model keeps its shapes');
+    const result = await applyPlan(this.model, plan, this.data);
+    return { kernels: result.kernels, skipped: result.skipped };
+  }
+
+  async write(removed: readonly string[], options: { recipe?: unknown; float16: boolean }): Promise<ExportFile[]> {
+    const weights = await weightsOf(this.model);
+    let topology: Record<string, unknown> | undefined;
+    if (removed.length > 0) {
+      const chosen = this.candidates.filter((c) => removed.includes(c.name));
+      const rewritten = topologyWithout(this.opened.artifacts.modelTopology, chosen);
+      topology = rewritten.topology;
+      for (const name of [...weights.keys()]) if (rewritten.dropped.has(name.split('/')[0])) weights.delete(name);
+    }
+    return writeLayersModel(this.opened, weights, { float16: options.float16, recipe: options.recipe, ...(topology && { topology }) }).files;
+  }
+
+  async evaluateWritten(files: readonly ExportFile[]): Promise<{ metrics: RecipeMetrics; params: number }> {
+    const opened = await openModel(files.map((f) => inputFileFromBytes(`${this.opened.name}/${f.path}`, f.bytes)));
+    const model = await PrunableModel.fromArtifacts(opened.artifacts);
+    try {
+      return { metrics: this.metricsOf(await this.run(model)), params: model.layersModel.countParams() };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+export async function layersSubject(opened: OpenedModel, args: ParsedArgs): Promise<PruneSubject> {
+  const model = await PrunableModel.fromArtifacts(opened.artifacts);
+  try {
+    return new LayersSubject(opened, model, await loadData(args, model));
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/** A LayersModel as a DARE base. */
+export function layersBaseKernels(opened: OpenedModel): Promise<KernelSource> {
+  return PrunableModel.fromArtifacts(opened.artifacts);
+}
