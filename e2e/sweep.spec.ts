@@ -138,3 +138,20 @@ test('a dropped functional model sweeps with Wanda; the heatmap exports as CSV, 
   const bytes = readFileSync(await png.path());
   expect(bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
 });
+
+test('the demo LM sweeps its projections with the loss on its text', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  const state = await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  const units = state.model?.layers ?? [];
+  expect(units).toContain('model.layers.0.self_attn.q_proj');
+  await page.getByLabel('Sparsities').fill('0, 0.5');
+  await page.getByTestId('sweep-run').click();
+  await finishedSweep(page);
+  expect(await sweepStatus(page)).toBe('done');
+  await expect(page.getByTestId('heatmap-cell')).toHaveCount(units.length * 2);
+  const dense = Number(await page.locator('[data-testid="heatmap-cell"][data-sparsity="0"]').first().getAttribute('data-value'));
+  const pruned = Number(await page.locator('[data-testid="heatmap-cell"][data-layer="model.layers.0.mlp.down_proj"][data-sparsity="0.5"]').getAttribute('data-value'));
+  expect(pruned).toBeGreaterThan(dense);
+});

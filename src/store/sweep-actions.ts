@@ -40,7 +40,10 @@ function emptyReport(config: SweepConfig, units: string[], dataHash: string): Sw
 export async function runSweep(): Promise<void> {
   const { model, data, sweep } = useLopper.getState();
   if (!model || !data || sweep.status === 'running') return;
-  const config = { ...sweep.config, metric: data.labelled ? sweep.config.metric : sweep.config.metric === 'accuracy' || sweep.config.metric === 'loss' ? 'js' : sweep.config.metric };
+  const chosen = sweep.config.metric;
+  // Without labels only divergences apply; a language model scores text by its loss, not accuracy.
+  const metric = !data.labelled && (chosen === 'accuracy' || chosen === 'loss') ? 'js' : model.format === 'hf-transformer' && chosen === 'accuracy' ? 'loss' : chosen;
+  const config = { ...sweep.config, metric };
   const report = emptyReport(config, model.units, data.hash);
   const total = model.units.length * report.sparsities.length;
   setSweep({ status: 'running', config, report, done: 0, total, startedAt: performance.now() });

@@ -183,14 +183,6 @@ export function SweepPanel() {
   const heatmapHost = useChart(renderClickableHeatmap, heatmapData);
   const curvesHost = useChart(renderCurves, curvesData);
   if (!model) return null;
-  if (model.format === 'hf-transformer') {
-    return (
-      <section className="panel sweep" aria-labelledby="sweep-title">
-        <h2 id="sweep-title">Sensitivity sweep</h2>
-        <p className="hint">Per-projection sweeps of transformers are not in the page yet; layer removal (below) works on them.</p>
-      </section>
-    );
-  }
   return (
     <section className="panel sweep" aria-labelledby="sweep-title">
       <h2 id="sweep-title">Sensitivity sweep</h2>

@@ -10,7 +10,8 @@ import type { Evaluation, LayerInfo } from '../../core/types';
 import { LopperInputError } from '../../io/errors';
 import { sha256Hex } from '../../io/hash';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
-import type { DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
+import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
+import type { DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
 
 /** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
@@ -141,8 +142,33 @@ export class TransformerSession implements Session {
     return { outputs, shape: [n, this.model.config.vocabSize] };
   }
 
-  sweep(): Promise<SweepReport> {
-    return Promise.reject(new Error('Sensitivity sweeps of transformers are not available in the page yet; use layer removal (FinerCut)'));
+  /** Each projection pruned alone at each level; loss (text) or divergence (data-free) on calibration windows. */
+  async sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
+    const started = performance.now();
+    const metric = config.metric === 'accuracy' ? 'loss' : config.metric;
+    const result = await runTransformerSweep(this.model, this.tokens.ids, {
+      criterion: config.criterion,
+      granularity: config.granularity,
+      sparsities: config.sparsities,
+      metric,
+      seed: config.seed,
+      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { cell: { unit: cell.unit, sparsity: cell.sparsity, value: cell.value } }),
+      shouldStop: () => job.cancelled(),
+    });
+    return {
+      criterion: result.criterion,
+      granularity: result.granularity,
+      metric: result.metric,
+      sparsities: result.sparsities,
+      layers: result.layers,
+      values: result.values.map((row) => row.map((v) => (v === null || Number.isNaN(v) ? null : v))),
+      dense: result.dense,
+      dataHash: this.tokens.hash,
+      backend: tf.getBackend(),
+      seconds: (performance.now() - started) / 1000,
+      cancelled: result.cancelled,
+      skipped: result.skipped,
+    };
   }
 
   /** FinerCut on calibration windows of the current tokens, with ShortGPT's block influence beside it. */
