@@ -1,7 +1,7 @@
 import type { PrunableModel } from '../model/runtime';
 import { dependencyGroups } from './groups';
 import { removeIndices, type WeightArray } from './slice';
-import { resizeTopology, ShrinkError, type LayerSize } from './topology';
+import { ShrinkError, updateLayerConfigs } from './topology';
 import type { ChannelGroup } from './types';
 
 export { channelKeepMasks, type ChannelPlan, type KeepOptions } from './keep';
@@ -36,6 +36,27 @@ export interface ShrinkResult {
 }
 
 type Removals = Map<string, Map<number, Set<number>>>;
+
+/** A layer's new output count and the Keras config key that holds it. */
+interface LayerSize {
+  key: 'units' | 'filters';
+  value: number;
+}
+
+/**
+ * The model's own Keras topology. `SeparableConv2D.getConfig` in tfjs 4.22 leaves out
+ * `depth_multiplier`, so it is put back from the depthwise kernel's shape.
+ */
+function ownTopology(model: PrunableModel): Record<string, unknown> {
+  const multipliers = new Map<string, Record<string, number>>();
+  for (const layer of model.layers()) {
+    if (layer.getClassName() !== 'SeparableConv2D') continue;
+    const depthwise = layer.weights.find((w) => w.originalName.endsWith('/depthwise_kernel'));
+    const multiplier = depthwise?.shape[3];
+    if (typeof multiplier === 'number' && multiplier !== 1) multipliers.set(layer.name, { depth_multiplier: multiplier });
+  }
+  return updateLayerConfigs(model.layersModel.toJSON(null, false), multipliers);
+}
 
 /** Adds the group's slices of the removed channels to `removals`; returns how many channels go. */
 function planGroup(group: ChannelGroup, mask: Uint8Array, removals: Removals, sizes: Map<string, LayerSize>): number {
@@ -115,7 +136,8 @@ export async function shrinkModel(
     if (weight === undefined) throw new ShrinkError(`weight ${name} of a channel group is not a weight of ${model.layersModel.name}`);
     weights.set(name, removeIndices(weight.values, weight.shape, axes));
   }
-  const topology = resizeTopology(options.topology ?? model.layersModel.toJSON(null, false), sizes);
+  const resized = new Map([...sizes].map(([layer, size]) => [layer, { [size.key]: size.value }]));
+  const topology = updateLayerConfigs(options.topology ?? ownTopology(model), resized);
   let params = 0;
   for (const weight of weights.values()) params += weight.values.length;
   return { topology, weights, params, removed, sizes: Object.fromEntries([...sizes].map(([layer, size]) => [layer, size.value])) };

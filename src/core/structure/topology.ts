@@ -3,21 +3,16 @@ export class ShrinkError extends Error {
   override name = 'ShrinkError';
 }
 
-/** A layer's new output count and the Keras config key that holds it. */
-export interface LayerSize {
-  key: 'units' | 'filters';
-  value: number;
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
- * A copy of a Keras model topology (`{class_name, config, …}`, nested models included) in which
- * each named layer's `units`/`filters` is set to its new count. Throws when a layer is not found.
+ * A copy of a Keras model topology (`{class_name, config, …}`, nested models included) with the
+ * given config entries set on the named layers (`{conv2: {filters: 16}}`). Throws when a layer is
+ * not found.
  */
-export function resizeTopology(topology: unknown, sizes: ReadonlyMap<string, LayerSize>): Record<string, unknown> {
+export function updateLayerConfigs(topology: unknown, updates: ReadonlyMap<string, Readonly<Record<string, number>>>): Record<string, unknown> {
   if (!isRecord(topology)) throw new ShrinkError('the model topology is not a JSON object');
   const copy = JSON.parse(JSON.stringify(topology)) as Record<string, unknown>;
   const found = new Set<string>();
@@ -29,16 +24,16 @@ export function resizeTopology(topology: unknown, sizes: ReadonlyMap<string, Lay
     if (!isRecord(node)) return;
     const config = node['config'];
     if (typeof node['class_name'] === 'string' && isRecord(config) && typeof config['name'] === 'string') {
-      const size = sizes.get(config['name']);
-      if (size !== undefined && typeof config[size.key] === 'number') {
-        config[size.key] = size.value;
+      const update = updates.get(config['name']);
+      if (update !== undefined) {
+        Object.assign(config, update);
         found.add(config['name']);
       }
     }
     Object.values(node).forEach(visit);
   };
   visit(copy);
-  const missing = [...sizes.keys()].filter((name) => !found.has(name));
-  if (missing.length > 0) throw new ShrinkError(`the model topology has no layer ${missing.join(', ')} with a units or filters count`);
+  const missing = [...updates.keys()].filter((name) => !found.has(name));
+  if (missing.length > 0) throw new ShrinkError(`the model topology has no layer ${missing.join(', ')}`);
   return copy;
 }
