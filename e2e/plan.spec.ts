@@ -62,3 +62,23 @@ test('an exported zip is checked, downloads, and drops back in with the same spa
   expect(Math.abs((evaluated.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
   expect((await lopperState(page)).error).toBeNull();
 });
+
+test('a channel-pruned export really shrinks: fewer parameters after re-import, same accuracy', async ({ page }) => {
+  test.setTimeout(240_000);
+  const dense = await openWorkbench(page);
+  await page.getByLabel('Plan granularity').selectOption('channels');
+  await expect(page.getByTestId('channel-groups')).toContainText('conv1');
+  await setRange(page, 'global-sparsity', 0.5);
+  const pruned = await waitIdle(page, (s) => s.plan.target === 0.5 && (s.sparsity ?? 0) > 0.3);
+  await expect(page.getByTestId('plan-sizes')).toContainText('shrunk');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
+  await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
+  const zip = readFileSync(await download.path());
+  await dropFiles(page, [{ name: 'digits-cnn-channels.zip', path: 'digits-cnn-channels.zip', mimeType: 'application/zip', base64: zip.toString('base64') }]);
+  const reopened = await waitIdle(page, (s) => s.model?.name !== 'digits-cnn');
+  expect(reopened.error).toBeNull();
+  expect(reopened.model?.totalParams).toBeLessThan((dense.model?.totalParams ?? 0) * 0.6);
+  await page.getByTestId('dataset-input').setInputFiles(join(import.meta.dirname, '..', 'public', 'models', 'digits-cnn', 'eval.json'));
+  const evaluated = await waitIdle(page, (s) => s.evaluation?.samples === 2000 && s.evaluation.accuracy !== undefined);
+  expect(Math.abs((evaluated.evaluation?.accuracy ?? 0) - (pruned.evaluation?.accuracy ?? 1))).toBeLessThanOrEqual(1e-9);
+});

@@ -1,5 +1,6 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { AllocationKey, PruningPlan } from '../core/plan';
+import type { GroupPreview } from '../core/structure';
 import { CancelledError } from '../worker/protocol';
 import { client, runJob } from './actions';
 import { useLopper, type LopperState } from './state';
@@ -164,3 +165,8 @@ export async function exportPlan(): Promise<{ fileName: string; zip: Uint8Array 
 
 /** Whether the browser can save into a folder (File System Access API). */
 export const canSaveToFolder = (): boolean => typeof (globalThis as { showDirectoryPicker?: unknown }).showDirectoryPicker === 'function';
+
+/** Channel dependency groups of the open model (what shrinks together), for the plan panel. */
+export async function loadChannelGroups(): Promise<GroupPreview[]> {
+  return (await runJob('Reading channel groups', () => client.call('channelGroups', {}), false)) ?? [];
+}

@@ -5,6 +5,7 @@ import { ALLOCATIONS, type AllocationKey } from '../core/plan';
 import {
   canSaveToFolder,
   exportPlan,
+  loadChannelGroups,
   redo,
   removeSnapshot,
   restoreSnapshot,
@@ -19,6 +20,7 @@ import {
   toggleLock,
   undo,
 } from '../store/plan-actions';
+import type { GroupPreview } from '../core/structure';
 import { useLopper, type LopperState, type Snapshot } from '../store/state';
 import { downloadBlob } from './download';
 import { formatCount, formatMs, formatNumber, formatPercent } from './format';
@@ -130,6 +132,37 @@ function Controls() {
         </button>
       </div>
     </div>
+  );
+}
+
+/** What shrinks together when the granularity is channels: shown before anything is applied. */
+function ChannelGroups() {
+  const plan = useLopper(selectPlan);
+  const model = useLopper(selectModel);
+  const [groups, setGroups] = useState<GroupPreview[] | null>(null);
+  const channels = plan.granularity === 'channels';
+  useEffect(() => {
+    setGroups(null);
+    if (channels && model) void loadChannelGroups().then(setGroups);
+  }, [channels, model]);
+  if (!channels) return null;
+  if (!groups) return <p className="hint">Reading channel groups…</p>;
+  return (
+    <details className="groups" open data-testid="channel-groups">
+      <summary>
+        {groups.length} channel groups: whole neurons and filters go, with every coupled weight
+      </summary>
+      <ul>
+        {groups.map((g) => (
+          <li key={g.id} data-shrinkable={String(g.shrinkable)}>
+            <strong>{g.producers.join(' + ')}</strong> · {g.channels} channels · {formatCount(g.paramsPerChannel)} parameters per channel
+            {g.couplings.length > 0 ? ` · coupled by ${g.couplings.join(', ')}` : ''}
+            {g.consumers.length > 0 ? ` · also cuts ${g.consumers.join(', ')}` : ''}
+            {!g.shrinkable && <span className="field-error"> · cannot shrink: {g.reason}</span>}
+          </li>
+        ))}
+      </ul>
+    </details>
   );
 }
 
@@ -403,6 +436,7 @@ export function PlanPanel() {
     <section className="panel plan" aria-labelledby="plan-title">
       <h2 id="plan-title">Plan</h2>
       <Controls />
+      <ChannelGroups />
       <Live />
       <UnitSliders />
       <Snapshots />

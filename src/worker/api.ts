@@ -1,3 +1,4 @@
+import type { GroupPreview } from '../core/structure';
 import type { Evaluation } from '../core/types';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
@@ -122,6 +123,10 @@ export class WorkerApi {
 
   evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
     return this.requireSession().evaluatePlan(request, job);
+  }
+
+  channelGroups(): GroupPreview[] {
+    return this.requireSession().channelGroups();
   }
 
   exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {

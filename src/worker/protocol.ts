@@ -1,5 +1,6 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { PruningPlan } from '../core/plan';
+import type { GroupPreview } from '../core/structure';
 import type { Evaluation, LayerInfo, WeightStats } from '../core/types';
 import type { ModelFormatName } from '../io/types';
 
@@ -201,6 +202,7 @@ export interface Requests {
   removal: { args: RemovalConfig; result: RemovalReport };
   evaluateRemoved: { args: { removed: string[] }; result: RemovedEvaluation };
   evaluatePlan: { args: PlanRequest; result: PlanResult };
+  channelGroups: { args: Record<string, never>; result: GroupPreview[] };
   exportModel: { args: ExportRequest; result: ExportResult };
 }
 

@@ -58,6 +58,7 @@ const handlers: Handlers = {
   removal: (config, job) => api.removal(config, job),
   evaluateRemoved: ({ removed }, job) => api.evaluateRemoved(removed, job),
   evaluatePlan: (request, job) => api.evaluatePlan(request, job),
+  channelGroups: async () => api.channelGroups(),
   exportModel: (request, job) => api.exportModel(request, job),
 };
 

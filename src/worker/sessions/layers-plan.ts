@@ -13,6 +13,7 @@ import { decodeFloat16 } from '../../io/dequantize';
 import { encodeFloat16, exportZip, weightsOf, writeLayersModel, type WeightValues } from '../../io/export';
 import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
+import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../../core/structure';
 import type { Dataset, OpenedModel } from '../../io/types';
 import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepReport } from '../protocol';
 import { throwIfCancelled, type JobContext } from './session';
@@ -24,6 +25,8 @@ export interface PlanContext {
   summary: ModelSummary;
   dataset: Dataset;
   denseEvaluation(job: JobContext): Promise<Evaluation>;
+  /** Evaluates another model (an export reopened, a shrunk copy) on this session's data. */
+  evaluateOpened(opened: OpenedModel, job: JobContext): Promise<Evaluation>;
   cache: Map<string, Map<string, number>>;
 }
 
@@ -137,7 +140,48 @@ function sizesOf(weights: Map<string, WeightValues>): PlanSizes {
   return { denseBytes: total, gzipBytes: gzipSync(bytes, { level: 6 }).length };
 }
 
+/**
+ * Channels granularity: whole neurons/filters go, coupled layers with them (dependency groups),
+ * scored by the L2 norm of their kernel rows; the result is a smaller model, not a masked one.
+ */
+async function shrinkForPlan(ctx: PlanContext, sparsity: Record<string, number>): Promise<{ shrunk: ShrinkResult; achieved: Record<string, number>; overall: number }> {
+  const groups = dependencyGroups(ctx.model);
+  const keep = await channelKeepMasks(ctx.model, { sparsity, criterion: 'magnitude' }, groups);
+  const shrunk = await shrinkModel(ctx.model, keep, { groups, topology: ctx.opened.artifacts.modelTopology });
+  const achieved: Record<string, number> = Object.fromEntries(ctx.model.units().map((u) => [u.name, 0]));
+  for (const group of groups) {
+    const removed = shrunk.removed[group.id] ?? 0;
+    for (const producer of group.producers) achieved[producer.unit] = removed / group.channels;
+  }
+  const units = ctx.model.units();
+  const size = units.reduce((n, u) => n + u.size, 0);
+  const overall = size === 0 ? 0 : units.reduce((n, u) => n + (achieved[u.name] ?? 0) * u.size, 0) / size;
+  return { shrunk, achieved, overall };
+}
+
+async function openShrunk(ctx: PlanContext, shrunk: ShrinkResult): Promise<OpenedModel> {
+  const { files } = writeLayersModel(ctx.opened, shrunk.weights, { topology: shrunk.topology });
+  return openModel(files.map((f) => ({ path: `${ctx.opened.name}/${f.path}`, size: f.bytes.length, bytes: async () => f.bytes })));
+}
+
+async function evaluateChannelPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
+  if (request.plan.removed.length > 0) throw new Error('Channel shrinking together with removed layers is not supported yet: set the removal slider to 0');
+  let sparsity = request.plan.sparsity;
+  let note: string | undefined;
+  if (request.allocate) {
+    const allocated = allocate(request.plan.allocation, await allocationInput(ctx, request));
+    sparsity = allocated.sparsity;
+    note = allocated.note;
+  }
+  const { shrunk, achieved, overall } = await shrinkForPlan(ctx, sparsity);
+  throwIfCancelled(job);
+  const evaluation = await ctx.evaluateOpened(await openShrunk(ctx, shrunk), job);
+  const sizes = sizesOf(new Map([...shrunk.weights].map(([name, w]) => [name, { shape: w.shape, values: w.values }])));
+  return { sparsity, achieved, overall, evaluation, params: shrunk.params, sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: ctx.summary.totalParams * 4 }, note, skipped: [] };
+}
+
 export async function evaluateLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
+  if (request.plan.granularity === 'channels') return evaluateChannelPlan(ctx, request, job);
   const applied = await applyLayersPlan(ctx, request, job);
   const bypass = request.plan.removed.length > 0 ? new Set(request.plan.removed) : undefined;
   const evaluation = await withKernels(ctx.model, applied.kernels, (kernels) =>
@@ -175,15 +219,28 @@ export async function exportLayersPlan(
   evaluateOpened: (opened: OpenedModel) => Promise<Evaluation>,
 ): Promise<ExportResult> {
   if (request.plan.removed.length > 0) throw new Error('Exporting a LayersModel with removed layers is not supported yet: set the removal slider to 0 to export the pruned weights');
-  const applied = await applyLayersPlan(ctx, { plan: request.plan, allocate: false }, job);
-  const weights = await prunedWeights(ctx.model, applied.kernels);
+  const channels = request.plan.granularity === 'channels';
+  let weights: Map<string, WeightValues>;
+  let topology: unknown;
+  let reference: Evaluation;
+  let sparsity = request.plan.sparsity;
   job.progress('Checking the export', 1, 3);
-  const reference = request.float16
-    ? await evaluateOpened(await openWritten(ctx.opened, roundedToFloat16(weights)))
-    : await withKernels(ctx.model, applied.kernels, (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels } }));
-  const plan: PruningPlan = { ...request.plan, sparsity: applied.sparsity };
+  if (channels) {
+    const { shrunk } = await shrinkForPlan(ctx, sparsity);
+    weights = new Map([...shrunk.weights].map(([name, w]) => [name, { shape: w.shape, values: w.values }]));
+    topology = shrunk.topology;
+    reference = await evaluateOpened(await openWritten(ctx.opened, request.float16 ? roundedToFloat16(weights) : weights, topology));
+  } else {
+    const applied = await applyLayersPlan(ctx, { plan: request.plan, allocate: false }, job);
+    sparsity = applied.sparsity;
+    weights = await prunedWeights(ctx.model, applied.kernels);
+    reference = request.float16
+      ? await evaluateOpened(await openWritten(ctx.opened, roundedToFloat16(weights)))
+      : await withKernels(ctx.model, applied.kernels, (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels } }));
+  }
+  const plan: PruningPlan = { ...request.plan, sparsity };
   const recipe = recipeFromPlan(plan, ctx.opened, { dense: await ctx.denseEvaluation(job), pruned: reference });
-  const written = writeLayersModel(ctx.opened, weights, { float16: request.float16, recipe });
+  const written = writeLayersModel(ctx.opened, weights, { float16: request.float16, recipe, topology });
   const zip = exportZip(written.files, recipe);
   job.progress('Checking the export', 2, 3);
   const reopened = await openModel([{ path: `${ctx.opened.name}-pruned.zip`, size: zip.length, bytes: async () => zip }]);
@@ -200,7 +257,7 @@ export async function exportLayersPlan(
 }
 
 /** Written and opened again, without a zip: the reference the export is compared with. */
-async function openWritten(source: OpenedModel, weights: Map<string, WeightValues>): Promise<OpenedModel> {
-  const { files } = writeLayersModel(source, weights);
+async function openWritten(source: OpenedModel, weights: Map<string, WeightValues>, topology?: unknown): Promise<OpenedModel> {
+  const { files } = writeLayersModel(source, weights, { topology });
   return openModel(files.map((f) => ({ path: `${source.name}/${f.path}`, size: f.bytes.length, bytes: async () => f.bytes })));
 }

@@ -15,6 +15,7 @@ import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
 import type { DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
 import { evaluateLayersPlan, exportLayersPlan, type PlanContext } from './layers-plan';
+import { groupsPreview, type GroupPreview } from '../../core/structure';
 import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
 
 const CALIBRATION_SAMPLES = 128;
@@ -120,19 +121,25 @@ export class LayersSession implements Session {
     return evaluation;
   }
 
+  channelGroups(): GroupPreview[] {
+    return groupsPreview(this.model);
+  }
+
   evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
     return evaluateLayersPlan(this.planContext(), request, job);
   }
 
   exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {
-    return exportLayersPlan(this.planContext(), request, job, async (opened) => {
-      const check = await LayersSession.create(opened, this.data);
-      try {
-        return await check.evaluate(job);
-      } finally {
-        check.dispose();
-      }
-    });
+    return exportLayersPlan(this.planContext(), request, job, (opened) => this.evaluateOpened(opened, job));
+  }
+
+  private async evaluateOpened(opened: OpenedModel, job: JobContext): Promise<Evaluation> {
+    const other = await LayersSession.create(opened, this.data);
+    try {
+      return await other.evaluate(job);
+    } finally {
+      other.dispose();
+    }
   }
 
   private planContext(): PlanContext {
@@ -142,6 +149,7 @@ export class LayersSession implements Session {
       summary: this.summary,
       dataset: this.dataset,
       cache: this.allocationCache,
+      evaluateOpened: (opened, job) => this.evaluateOpened(opened, job),
       denseEvaluation: async (job) => (this.dense?.hash === this.dataset.hash ? this.dense.evaluation : this.evaluate(job)),
     };
   }

@@ -1,3 +1,4 @@
+import type { GroupPreview } from '../../core/structure';
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
 import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type ExportRequest, type ExportResult, type PlanRequest, type PlanResult, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
@@ -43,6 +44,8 @@ export interface Session {
   removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport>;
   evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation>;
   evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult>;
+  /** Channel dependency groups, shown before a channels plan is applied. */
+  channelGroups(): GroupPreview[];
   exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult>;
   dispose(): void;
 }

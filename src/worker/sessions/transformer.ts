@@ -10,6 +10,7 @@ import type { Evaluation, LayerInfo } from '../../core/types';
 import { LopperInputError } from '../../io/errors';
 import { sha256Hex } from '../../io/hash';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
+import type { GroupPreview } from '../../core/structure';
 import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
 import type { DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
@@ -209,6 +210,10 @@ export class TransformerSession implements Session {
     });
     throwIfCancelled(job);
     return { evaluation: { perplexity: result.perplexity, loss: result.nll, samples: result.tokens }, params };
+  }
+
+  channelGroups(): GroupPreview[] {
+    return [];
   }
 
   evaluatePlan(): Promise<PlanResult> {
