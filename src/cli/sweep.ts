@@ -1,11 +1,20 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { getCriterion } from '../core/criteria/registry';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
-import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, type SweepCell, type SweepFile, type SweepMetric } from '../core/sweep/engine';
+import { PrunableModel } from '../core/model/runtime';
+import { FINERCUT_SAMPLES, randomTokenWindows } from '../core/removal/calibration';
+import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, type SweepCell, type SweepFile, type SweepMetric, type SweepResult } from '../core/sweep/engine';
+import { runTransformerSweep, TRANSFORMER_SWEEP_METRICS, type TransformerSweepMetric } from '../core/sweep/transformer-sweep';
+import { createTokenizer } from '../core/tokenizer';
+import { TransformerModel } from '../core/transformer/model';
+import { sha256Hex } from '../io/hash';
+import { filesFromPath } from '../io/node-files';
+import { openModel, splitDrop } from '../io/open';
+import type { OpenedModel, TransformerPayload } from '../io/types';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { loadData, loadModel, modelPath, type Output } from './load';
+import { loadData, modelPath, type Output } from './load';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
 
@@ -71,34 +80,107 @@ async function writeJson(path: string, value: SweepFile): Promise<void> {
   await writeFile(target, `${JSON.stringify(value)}\n`);
 }
 
+/** A loaded model with its data, ready to sweep. */
+interface PreparedSweep {
+  units: number;
+  metric: SweepMetric;
+  dataHash: string;
+  run(onCell: (cell: SweepCell) => void): Promise<SweepResult>;
+  dispose(): void;
+}
+
+/** A LayersModel with `--data` (a dataset .json) or seeded synthetic inputs. */
+async function layersSweep(args: ParsedArgs, opened: OpenedModel, options: SweepArgs): Promise<PreparedSweep> {
+  const model = await PrunableModel.fromArtifacts(opened.artifacts);
+  try {
+    const data = await loadData(args, model);
+    const metric = options.metric ?? (data.labels ? 'accuracy' : 'js');
+    const { criterion, granularity, sparsities, seed } = options;
+    return {
+      units: model.units().length,
+      metric,
+      dataHash: data.hash,
+      run: (onCell) => runSweep(model, data, { criterion, granularity, sparsities, metric, seed, onCell }),
+      dispose: () => model.dispose(),
+    };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+/** The metric of a language model's sweep: loss on text, js data-free by default; accuracy has no labels here. */
+function transformerMetric(requested: SweepMetric | undefined, hasText: boolean): TransformerSweepMetric {
+  const metric = requested ?? (hasText ? 'loss' : 'js');
+  const allowed = TRANSFORMER_SWEEP_METRICS.find((m) => m === metric);
+  if (allowed === undefined) throw new UsageError(`--metric ${metric} needs class labels; a language model sweeps ${TRANSFORMER_SWEEP_METRICS.join(', ')}`);
+  if (allowed === 'loss' && !hasText) throw new UsageError('the loss metric needs text (--data <file.txt>); without it use kl or js (divergence from the dense model)');
+  return allowed;
+}
+
+/** Token ids of `--data` text read with the model's tokenizer, or `--samples` windows of seeded random ids. */
+async function tokenIds(args: ParsedArgs, payload: TransformerPayload, samples: number, seed: number): Promise<{ ids: number[]; dataHash: string }> {
+  const dataPath = stringOption(args, 'data');
+  if (dataPath === undefined) {
+    const windows = randomTokenWindows(payload.config.vocabSize, payload.config.contextLength, { samples, seed });
+    return { ids: windows.flat(), dataHash: `synthetic:${seed}:${samples}` };
+  }
+  if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
+  if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
+  const bytes = await readFile(dataPath);
+  return { ids: createTokenizer(payload.tokenizer.json).encode(new TextDecoder().decode(bytes)), dataHash: await sha256Hex(bytes) };
+}
+
+/**
+ * An HF transformer: its projections swept on `--samples` (10) calibration windows of min(256,
+ * context) tokens, cut from `--data` text or drawn at random (seeded) without it.
+ */
+async function transformerSweep(args: ParsedArgs, payload: TransformerPayload, options: SweepArgs): Promise<PreparedSweep> {
+  const { criterion, granularity, sparsities, seed } = options;
+  const supported = getCriterion(criterion).supports('dense', granularity);
+  if (supported !== true) throw new UsageError(supported);
+  const metric = transformerMetric(options.metric, stringOption(args, 'data') !== undefined);
+  const samples = numberOption(args, 'samples', FINERCUT_SAMPLES);
+  if (!Number.isInteger(samples) || samples < 1) throw new UsageError(`--samples expects an integer ≥ 1, got ${samples}`);
+  const { ids, dataHash } = await tokenIds(args, payload, samples, seed);
+  const model = new TransformerModel(payload.config, payload.tensors);
+  return {
+    units: model.units().length,
+    metric,
+    dataHash,
+    run: (onCell) => runTransformerSweep(model, ids, { criterion, granularity, sparsities, metric, seed, onCell, calibration: { samples } }),
+    dispose: () => model.dispose(),
+  };
+}
+
 /**
  * `lopper sweep <model> [--data D] [--criterion C] [--granularity G] [--sparsities …] [--metric M]
  * [--seed S] --out F`: prunes one unit at a time at each sparsity and writes the metric grid as JSON
- * (DESIGN §6). Progress goes to stderr, one line per unit.
+ * (DESIGN §6). `<model>` is a LayersModel or an HF transformer folder (its projections are the
+ * units; `--data` a .txt). Progress goes to stderr, one line per unit.
  */
 export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
-  const { outPath, criterion, granularity, sparsities, metric: requestedMetric, seed } = sweepArgs(args);
+  const options = sweepArgs(args);
   const backend = await startBackend(stringOption(args, 'backend'));
-  const { model } = await loadModel(modelPath(args));
+  const opened = await openModel((await splitDrop(await filesFromPath(modelPath(args)))).modelFiles);
+  const prepared = opened.transformer !== undefined ? await transformerSweep(args, opened.transformer, options) : await layersSweep(args, opened, options);
   try {
-    const data = await loadData(args, model);
-    const metric = requestedMetric ?? (data.labels ? 'accuracy' : 'js');
+    const { metric, dataHash } = prepared;
     const started = performance.now();
-    const onCell = rowReporter(model.units().length, started);
-    const result = await runSweep(model, data, { criterion, granularity, sparsities, metric, seed, onCell });
+    const result = await prepared.run(rowReporter(prepared.units, started));
     const seconds = (performance.now() - started) / 1000;
     const { cancelled: _cancelled, cells, skipped, ...grid } = result;
-    await writeJson(outPath, { ...grid, dataHash: data.hash, backend, seconds, ...(skipped.length > 0 && { skipped }) });
+    await writeJson(options.outPath, { ...grid, dataHash, backend, seconds, ...(skipped.length > 0 && { skipped }) });
     if (out.json) {
-      out.print({ out: outPath, cells, seconds });
+      out.print({ out: options.outPath, cells, seconds });
     } else {
       const skippedNote = skipped.length > 0 ? `, ${skipped.length} units skipped` : '';
       process.stderr.write(
         `lopper sweep: ${grid.layers.length} units × ${grid.sparsities.length} sparsities (${cells} cells${skippedNote}) ` +
-          `in ${seconds.toFixed(1)} s; dense ${metric} ${grid.dense.toPrecision(4)}; wrote ${outPath}\n`,
+          `in ${seconds.toFixed(1)} s; dense ${metric} ${grid.dense.toPrecision(4)}; wrote ${options.outPath}\n`,
       );
     }
   } finally {
-    model.dispose();
+    prepared.dispose();
   }
 }

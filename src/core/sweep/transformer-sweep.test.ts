@@ -173,7 +173,7 @@ describe('runTransformerSweep on hf-llama-tiny', () => {
     const d = model.config.hiddenSize;
     const input = tf.tensor2d([window], [1, LENGTH], 'int32');
     const hidden: tf.Tensor[] = [];
-    const logits = model.forward(input, { bypass: new Set(['model.layers.0.mlp']), onHidden: (i, h) => void hidden.push(tf.keep(h.clone())) });
+    const logits = model.forward(input, { bypass: new Set(['model.layers.0.mlp']), onHidden: (_, h) => void hidden.push(tf.keep(h.clone())) });
     const [h0, afterAttention] = [hidden[0].dataSync(), hidden[1].dataSync()];
     const read = (name: string): Float32Array => {
       const t = model.getParameter(name);
