@@ -1,24 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PrunableModel } from '../model/runtime';
 import { tinyFunctional } from '../model/testing';
 import { dependencyGroups, groupsPreview } from './groups';
-import { concatenated, convBnConv, convFlattenDense, denseChain, depthwiseMultiplier, digitsCnn, residualBlock, separable } from './testing';
+import { concatenated, convBnConv, convFlattenDense, denseChain, depthwiseMultiplier, digitsCnn, heldPerTest, residualBlock, separable } from './testing';
 import type { ChannelGroup, ChannelSlice } from './types';
 
-let open: PrunableModel[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(() => {
-  for (const model of open) model.dispose();
-  open = [];
-});
+const held = heldPerTest();
 
 function prunable(model: tf.LayersModel): PrunableModel {
-  const wrapped = new PrunableModel(model);
-  open.push(wrapped);
-  return wrapped;
+  return held(new PrunableModel(model));
 }
 
 function group(groups: readonly ChannelGroup[], id: string): ChannelGroup {
@@ -146,8 +137,7 @@ describe('dependencyGroups', () => {
   });
 
   it('the demo CNN: conv1, conv2 and dense1 shrink, the softmax output does not', async () => {
-    const model = await digitsCnn();
-    open.push(model);
+    const model = held(await digitsCnn());
     const groups = dependencyGroups(model);
     expect(groups.map((g) => [g.id, g.channels, g.shrinkable])).toEqual([
       ['conv1', 16, true],

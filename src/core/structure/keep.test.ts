@@ -1,18 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UnsupportedPruningError } from '../criteria/types';
 import { PrunableModel } from '../model/runtime';
 import { dependencyGroups } from './groups';
 import { channelKeepMasks } from './keep';
+import { heldPerTest } from './testing';
 
-let open: PrunableModel[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(() => {
-  for (const model of open) model.dispose();
-  open = [];
-});
+const held = heldPerTest();
 
 function setKernel(model: tf.LayersModel, layer: string, rows: number[][]): void {
   const target = model.getLayer(layer);
@@ -31,9 +25,7 @@ function oneHidden(kernel = [[3, 0, 1, 0], [4, 0, 0, 2]]): PrunableModel {
     layers: [tf.layers.dense({ inputShape: [2], units: 4, name: 'd1' }), tf.layers.dense({ units: 2, name: 'out' })],
   });
   setKernel(model, 'd1', kernel);
-  const wrapped = new PrunableModel(model);
-  open.push(wrapped);
-  return wrapped;
+  return held(new PrunableModel(model));
 }
 
 /** x (2) → a (3), b (3) → add → out (2); channel norms a: 1, 2, 3 and b: 3, 0.5, 0. */
@@ -46,9 +38,7 @@ function coupledPair(): PrunableModel {
   const model = tf.model({ inputs: input, outputs: out });
   setKernel(model, 'a', [[1, 2, 3], [0, 0, 0]]);
   setKernel(model, 'b', [[0, 0.3, 0], [3, 0.4, 0]]);
-  const wrapped = new PrunableModel(model);
-  open.push(wrapped);
-  return wrapped;
+  return held(new PrunableModel(model));
 }
 
 describe('channelKeepMasks', () => {
@@ -89,6 +79,14 @@ describe('channelKeepMasks', () => {
     const masks = await channelKeepMasks(model, { sparsity: { d1: 0.5 }, criterion: 'wanda' }, undefined, { stats });
     expect(masks.get('d1')).toEqual(Uint8Array.from([1, 0, 1, 0]));
     await expect(channelKeepMasks(model, { sparsity: { d1: 0.5 }, criterion: 'wanda' })).rejects.toThrow(/calibration statistics for d1/);
+  });
+
+  it('random draws seeded scores: the same seed, the same channels', async () => {
+    const model = oneHidden();
+    const first = await channelKeepMasks(model, { sparsity: { d1: 0.5 }, criterion: 'random', seed: 3 });
+    const again = await channelKeepMasks(model, { sparsity: { d1: 0.5 }, criterion: 'random', seed: 3 });
+    expect(again.get('d1')).toEqual(first.get('d1'));
+    expect(first.get('d1')?.reduce((a, b) => a + b, 0)).toBe(2);
   });
 
   it('scores the kernels it is given', async () => {

@@ -1,5 +1,6 @@
 import { kernelToMatrix, unitLayout } from '../criteria/layout';
 import { magnitudeScores } from '../criteria/magnitude';
+import { randomScores } from '../criteria/random';
 import { UnsupportedPruningError, type CalibrationStats, type CriterionKey } from '../criteria/types';
 import { wandaScores } from '../criteria/wanda';
 import { pruneCount, pruneLowest, rowSquaredNorms } from '../masks';
@@ -11,8 +12,13 @@ import type { ChannelGroup, ChannelProducer } from './types';
 export interface ChannelPlan {
   /** Planned sparsity per unit in [0, 1]; units not listed count as 0. */
   sparsity: Readonly<Record<string, number>>;
-  /** `magnitude` (default): L2 norm of each kernel row; `wanda`: L2 norm of the row's |W_ij|·‖X_j‖. */
+  /**
+   * `magnitude` (default): L2 norm of each kernel row; `wanda`: L2 norm of the row's |W_ij|·‖X_j‖;
+   * `random`: L2 norm of the row of seeded uniform scores, as the random criterion draws them.
+   */
   criterion?: CriterionKey;
+  /** For `random` (default 0). */
+  seed?: number;
 }
 
 export interface KeepOptions {
@@ -36,14 +42,17 @@ async function kernelValues(model: PrunableModel, unit: string, kernels: KeepOpt
 }
 
 /** ‖row j‖₂ of the producer's score matrix, one per output channel. */
-async function producerScores(model: PrunableModel, producer: ChannelProducer, criterion: CriterionKey, options: KeepOptions): Promise<Float64Array> {
+async function producerScores(model: PrunableModel, producer: ChannelProducer, plan: ChannelPlan, options: KeepOptions): Promise<Float64Array> {
+  const criterion = plan.criterion ?? 'magnitude';
   const info = model.units().find((unit) => unit.name === producer.unit);
   if (info === undefined) throw new Error(`no prunable unit named ${producer.unit}`);
   const layout = unitLayout(producer.className, producer.unit, info.shape);
   if (typeof layout === 'string') throw new UnsupportedPruningError(layout);
   const matrix = kernelToMatrix(layout, await kernelValues(model, producer.unit, options.kernels));
   let scores: Float32Array | Float64Array;
-  if (criterion === 'wanda') {
+  if (criterion === 'random') {
+    scores = randomScores(matrix.values.length, plan.seed ?? 0);
+  } else if (criterion === 'wanda') {
     const stats = options.stats?.get(producer.unit);
     if (stats === undefined) throw new UnsupportedPruningError(`wanda needs calibration statistics for ${producer.unit}`);
     scores = wandaScores(layout.kind, matrix, stats);
@@ -63,7 +72,7 @@ function groupSparsity(group: ChannelGroup, plan: ChannelPlan, combine: 'max' | 
  * Which channels each shrinkable group keeps (1 = keep), for `shrinkModel`. A group's sparsity s is
  * the largest of its producers' planned sparsities (or their mean, `combine: 'mean'`); it loses the
  * ⌊s·channels⌋ lowest-scored channels, at most channels − 1. Channel j's score is the sum over the
- * group's producers of the L2 norm of their row j (magnitude, or Wanda's |W|·‖X‖); equal scores
+ * group's producers of the L2 norm of their row j (magnitude, Wanda's |W|·‖X‖, or seeded random); equal scores
  * lose the lower channel first. Groups that cannot shrink are left out.
  */
 export async function channelKeepMasks(
@@ -73,8 +82,8 @@ export async function channelKeepMasks(
   options: KeepOptions = {},
 ): Promise<Map<string, Uint8Array>> {
   const criterion = plan.criterion ?? 'magnitude';
-  if (criterion !== 'magnitude' && criterion !== 'wanda') {
-    throw new UnsupportedPruningError(`channel groups are scored by magnitude or wanda, not ${criterion}`);
+  if (criterion !== 'magnitude' && criterion !== 'wanda' && criterion !== 'random') {
+    throw new UnsupportedPruningError(`channel groups are scored by magnitude, wanda or random, not ${criterion}`);
   }
   const masks = new Map<string, Uint8Array>();
   for (const group of groups) {
@@ -85,7 +94,7 @@ export async function channelKeepMasks(
     if (count > 0) {
       const scores = new Float64Array(group.channels);
       for (const producer of group.producers) {
-        const rows = await producerScores(model, producer, criterion, options);
+        const rows = await producerScores(model, producer, plan, options);
         for (let j = 0; j < group.channels; j++) scores[j] += rows[j];
       }
       pruneLowest(scores, 0, group.channels, count, mask);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeLayersModel } from '../../io/export';
 import { inputFileFromBytes } from '../../io/input-file';
 import { filesFromPath } from '../../io/node-files';
@@ -18,6 +18,7 @@ import {
   DIGITS_DIR,
   digitsCnn,
   everyOtherChannel,
+  heldPerTest,
   killChannels,
   loadShrunk,
   residualBlock,
@@ -25,19 +26,7 @@ import {
 } from './testing';
 import { ShrinkError } from './topology';
 
-let open: { dispose(): void }[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(() => {
-  for (const model of open) model.dispose();
-  open = [];
-});
-
-function held<T extends { dispose(): void }>(model: T): T {
-  open.push(model);
-  return model;
-}
+const held = heldPerTest();
 
 /** Seeded inputs in [0, 1) for a model's input shape. */
 function inputsFor(model: PrunableModel, samples = 4): tf.Tensor {

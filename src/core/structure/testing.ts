@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll } from 'vitest';
 import { filesFromPath } from '../../io/node-files';
 import { openModel, splitDrop } from '../../io/open';
 import { PrunableModel } from '../model/runtime';
@@ -7,6 +8,25 @@ import type { ShrinkResult } from './shrink';
 import type { ChannelGroup } from './types';
 
 /** Small models for the structure tests, built with tf.layers, seeded weights. Not used by the app. */
+
+/**
+ * Runs the tests of a file on the cpu backend and disposes, after each test, what it handed to the
+ * returned `held`.
+ */
+export function heldPerTest(): <T extends { dispose(): void }>(item: T) => T {
+  let open: { dispose(): void }[] = [];
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  afterEach(() => {
+    for (const item of open) item.dispose();
+    open = [];
+  });
+  return (item) => {
+    open.push(item);
+    return item;
+  };
+}
 
 function seeded<T extends tf.LayersModel>(model: T, seed: number): T {
   randomizeWeights(model, seed);
