@@ -82,3 +82,25 @@ test('a channel-pruned export really shrinks: fewer parameters after re-import, 
   const evaluated = await waitIdle(page, (s) => s.evaluation?.samples === 2000 && s.evaluation.accuracy !== undefined);
   expect(Math.abs((evaluated.evaluation?.accuracy ?? 0) - (pruned.evaluation?.accuracy ?? 1))).toBeLessThanOrEqual(1e-9);
 });
+
+test('delta pruning: the inverted-digits model against its base with DARE and a DAREx-q search', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('digits-cnn-inverted');
+  const fine = await waitIdle(page, (s) => s.model?.name === 'digits-cnn-inverted');
+  const fineAccuracy = fine.evaluation?.accuracy ?? 0;
+  expect(fineAccuracy).toBeGreaterThan(0.95);
+  await page.getByTestId('dare-load-demo-base').click();
+  await expect(page.getByTestId('dare-base')).toContainText('4 units differ');
+  await page.getByTestId('dare-p').fill('0.9');
+  await page.getByTestId('dare-apply').check();
+  const dared = await waitIdle(page, (s) => s.evaluation?.accuracy !== fineAccuracy);
+  expect(dared.evaluation?.accuracy).toBeLessThan(fineAccuracy);
+  expect(dared.sparsity).toBeGreaterThan(0.88);
+  expect(dared.sparsity).toBeLessThan(0.92);
+  await page.getByTestId('dare-search').click();
+  await expect(page.getByTestId('dare-search-result')).toContainText('best q');
+  await waitIdle(page);
+  const q = Number(await page.getByTestId('dare-q').inputValue());
+  expect(q).toBeGreaterThan(0.1);
+});

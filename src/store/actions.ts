@@ -93,6 +93,7 @@ function applyOpened(result: Awaited<ReturnType<typeof client.call<'openFiles'>>
     planResult: null,
     history: { past: [], future: [] },
     snapshots: [],
+    delta: { base: null, p: 0.5, q: 0.5, search: null },
     exporting: { ...useLopper.getState().exporting, status: 'idle', result: null },
     selectedLayer: null,
     layerStats: null,

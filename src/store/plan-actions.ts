@@ -1,8 +1,8 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { AllocationKey, PruningPlan } from '../core/plan';
 import type { GroupPreview } from '../core/structure';
-import { CancelledError } from '../worker/protocol';
-import { client, runJob } from './actions';
+import { CancelledError, type TransferFile } from '../worker/protocol';
+import { baseUrl, client, runJob } from './actions';
 import { useLopper, type LopperState } from './state';
 
 const DEBOUNCE_MS = 200;
@@ -169,4 +169,33 @@ export const canSaveToFolder = (): boolean => typeof (globalThis as { showDirect
 /** Channel dependency groups of the open model (what shrinks together), for the plan panel. */
 export async function loadChannelGroups(): Promise<GroupPreview[]> {
   return (await runJob('Reading channel groups', () => client.call('channelGroups', {}), false)) ?? [];
+}
+
+/** Loads the base model of a delta-pruning pair: a demo by name, or dropped/picked files. */
+export async function loadBaseModel(source: { demo: string } | { files: TransferFile[] }): Promise<void> {
+  const args = 'demo' in source ? { demo: { name: source.demo, baseUrl: baseUrl() } } : { files: source.files };
+  const base = await runJob('Loading the base model', () => client.call('loadBase', args));
+  if (base) useLopper.setState((s) => ({ delta: { ...s.delta, base, search: null } }));
+}
+
+/** DARE's drop rate p and rescale q (1/q on the kept deltas; q = 1 − p is plain DARE). */
+export function setDareParameters(p: number, q: number): void {
+  useLopper.setState((s) => ({ delta: { ...s.delta, p, q } }));
+  if (useLopper.getState().plan.dare) applyDare(true);
+}
+
+/** Turns delta pruning on or off in the plan. */
+export function applyDare(on: boolean): void {
+  const { delta } = useLopper.getState();
+  if (on && !delta.base) return;
+  changePlan((plan) => (on && delta.base ? { ...plan, dare: { base: delta.base.sha256, p: delta.p, q: delta.q } } : { ...plan, dare: undefined }), false);
+}
+
+/** DAREx-q: searches q for the current p against the loss on the data, and uses the best. */
+export async function searchDareRescale(): Promise<void> {
+  const { delta, plan } = useLopper.getState();
+  const result = await runJob('Searching q (DAREx-q)', (signal, onProgress) => client.call('searchRescale', { p: delta.p, seed: plan.seed }, { signal, onProgress }));
+  if (!result) return;
+  useLopper.setState((s) => ({ delta: { ...s.delta, q: result.q, search: result } }));
+  if (useLopper.getState().plan.dare) applyDare(true);
 }

@@ -1,7 +1,7 @@
 import { create } from 'zustand';
 import type { Evaluation, WeightStats } from '../core/types';
 import { densePlan, type PruningPlan } from '../core/plan';
-import type { BackendName, BackendState, DataSummary, ExportResult, ModelSummary, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../worker/protocol';
+import type { BackendName, BackendState, BaseModelInfo, DataSummary, ExportResult, ModelSummary, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../worker/protocol';
 
 export interface JobState {
   id: number;
@@ -90,6 +90,8 @@ export interface LopperState {
   history: { past: PruningPlan[]; future: PruningPlan[] };
   snapshots: Snapshot[];
   exporting: ExportState;
+  /** The base model of a delta-pruning pair, and the last DAREx-q search. */
+  delta: { base: BaseModelInfo | null; p: number; q: number; search: { q: number; value: number; curve: { q: number; value: number }[] } | null };
   /** OWL's λ and M, ECoFLaP's ε. */
   allocationOptions: { lambda: number; outlierThreshold: number; epsilon: number };
 }
@@ -119,6 +121,7 @@ export const useLopper = create<LopperState>()(() => ({
   snapshots: [],
   exporting: { float16: false, status: 'idle', result: null },
   allocationOptions: { lambda: 0.08, outlierThreshold: 5, epsilon: 1e-3 },
+  delta: { base: null, p: 0.5, q: 0.5, search: null },
 }));
 
 export const selectBusy = (s: LopperState): boolean => s.pendingWork > 0 || s.jobs.length > 0;

@@ -3,9 +3,13 @@ import { useEffect, useState } from 'react';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity } from '../core/criteria/types';
 import { ALLOCATIONS, type AllocationKey } from '../core/plan';
 import {
+  applyDare,
   canSaveToFolder,
   exportPlan,
+  loadBaseModel,
   loadChannelGroups,
+  searchDareRescale,
+  setDareParameters,
   redo,
   removeSnapshot,
   restoreSnapshot,
@@ -22,6 +26,7 @@ import {
 } from '../store/plan-actions';
 import type { GroupPreview } from '../core/structure';
 import { useLopper, type LopperState, type Snapshot } from '../store/state';
+import { collectPickedFiles } from '../io/browser-files';
 import { downloadBlob } from './download';
 import { formatCount, formatMs, formatNumber, formatPercent } from './format';
 
@@ -33,6 +38,8 @@ const selectHistory = (s: LopperState) => s.history;
 const selectSnapshots = (s: LopperState) => s.snapshots;
 const selectExporting = (s: LopperState) => s.exporting;
 const selectOptions = (s: LopperState) => s.allocationOptions;
+const selectDelta = (s: LopperState) => s.delta;
+const selectDemo = (s: LopperState) => s.demoName;
 
 const formatBytes = (bytes: number): string => (bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 ** 2).toFixed(2)} MiB`);
 
@@ -132,6 +139,64 @@ function Controls() {
         </button>
       </div>
     </div>
+  );
+}
+
+/** DARE / DAREx-q against a base model of the same architecture (the fine-tuned model is the open one). */
+function Delta() {
+  const delta = useLopper(selectDelta);
+  const plan = useLopper(selectPlan);
+  const demo = useLopper(selectDemo);
+  const suggestedBase = demo === 'digits-cnn-inverted' ? 'digits-cnn' : null;
+  const on = plan.dare !== undefined;
+  return (
+    <details className="delta" open={on || delta.base !== null || suggestedBase !== null}>
+      <summary>Delta pruning (DARE) against a base model</summary>
+      <div className="plan-controls">
+        {suggestedBase && (
+          <button type="button" className="button small secondary" data-testid="dare-load-demo-base" onClick={() => void loadBaseModel({ demo: suggestedBase })}>
+            Load base: {suggestedBase}
+          </button>
+        )}
+        <label className="button small secondary">
+          Base model files…
+          <input
+            type="file"
+            multiple
+            className="visually-hidden"
+            data-testid="dare-base-input"
+            onChange={(e) => {
+              if (e.target.files?.length) void loadBaseModel({ files: collectPickedFiles(e.target.files) });
+              e.target.value = '';
+            }}
+          />
+        </label>
+        <span className="hint" data-testid="dare-base">
+          {delta.base ? `base ${delta.base.name}: ${delta.base.changedUnits.length} units differ` : 'no base model loaded'}
+        </span>
+        <label className="field">
+          <span>p (drop)</span>
+          <input type="range" data-testid="dare-p" min={0} max={0.99} step={0.01} value={delta.p} onChange={(e) => setDareParameters(Number(e.target.value), 1 - Number(e.target.value))} />
+          <output>{formatPercent(delta.p)}</output>
+        </label>
+        <label className="field">
+          <span>q (rescale 1/q)</span>
+          <input type="number" data-testid="dare-q" min={0.01} max={1} step={0.01} value={Number(delta.q.toFixed(4))} onChange={(e) => setDareParameters(delta.p, Number(e.target.value))} />
+        </label>
+        <button type="button" className="button small secondary" data-testid="dare-search" disabled={!delta.base} onClick={() => void searchDareRescale()}>
+          Search q (DAREx-q)
+        </button>
+        <label className="field">
+          <input type="checkbox" data-testid="dare-apply" disabled={!delta.base} checked={on} onChange={(e) => applyDare(e.target.checked)} />
+          <span>Apply DARE to the plan</span>
+        </label>
+      </div>
+      {delta.search && (
+        <p className="hint" data-testid="dare-search-result">
+          DAREx-q: best q = {delta.search.q.toFixed(3)} (loss {formatNumber(delta.search.value)}); tried {delta.search.curve.map((point) => `${point.q.toFixed(2)}→${formatNumber(point.value)}`).join(', ')}
+        </p>
+      )}
+    </details>
   );
 }
 
@@ -437,6 +502,7 @@ export function PlanPanel() {
       <h2 id="plan-title">Plan</h2>
       <Controls />
       <ChannelGroups />
+      <Delta />
       <Live />
       <UnitSliders />
       <Snapshots />

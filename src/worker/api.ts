@@ -3,7 +3,7 @@ import type { Evaluation } from '../core/types';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
 import type { InputFile, OpenedModel } from '../io/types';
-import type { BackendState, DataSummary, ExportRequest, ExportResult, LayerDetail, OpenResult, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport, TransferFile } from './protocol';
+import type { BackendState, BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, OpenResult, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport, TransferFile } from './protocol';
 import { LayersSession } from './sessions/layers';
 import { throwIfCancelled, type JobContext, type Session, type SessionData } from './sessions/session';
 import { TransformerSession } from './sessions/transformer';
@@ -123,6 +123,17 @@ export class WorkerApi {
 
   evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
     return this.requireSession().evaluatePlan(request, job);
+  }
+
+  async loadBase(files: InputFile[], job: JobContext): Promise<BaseModelInfo> {
+    const session = this.requireSession();
+    const { modelFiles } = await splitDrop(files.filter((f) => !isText(f)));
+    throwIfCancelled(job);
+    return session.loadBase(await openModel(modelFiles));
+  }
+
+  searchRescale(p: number, seed: number, job: JobContext): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
+    return this.requireSession().searchRescale(p, seed, job);
   }
 
   channelGroups(): GroupPreview[] {

@@ -172,6 +172,13 @@ export interface PlanResult {
   skipped: { unit: string; reason: string }[];
 }
 
+export interface BaseModelInfo {
+  name: string;
+  sha256: string;
+  /** Units whose kernels differ from the open model's. */
+  changedUnits: string[];
+}
+
 export interface ExportRequest {
   plan: PruningPlan;
   float16: boolean;
@@ -203,6 +210,10 @@ export interface Requests {
   evaluateRemoved: { args: { removed: string[] }; result: RemovedEvaluation };
   evaluatePlan: { args: PlanRequest; result: PlanResult };
   channelGroups: { args: Record<string, never>; result: GroupPreview[] };
+  /** Loads the base model of a delta-pruning pair (same architecture as the open one). */
+  loadBase: { args: { files?: TransferFile[]; demo?: { name: string; baseUrl: string } }; result: BaseModelInfo };
+  /** DAREx-q: the rescale q with the lowest loss (or output change) for drop rate p. */
+  searchRescale: { args: { p: number; seed: number }; result: { q: number; value: number; curve: { q: number; value: number }[] } };
   exportModel: { args: ExportRequest; result: ExportResult };
 }
 

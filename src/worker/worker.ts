@@ -59,6 +59,8 @@ const handlers: Handlers = {
   evaluateRemoved: ({ removed }, job) => api.evaluateRemoved(removed, job),
   evaluatePlan: (request, job) => api.evaluatePlan(request, job),
   channelGroups: async () => api.channelGroups(),
+  loadBase: async ({ files, demo }, job) => api.loadBase(demo ? await fetchDemoFiles(demo.baseUrl, demo.name) : (files ?? []).map(blobFile), job),
+  searchRescale: ({ p, seed }, job) => api.searchRescale(p, seed, job),
   exportModel: (request, job) => api.exportModel(request, job),
 };
 

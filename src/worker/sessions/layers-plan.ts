@@ -13,6 +13,8 @@ import { decodeFloat16 } from '../../io/dequantize';
 import { encodeFloat16, exportZip, weightsOf, writeLayersModel, type WeightValues } from '../../io/export';
 import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
+import { dareModel } from '../../core/delta/dare';
+import { searchRescale } from '../../core/delta/darex';
 import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../../core/structure';
 import type { Dataset, OpenedModel } from '../../io/types';
 import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepReport } from '../protocol';
@@ -28,6 +30,8 @@ export interface PlanContext {
   /** Evaluates another model (an export reopened, a shrunk copy) on this session's data. */
   evaluateOpened(opened: OpenedModel, job: JobContext): Promise<Evaluation>;
   cache: Map<string, Map<string, number>>;
+  /** The base model of a delta-pruning pair, when one is loaded. */
+  base: { model: PrunableModel; sha256: string } | null;
 }
 
 export interface AppliedPlan {
@@ -87,8 +91,67 @@ async function allocationInput(ctx: PlanContext, request: PlanRequest): Promise<
   return input;
 }
 
+/** Share of the fine-tuned model's deltas that DARE dropped (kernel back at the base value). */
+async function droppedDeltas(ctx: PlanContext, base: PrunableModel, kernels: Map<string, Float32Array>): Promise<{ achieved: Record<string, number>; overall: number }> {
+  const achieved: Record<string, number> = {};
+  let dropped = 0;
+  let deltas = 0;
+  for (const [unit, values] of kernels) {
+    const fineKernel = ctx.model.getKernel(unit);
+    const baseKernel = base.getKernel(unit);
+    const fine = (await fineKernel.data()) as Float32Array;
+    const original = (await baseKernel.data()) as Float32Array;
+    fineKernel.dispose();
+    baseKernel.dispose();
+    let unitDropped = 0;
+    let unitDeltas = 0;
+    for (let i = 0; i < values.length; i++) {
+      if (fine[i] === original[i]) continue;
+      unitDeltas += 1;
+      if (values[i] === original[i]) unitDropped += 1;
+    }
+    achieved[unit] = unitDeltas === 0 ? 0 : unitDropped / unitDeltas;
+    dropped += unitDropped;
+    deltas += unitDeltas;
+  }
+  return { achieved, overall: deltas === 0 ? 0 : dropped / deltas };
+}
+
+/** DARE on every unit: the base kernels plus the fine-tuned deltas, each dropped with probability p, the rest rescaled. */
+async function applyDare(ctx: PlanContext, plan: PruningPlan): Promise<AppliedPlan> {
+  const dareOptions = plan.dare;
+  const base = ctx.base;
+  if (!dareOptions || !base) throw new Error('Delta pruning needs a base model: load one first');
+  if (dareOptions.base !== base.sha256) throw new Error('The plan was made against another base model than the one loaded');
+  const units = ctx.model.units().map((u) => u.name);
+  const kernels = await dareModel(ctx.model, base.model, units, { p: dareOptions.p, q: dareOptions.q, seed: plan.seed });
+  const { achieved, overall } = await droppedDeltas(ctx, base.model, kernels);
+  return { sparsity: plan.sparsity, kernels, achieved, overall, skipped: [], note: `DARE: ${formatShare(overall)} of the deltas dropped, the rest scaled by 1/${dareOptions.q.toFixed(3)}` };
+}
+
+const formatShare = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** DAREx-q: q on a grid above 1 − p, scored by the loss on the data (or the divergence without labels). */
+export async function searchLayersRescale(ctx: PlanContext, p: number, seed: number, job: JobContext): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
+  const base = ctx.base;
+  if (!base) throw new Error('Delta pruning needs a base model: load one first');
+  const units = ctx.model.units().map((u) => u.name);
+  const result = await searchRescale(
+    p,
+    async (q) => {
+      const kernels = await dareModel(ctx.model, base.model, units, { p, q, seed });
+      const evaluation = await withKernels(ctx.model, kernels, (tensors) => evaluate(ctx.model, ctx.dataset, { forward: { kernels: tensors } }));
+      return evaluation.loss ?? evaluation.divergence ?? NaN;
+    },
+    { onProgress: (_point, done, total) => job.progress('Searching q', done, total), shouldStop: () => job.cancelled() },
+  );
+  throwIfCancelled(job);
+  return { q: result.q, value: result.value, curve: result.curve.map((point) => ({ q: point.q, value: point.value })) };
+}
+
 /** Allocation (when asked), then the criterion on every unit: new kernels, nothing changed in the model. */
 export async function applyLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<AppliedPlan> {
+  if (request.plan.dare) return applyDare(ctx, request.plan);
   let sparsity = request.plan.sparsity;
   let note: string | undefined;
   if (request.allocate) {

@@ -13,8 +13,9 @@ import { yieldToEventLoop } from '../../core/yield';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import type { DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
-import { evaluateLayersPlan, exportLayersPlan, type PlanContext } from './layers-plan';
+import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
+import { evaluateLayersPlan, exportLayersPlan, searchLayersRescale, type PlanContext } from './layers-plan';
+import { checkSameArchitecture } from '../../core/delta/dare';
 import { groupsPreview, type GroupPreview } from '../../core/structure';
 import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
 
@@ -48,6 +49,7 @@ export class LayersSession implements Session {
   private dense: { hash: string; evaluation: Evaluation } | null = null;
   /** Allocation inputs that cost forward passes (outlier ratios, zeroth-order importance), per data hash. */
   private readonly allocationCache = new Map<string, Map<string, number>>();
+  private base: { model: PrunableModel; sha256: string } | null = null;
 
   private constructor(
     readonly opened: OpenedModel,
@@ -121,6 +123,29 @@ export class LayersSession implements Session {
     return evaluation;
   }
 
+  async loadBase(opened: OpenedModel): Promise<BaseModelInfo> {
+    const model = await PrunableModel.fromArtifacts(opened.artifacts);
+    try {
+      checkSameArchitecture(this.model, model);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+    this.base?.model.dispose();
+    this.base = { model, sha256: opened.sha256 };
+    const changedUnits: string[] = [];
+    for (const unit of this.model.units()) {
+      const same = tf.tidy(() => tf.all(tf.equal(this.model.getKernel(unit.name), model.getKernel(unit.name))));
+      if ((await same.data())[0] === 0) changedUnits.push(unit.name);
+      same.dispose();
+    }
+    return { name: opened.name, sha256: opened.sha256, changedUnits };
+  }
+
+  searchRescale(p: number, seed: number, job: JobContext): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
+    return searchLayersRescale(this.planContext(), p, seed, job);
+  }
+
   channelGroups(): GroupPreview[] {
     return groupsPreview(this.model);
   }
@@ -150,6 +175,7 @@ export class LayersSession implements Session {
       dataset: this.dataset,
       cache: this.allocationCache,
       evaluateOpened: (opened, job) => this.evaluateOpened(opened, job),
+      base: this.base,
       denseEvaluation: async (job) => (this.dense?.hash === this.dataset.hash ? this.dense.evaluation : this.evaluate(job)),
     };
   }
@@ -247,5 +273,6 @@ export class LayersSession implements Session {
 
   dispose(): void {
     this.model.dispose();
+    this.base?.model.dispose();
   }
 }

@@ -1,7 +1,7 @@
 import type { GroupPreview } from '../../core/structure';
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import { CancelledError, type DataSummary, type LayerDetail, type ModelSummary, type ExportRequest, type ExportResult, type PlanRequest, type PlanResult, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
+import { CancelledError, type BaseModelInfo, type DataSummary, type LayerDetail, type ModelSummary, type ExportRequest, type ExportResult, type PlanRequest, type PlanResult, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
 
 /** What a running job may do: report progress and learn that it was cancelled. */
 export interface JobContext {
@@ -44,6 +44,8 @@ export interface Session {
   removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport>;
   evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation>;
   evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult>;
+  loadBase(opened: OpenedModel): Promise<BaseModelInfo>;
+  searchRescale(p: number, seed: number, job: JobContext): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }>;
   /** Channel dependency groups, shown before a channels plan is applied. */
   channelGroups(): GroupPreview[];
   exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult>;

@@ -12,7 +12,7 @@ import { sha256Hex } from '../../io/hash';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
 import type { GroupPreview } from '../../core/structure';
 import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
-import type { DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
+import type { BaseModelInfo, DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
 
 /** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
@@ -214,6 +214,14 @@ export class TransformerSession implements Session {
 
   channelGroups(): GroupPreview[] {
     return [];
+  }
+
+  loadBase(): Promise<BaseModelInfo> {
+    return Promise.reject(new Error('Delta pruning of transformers runs on the command line (`lopper prune --base … --dare …`)'));
+  }
+
+  searchRescale(): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
+    return this.loadBase().then(() => ({ q: 1, value: 0, curve: [] }));
   }
 
   evaluatePlan(): Promise<PlanResult> {
