@@ -3,23 +3,26 @@ import { zerothOrderImportance } from '../core/allocate/ecoflap';
 import { unitOutlierRatios } from '../core/allocate/outliers';
 import type { AllocationInput, SensitivityCurves } from '../core/allocate/types';
 import { applyPlan } from '../core/apply/apply';
-import { readKernel } from '../core/apply/capture';
+import { calibrationBatches, layerInput, readKernel } from '../core/apply/capture';
+import type { CalibrationStats } from '../core/criteria/types';
 import { evaluate, predict, type EvaluationResult } from '../core/evaluate';
 import { PrunableModel } from '../core/model/runtime';
 import type { PruningPlan } from '../core/plan';
 import { greedyRemoval } from '../core/removal/greedy';
 import { layerRemovalCandidates, type LayerCandidate } from '../core/removal/layer-removal';
 import { layersModelTarget } from '../core/removal/layers-target';
+import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../core/structure';
+import { collectStats } from '../core/sweep/calibration';
 import { DEFAULT_SPARSITIES, runSweep } from '../core/sweep/engine';
 import type { UnitInfo } from '../core/types';
-import { weightsOf, writeLayersModel, type ExportFile } from '../io/export';
+import { weightsOf, writeLayersModel, type ExportFile, type WeightValues } from '../io/export';
 import { inputFileFromBytes, isRecord } from '../io/input-file';
 import { openModel } from '../io/open';
-import type { RecipeMetrics } from '../io/recipe';
+import type { Recipe, RecipeMetrics } from '../io/recipe';
 import type { Dataset, OpenedModel } from '../io/types';
 import type { ParsedArgs } from './args';
 import { loadData } from './load';
-import type { KernelSource, PruneSubject } from './prune';
+import { readKernels, withKernelTensors, type KernelSource, type PruneSubject } from './prune-subject';
 
 /** Samples of the dataset used for calibration (DESIGN §6: the first min(128, N)). */
 const CALIBRATION_SAMPLES = 128;
@@ -151,6 +154,8 @@ export function topologyWithout(topology: unknown, removed: readonly LayerCandid
 class LayersSubject implements PruneSubject {
   private reference: Float32Array | undefined;
   private readonly candidates: LayerCandidate[];
+  /** The model with its pruned channels cut out, when the plan's granularity is channels. */
+  private shrunk: ShrinkResult | undefined;
 
   constructor(
     readonly opened: OpenedModel,
@@ -182,6 +187,18 @@ class LayersSubject implements PruneSubject {
     return this.model.units().filter((unit) => live.has(unit.layer));
   }
 
+  /** Share of the live units' weights that are zero or, after shrinking, gone. */
+  async achievedSparsity(removed: readonly string[]): Promise<number> {
+    let nonzeros = 0;
+    let total = 0;
+    for (const unit of this.liveUnits(removed)) {
+      const values = this.shrunk?.weights.get(unit.weight)?.values ?? (await readKernel(this.model, unit.name));
+      for (const value of values) if (value !== 0) nonzeros++;
+      total += unit.size;
+    }
+    return total === 0 ? 0 : 1 - nonzeros / total;
+  }
+
   async readKernel(unit: string): Promise<Float32Array> {
     return (await readKernel(this.model, unit)).slice();
   }
@@ -207,14 +224,8 @@ class LayersSubject implements PruneSubject {
   }
 
   async deltaObjective(kernels: ReadonlyMap<string, Float32Array>): Promise<number> {
-    const shapes = new Map(this.model.units().map((unit) => [unit.name, unit.shape]));
-    const tensors = new Map([...kernels].map(([unit, values]) => [unit, tf.tensor(values, shapes.get(unit), 'float32')]));
-    try {
-      const result = await this.run(this.model, tensors);
-      return result.loss ?? result.divergence ?? NaN;
-    } finally {
-      tf.dispose([...tensors.values()]);
-    }
+    const result = await withKernelTensors(this.model.units(), kernels, (tensors) => this.run(this.model, tensors));
+    return result.loss ?? result.divergence ?? NaN;
   }
 
   private calibration(): { inputs: Float32Array; shape: number[] } {
@@ -236,11 +247,8 @@ class LayersSubject implements PruneSubject {
 
   async allocationInput(plan: PruningPlan, units: readonly string[], sweep: SensitivityCurves | undefined): Promise<Partial<AllocationInput>> {
     switch (plan.allocation) {
-      case 'global': {
-        const kernels = new Map<string, Float32Array>();
-        for (const unit of units) kernels.set(unit, await this.readKernel(unit));
-        return { kernels };
-      }
+      case 'global':
+        return { kernels: await readKernels(this, units) };
       case 'sensitivity':
         return { sweep: sweep ?? (await this.sweep(plan, units)) };
       case 'owl':
@@ -256,22 +264,63 @@ class LayersSubject implements PruneSubject {
   private async sweep(plan: PruningPlan, units: readonly string[]): Promise<SensitivityCurves> {
     if (this.data.labels === undefined) throw new Error('--allocation sensitivity needs labels in --data to run its sweep, or a saved sweep with --sweep F');
     log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
-    const result = await runSweep(this.model, this.data, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'accuracy', seed: plan.seed, units });
-    return result;
+    return runSweep(this.model, this.data, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'accuracy', seed: plan.seed, units });
   }
 
   async apply(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }> {
-    if (plan.granularity === 'channels') log('--granularity channels zeroes whole channels; structural shrinking is not available yet, so the written model keeps its shapes');
+    if (plan.granularity === 'channels') return this.shrinkChannels(plan);
     const result = await applyPlan(this.model, plan, this.data);
     return { kernels: result.kernels, skipped: result.skipped };
   }
 
-  async write(removed: readonly string[], options: { recipe?: unknown; float16: boolean }): Promise<ExportFile[]> {
-    const weights = await weightsOf(this.model);
-    let topology: Record<string, unknown> | undefined;
+  /**
+   * Channels: each dependency group loses its lowest-scored channels (magnitude, or Wanda on the
+   * calibration inputs) in every weight that holds them, so the written model really shrinks. Groups
+   * that pass through a removed or dead layer's kernel stay whole.
+   */
+  private async shrinkChannels(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }> {
+    if (plan.criterion !== 'magnitude' && plan.criterion !== 'wanda') {
+      throw new Error(`--granularity channels scores channel groups by magnitude or wanda, not ${plan.criterion}`);
+    }
+    const groups = dependencyGroups(this.model);
+    const live = liveLayers(this.model, new Set(plan.removed), this.candidates);
+    const usable = groups.filter((group) => group.slices.every((slice) => slice.role === 'channel' || live.has(slice.layer)));
+    const planned = (group: (typeof groups)[number]): boolean => group.producers.some((p) => (plan.sparsity[p.unit] ?? 0) > 0);
+    const skipped = groups
+      .filter((group) => planned(group) && (!group.shrinkable || !usable.includes(group)))
+      .map((group) => ({ unit: group.id, reason: group.shrinkable ? 'its channels pass through a removed layer' : (group.reason ?? 'the group cannot shrink') }));
+    const stats = plan.criterion === 'wanda' ? await this.producerStats(usable.flatMap((g) => g.producers.map((p) => p.unit)), plan.removed) : undefined;
+    const keep = await channelKeepMasks(this.model, plan, usable, { ...(stats && { stats }) });
+    this.shrunk = await shrinkModel(this.model, keep, { groups, topology: this.opened.artifacts.modelTopology });
+    return { kernels: new Map(), skipped };
+  }
+
+  /** Wanda's input norms of each unit on the calibration samples, in the model with `removed` bypassed. */
+  private async producerStats(units: readonly string[], removed: readonly string[]): Promise<Map<string, CalibrationStats>> {
+    const batches = calibrationBatches(this.data);
+    const bypass = removed.length > 0 ? new Set(removed) : undefined;
+    const stats = new Map<string, CalibrationStats>();
+    try {
+      for (const unit of this.model.units().filter((u) => units.includes(u.name))) {
+        const input = layerInput(this.model, batches, unit.layer, { bypass });
+        try {
+          stats.set(unit.name, await collectStats(this.model, unit.name, input, 'norms'));
+        } finally {
+          input.dispose();
+        }
+      }
+    } finally {
+      tf.dispose(batches);
+    }
+    return stats;
+  }
+
+  async write(removed: readonly string[], options: { recipe?: Recipe; float16: boolean }): Promise<ExportFile[]> {
+    const weights: Map<string, WeightValues> = this.shrunk ? new Map(this.shrunk.weights) : await weightsOf(this.model);
+    let topology: Record<string, unknown> | undefined = this.shrunk?.topology;
     if (removed.length > 0) {
       const chosen = this.candidates.filter((c) => removed.includes(c.name));
-      const rewritten = topologyWithout(this.opened.artifacts.modelTopology, chosen);
+      const rewritten = topologyWithout(topology ?? this.opened.artifacts.modelTopology, chosen);
       topology = rewritten.topology;
       for (const name of [...weights.keys()]) if (rewritten.dropped.has(name.split('/')[0])) weights.delete(name);
     }

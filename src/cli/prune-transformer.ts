@@ -1,11 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
+import { ECOFLAP_EPSILON, ECOFLAP_SAMPLES } from '../core/allocate/ecoflap';
 import { outlierRatio } from '../core/allocate/owl';
 import type { AllocationInput, SensitivityCurves } from '../core/allocate/types';
+import { achievedSparsity } from '../core/apply/apply';
 import { kernelToMatrix, matrixToKernel, unitLayout, type UnitLayout } from '../core/criteria/layout';
 import { getCriterion } from '../core/criteria/registry';
 import type { CalibrationStats } from '../core/criteria/types';
 import { wandaScores } from '../core/criteria/wanda';
+import { mulberry32, normalGenerator } from '../core/data/synthetic';
+import { unitSeed } from '../core/delta/dare';
 import { parseNMPattern } from '../core/masks';
 import type { PruningPlan } from '../core/plan';
 import { calibrationWindows, randomTokenWindows } from '../core/removal/calibration';
@@ -15,7 +19,7 @@ import { windowBatches, type WindowBatch } from '../core/removal/windows';
 import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel, type TransformerForwardOptions } from '../core/transformer/model';
 import { jsFromLogits } from '../core/transformer/output-change';
-import { perplexity } from '../core/transformer/perplexity';
+import { nextTokenNll, perplexity } from '../core/transformer/perplexity';
 import type { UnitInfo } from '../core/types';
 import { writeHfTransformer, type ExportFile } from '../io/export';
 import { sha256Hex } from '../io/hash';
@@ -24,7 +28,7 @@ import { openModel } from '../io/open';
 import type { Recipe, RecipeMetrics } from '../io/recipe';
 import type { InputFile, OpenedModel, TransformerPayload } from '../io/types';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
-import type { KernelSource, PruneSubject } from './prune';
+import { readKernels, withKernelTensors, type KernelSource, type PruneSubject } from './prune-subject';
 
 /** Token windows of calibration (and data-free evaluation): FinerCut's 10, as `lopper remove`. */
 const LM_SAMPLES = 10;
@@ -124,6 +128,11 @@ class TransformerSubject implements PruneSubject {
     return this.model.units().filter((unit) => !removed.some((sublayer) => unit.name.startsWith(`${sublayer}.`)));
   }
 
+  /** Share of zeros over the kernels of the units outside removed sublayers. */
+  async achievedSparsity(removed: readonly string[]): Promise<number> {
+    return achievedSparsity(await readKernels(this, this.liveUnits(removed).map((unit) => unit.name))).overall;
+  }
+
   async readKernel(unit: string): Promise<Float32Array> {
     const kernel = this.model.getKernel(unit);
     try {
@@ -180,14 +189,8 @@ class TransformerSubject implements PruneSubject {
   }
 
   async deltaObjective(kernels: ReadonlyMap<string, Float32Array>): Promise<number> {
-    const shapes = new Map(this.model.units().map((unit) => [unit.name, unit.shape]));
-    const tensors = new Map([...kernels].map(([unit, values]) => [unit, tf.tensor(values, shapes.get(unit), 'float32')]));
-    try {
-      const metrics = await this.measure(this.model, { kernels: tensors });
-      return metrics.loss ?? metrics.divergence ?? NaN;
-    } finally {
-      tf.dispose([...tensors.values()]);
-    }
+    const metrics = await withKernelTensors(this.model.units(), kernels, (tensors) => this.measure(this.model, { kernels: tensors }));
+    return metrics.loss ?? metrics.divergence ?? NaN;
   }
 
   async greedyRemoval(steps: number, onStep: (removed: string, value: number, index: number) => void): Promise<string[]> {
@@ -202,21 +205,69 @@ class TransformerSubject implements PruneSubject {
 
   async allocationInput(plan: PruningPlan, units: readonly string[], sweep: SensitivityCurves | undefined): Promise<Partial<AllocationInput>> {
     switch (plan.allocation) {
-      case 'global': {
-        const kernels = new Map<string, Float32Array>();
-        for (const unit of units) kernels.set(unit, await this.readKernel(unit));
-        return { kernels };
-      }
+      case 'global':
+        return { kernels: await readKernels(this, units) };
       case 'sensitivity':
         if (sweep === undefined) throw new UsageError('--allocation sensitivity for a transformer needs a saved sweep (--sweep F): the sweep engine runs LayersModels only');
         return { sweep };
       case 'owl':
         return { outlierRatios: await this.outlierRatios(units, plan.removed) };
       case 'ecoflap':
-        throw new UsageError('--allocation ecoflap is not available for transformers yet; use uniform, global, owl, or sensitivity with --sweep F');
+        return { importance: await this.importance(units, plan) };
       default:
         return {};
     }
+  }
+
+  /** Next-token targets per calibration batch: the text itself, or data-free the dense model's own predictions. */
+  private async lossTargets(): Promise<Int32Array[]> {
+    if (this.data.ids !== undefined) return this.data.batches.map((batch) => batch.ids);
+    const targets: Int32Array[] = [];
+    for (const batch of this.data.batches) {
+      const predicted = tf.tidy(() => this.model.forward(tf.tensor2d(batch.ids, batch.shape, 'int32')).argMax(-1).pad([[0, 0], [1, 0]]).slice([0, 0], batch.shape));
+      targets.push((await predicted.data()) as Int32Array);
+      predicted.dispose();
+    }
+    return targets;
+  }
+
+  /**
+   * ECoFLaP's zeroth-order importance per unit, from forward passes only: Σ|g| over seeded
+   * directions z ~ N(0, I), g = (L(θ + εz) − L(θ − εz)) / 2ε, every other unit as stored and
+   * `plan.removed` bypassed; L is the mean next-token cross-entropy on the calibration windows.
+   */
+  private async importance(units: readonly string[], plan: PruningPlan): Promise<Map<string, number>> {
+    const targets = await this.lossTargets();
+    const bypass = new Set(plan.removed);
+    const shapes = new Map(this.model.units().map((unit) => [unit.name, unit.shape]));
+    const loss = async (unit: string, values: Float32Array): Promise<number> => {
+      let total = 0;
+      let count = 0;
+      for (const [b, batch] of this.data.batches.entries()) {
+        const nll = tf.tidy(() => {
+          const kernels = new Map([[unit, tf.tensor(values, shapes.get(unit), 'float32')]]);
+          return nextTokenNll(this.model.forward(tf.tensor2d(batch.ids, batch.shape, 'int32'), { kernels, bypass }), tf.tensor2d(targets[b], batch.shape, 'int32')).sum();
+        });
+        total += (await nll.data())[0];
+        count += batch.shape[0] * (batch.shape[1] - 1);
+        nll.dispose();
+      }
+      return total / count;
+    };
+    const scores = new Map<string, number>();
+    for (const unit of units) {
+      const weights = await this.readKernel(unit);
+      const direction = normalGenerator(mulberry32(unitSeed(plan.seed, unit)));
+      let score = 0;
+      for (let draw = 0; draw < ECOFLAP_SAMPLES; draw++) {
+        const z = Float64Array.from(weights, () => direction());
+        const plus = await loss(unit, Float32Array.from(weights, (w, j) => w + ECOFLAP_EPSILON * z[j]));
+        const minus = await loss(unit, Float32Array.from(weights, (w, j) => w - ECOFLAP_EPSILON * z[j]));
+        score += Math.abs((plus - minus) / (2 * ECOFLAP_EPSILON));
+      }
+      scores.set(unit, score);
+    }
+    return scores;
   }
 
   /** OWL's outlier ratio per block: the share of the block's Wanda scores above M·mean, inputs from the dense model. */

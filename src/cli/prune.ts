@@ -1,8 +1,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
 import { allocate } from '../core/allocate/registry';
-import type { AllocationInput, AllocationUnit, SensitivityCurves } from '../core/allocate/types';
+import type { AllocationUnit, SensitivityCurves } from '../core/allocate/types';
 import { getCriterion } from '../core/criteria/registry';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
 import { ArchitectureMismatchError, dare, unitSeed } from '../core/delta/dare';
@@ -15,54 +14,14 @@ import type { ExportFile } from '../io/export';
 import { isRecord } from '../io/input-file';
 import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
-import { parseRecipe, planFromRecipe, recipeFromPlan, recipeJson, type Recipe, type RecipeMetrics } from '../io/recipe';
+import { parseRecipe, planFromRecipe, recipeFromPlan, recipeJson, type Recipe } from '../io/recipe';
 import type { InputFile, OpenedModel } from '../io/types';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, type Output } from './load';
 import { layersBaseKernels, layersSubject } from './prune-layers';
+import type { KernelSource, PruneSubject } from './prune-subject';
 import { transformerBaseKernels, transformerSubject } from './prune-transformer';
-
-/**
- * A model being pruned by `lopper prune`, whatever its format: its units, its data, and the steps
- * of the flow (evaluate, remove, allocate, apply, write) done the format's way.
- */
-export interface PruneSubject {
-  readonly opened: OpenedModel;
-  /** Hex SHA-256 of the dataset file, or `synthetic:<seed>:<samples>`. */
-  readonly dataHash: string;
-  /** The data has labels (or is text): a sweep can be run on it. */
-  readonly labelled: boolean;
-  units(): UnitInfo[];
-  removalCandidates(): string[];
-  /** The units that still compute with `removed` bypassed. */
-  liveUnits(removed: readonly string[]): UnitInfo[];
-  /** A copy of a unit's stored kernel. */
-  readKernel(unit: string): Promise<Float32Array>;
-  setKernel(unit: string, values: Float32Array): void;
-  /** The metrics of the model as it is now; the first call fixes the dense reference of data-free divergence. */
-  evaluate(): Promise<RecipeMetrics>;
-  /** DAREx-q's objective (lower is better) with substitute kernels: validation loss, or output change data-free. */
-  deltaObjective(kernels: ReadonlyMap<string, Float32Array>): Promise<number>;
-  /** FinerCut greedy removal for `steps` steps; the removed candidates in order. */
-  greedyRemoval(steps: number, onStep: (removed: string, value: number, index: number) => void): Promise<string[]>;
-  /** What the plan's allocation needs beyond units and target (kernels, outlier ratios, importance, a sweep). */
-  allocationInput(plan: PruningPlan, units: readonly string[], sweep: SensitivityCurves | undefined): Promise<Partial<AllocationInput>>;
-  /** The plan's criterion on every unit it prunes, in execution order: the new kernels; the model is not changed. */
-  apply(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }>;
-  /** The model's files in its own format, with `removed` taken out. */
-  write(removed: readonly string[], options: { recipe?: Recipe; float16: boolean }): Promise<ExportFile[]>;
-  /** The written files opened again: their metrics (against the dense reference) and parameter count. */
-  evaluateWritten(files: readonly ExportFile[]): Promise<{ metrics: RecipeMetrics; params: number }>;
-  dispose(): void;
-}
-
-/** What a DARE base must offer: its units and their kernels. */
-export interface KernelSource {
-  units(): UnitInfo[];
-  getKernel(unit: string): tf.Tensor;
-  dispose(): void;
-}
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
 /** Options that choose what to prune; a recipe chooses all of them. */
@@ -287,18 +246,6 @@ async function allocateUnits(subject: PruneSubject, plan: PruningPlan, sweepPath
   return result.sparsity;
 }
 
-/** Zeros over weights of the live units' kernels. */
-async function achievedSparsity(subject: PruneSubject, removed: readonly string[]): Promise<number> {
-  let zeros = 0;
-  let weights = 0;
-  for (const unit of subject.liveUnits(removed)) {
-    const values = await subject.readKernel(unit.name);
-    for (const value of values) if (value === 0) zeros++;
-    weights += values.length;
-  }
-  return weights === 0 ? 0 : zeros / weights;
-}
-
 /** The plan a recipe replays, with the data and model it was made with checked against these. */
 function replayPlan(recipe: Recipe, subject: PruneSubject, path: string): PruningPlan {
   const plan = planFromRecipe(recipe);
@@ -372,7 +319,7 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
     const applied = await subject.apply(plan);
     for (const { unit, reason } of applied.skipped) log(`${unit} left as it is: ${reason}`);
     for (const [unit, values] of applied.kernels) subject.setKernel(unit, values);
-    const sparsity = await achievedSparsity(subject, plan.removed);
+    const sparsity = await subject.achievedSparsity(plan.removed);
     const checked = await subject.evaluateWritten(await subject.write(plan.removed, { float16: options.float16 }));
     const written = recipeFromPlan(plan, subject.opened, { dense, pruned: checked.metrics });
     await writeExport(options.outDir, await subject.write(plan.removed, { float16: options.float16, recipe: written }), written);
