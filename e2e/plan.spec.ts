@@ -104,3 +104,23 @@ test('delta pruning: the inverted-digits model against its base with DARE and a 
   const q = Number(await page.getByTestId('dare-q').inputValue());
   expect(q).toBeGreaterThan(0.1);
 });
+
+test('the demo LM: a 30% plan raises perplexity, and its safetensors export reloads with the same sparsity', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  const dense = await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  const densePerplexity = dense.evaluation?.perplexity ?? 0;
+  await setRange(page, 'global-sparsity', 0.3);
+  const pruned = await waitIdle(page, (s) => s.plan.target === 0.3 && s.evaluation?.perplexity !== densePerplexity);
+  expect(pruned.evaluation?.perplexity).toBeGreaterThan(densePerplexity);
+  expect(Math.abs((pruned.sparsity ?? 0) - 0.3)).toBeLessThan(0.005);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
+  await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
+  const zip = readFileSync(await download.path());
+  await dropFiles(page, [{ name: 'char-lm-pruned.zip', path: 'char-lm-pruned.zip', mimeType: 'application/zip', base64: zip.toString('base64') }]);
+  const reopened = await waitIdle(page, (s) => s.model?.name !== 'char-lm');
+  expect(reopened.error).toBeNull();
+  expect(reopened.model?.format).toBe('hf-transformer');
+  expect(Math.abs((reopened.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
+});

@@ -489,20 +489,12 @@ export function PlanPanel() {
   const model = useLopper(selectModel);
   useUndoKeys();
   if (!model) return null;
-  if (model.format === 'hf-transformer') {
-    return (
-      <section className="panel plan" aria-labelledby="plan-title">
-        <h2 id="plan-title">Plan</h2>
-        <p className="hint">Sparsity plans and export of transformers run on the command line (`lopper prune`); layer removal works here.</p>
-      </section>
-    );
-  }
   return (
     <section className="panel plan" aria-labelledby="plan-title">
       <h2 id="plan-title">Plan</h2>
       <Controls />
       <ChannelGroups />
-      <Delta />
+      {model.format !== 'hf-transformer' && <Delta />}
       <Live />
       <UnitSliders />
       <Snapshots />

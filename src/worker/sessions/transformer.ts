@@ -12,7 +12,8 @@ import { sha256Hex } from '../../io/hash';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
 import type { GroupPreview } from '../../core/structure';
 import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
-import type { BaseModelInfo, DataSummary, ExportResult, LayerDetail, ModelSummary, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
+import { evaluateTransformerPlan, exportTransformerPlan, type TransformerPlanContext } from './transformer-plan';
+import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
 
 /** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
@@ -43,6 +44,7 @@ function syntheticTokens(vocabSize: number, samples: number, window: number, see
 export class TransformerSession implements Session {
   private tokens: TokenData;
   private denseLogits: Float32Array | null = null;
+  private dense: { hash: string; evaluation: Evaluation } | null = null;
 
   private constructor(
     readonly opened: OpenedModel,
@@ -224,12 +226,34 @@ export class TransformerSession implements Session {
     return this.loadBase().then(() => ({ q: 1, value: 0, curve: [] }));
   }
 
-  evaluatePlan(): Promise<PlanResult> {
-    return Promise.reject(new Error('Sparsity plans for transformers are not in the page yet: use `lopper prune` on the command line, or layer removal here'));
+  evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    return evaluateTransformerPlan(this.planContext(), request, job);
   }
 
-  exportModel(): Promise<ExportResult> {
-    return Promise.reject(new Error('Exporting transformers from the page is not available yet: use `lopper prune` on the command line'));
+  exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {
+    return exportTransformerPlan(this.planContext(), request, job);
+  }
+
+  private planContext(): TransformerPlanContext {
+    return {
+      model: this.model,
+      opened: this.opened,
+      tokens: this.tokens,
+      totalParams: this.summary.totalParams,
+      denseEvaluation: async (job) => {
+        if (this.dense?.hash !== this.tokens.hash) this.dense = { hash: this.tokens.hash, evaluation: await this.evaluate(job) };
+        return this.dense.evaluation;
+      },
+      evaluateOpened: async (opened, job) => {
+        if (!opened.transformer) throw new Error(`${opened.name} is not a transformer`);
+        const other = await TransformerSession.create(opened, opened.transformer, this.data);
+        try {
+          return await other.evaluate(job);
+        } finally {
+          other.dispose();
+        }
+      },
+    };
   }
 
   dispose(): void {
