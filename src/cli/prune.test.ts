@@ -212,6 +212,7 @@ describe('lopper prune', () => {
   });
 
   it('prunes a Hugging Face LLaMA data-free with removals and ECoFLaP: config.json, model.safetensors and recipe.json that reopen to the printed divergence', async () => {
+    const before = tf.memory().numTensors;
     const outDir = join(dir, 'llama');
     const printed = await prune([LLAMA, '--sparsity', '0.4', '--allocation', 'ecoflap', '--remove', '2', '--samples', '4', '--seed', '5', '--out', outDir]);
     expect(Math.abs(printed.sparsity - 0.4)).toBeLessThanOrEqual(0.005);
@@ -235,6 +236,7 @@ describe('lopper prune', () => {
     expect(divergence).toBeCloseTo(printed.metrics.pruned.divergence ?? NaN, 6);
     dense.dispose();
     pruned.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('replays a transformer recipe (SparseGPT, OWL) to the same safetensors bytes', async () => {

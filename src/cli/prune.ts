@@ -272,10 +272,13 @@ function argsForRecipe(args: ParsedArgs, recipe: Recipe): ParsedArgs {
   return { ...args, options };
 }
 
-/** Removes what an earlier export left in `dir` that this one does not overwrite and that would break loading it. */
+/**
+ * Removes the model files an earlier export left in `dir` that this one does not overwrite: stale
+ * shards or another format's model beside the new one would break opening the folder.
+ */
 async function clearStaleExport(dir: string, files: readonly ExportFile[]): Promise<void> {
   const written = new Set(files.map((f) => f.path));
-  const stale = /^group\d+-shard\d+of\d+\.bin$|\.safetensors$|^model\.safetensors\.index\.json$/;
+  const stale = /^group\d+-shard\d+of\d+\.bin$|\.safetensors$|^model\.safetensors\.index\.json$|^(model|config|tokenizer|char-tokenizer)\.json$/;
   for (const name of await readdir(dir)) if (stale.test(name) && !written.has(name)) await rm(join(dir, name));
 }
 
@@ -300,6 +303,7 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
   const backend = await startBackend(stringOption(args, 'backend'));
   const recipe = options.recipePath === undefined ? undefined : parseRecipe(await readJsonFile(options.recipePath), options.recipePath);
   if (recipe?.dare !== undefined && options.basePath === undefined) throw new UsageError(`${options.recipePath} prunes DARE deltas: pass their base model with --base B`);
+  if (recipe !== undefined && recipe.dare === undefined && options.basePath !== undefined) throw new UsageError(`${options.recipePath} holds no DARE step: drop --base`);
   const subject = await openSubject(recipe === undefined ? args : argsForRecipe(args, recipe));
   try {
     const dense = await subject.evaluate();
