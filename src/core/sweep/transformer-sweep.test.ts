@@ -43,7 +43,15 @@ function prunedKernel(model: TransformerModel, unit: string, criterion: Criterio
 
 /** A criterion that hands every request to `inner` and records the statistics it was given per sparsity. */
 function recording(inner: Criterion, seen: Map<number, CalibrationStats | undefined>): Criterion {
-  return { key: inner.key, needs: inner.needs, supports: (kind, granularity) => inner.supports(kind, granularity), prune: (request) => (seen.set(request.sparsity, request.stats), inner.prune(request)) };
+  return {
+    key: inner.key,
+    needs: inner.needs,
+    supports: (kind, granularity) => inner.supports(kind, granularity),
+    prune(request) {
+      seen.set(request.sparsity, request.stats);
+      return inner.prune(request);
+    },
+  };
 }
 
 function rowSums(values: ArrayLike<number>, rows: number, cols: number, f: (x: number) => number = (x) => x * x): Float64Array {

@@ -45,6 +45,10 @@ interface PendingStats {
   rows: number;
 }
 
+function disposePending(pending: readonly PendingStats[]): void {
+  tf.dispose(pending.flatMap((p) => (p.gram ? [p.norms, p.gram] : [p.norms])));
+}
+
 function addInto(total: Float64Array, values: ArrayLike<number>): void {
   for (let i = 0; i < total.length; i++) total[i] += values[i];
 }
@@ -99,13 +103,13 @@ class InputStatsCollector {
         sum.rows += rows;
       }
     } finally {
-      tf.dispose(pending.flatMap((p) => (p.gram ? [p.norms, p.gram] : [p.norms])));
+      disposePending(pending);
     }
   }
 
   /** Frees what a stopped pass left on the device. */
   discard(): void {
-    tf.dispose(this.pending.flatMap((p) => (p.gram ? [p.norms, p.gram] : [p.norms])));
+    disposePending(this.pending);
     this.pending = [];
     this.inputIds.clear();
   }
