@@ -96,8 +96,8 @@ test('every criterion and granularity sweeps the demo model', async ({ page }) =
     ['magnitude', 'channels'],
   ];
   for (const [criterion, granularity] of combos) {
-    await page.getByLabel('Criterion').selectOption(criterion);
-    await page.getByLabel('Granularity').selectOption(granularity);
+    await page.getByLabel('Sweep criterion', { exact: true }).selectOption(criterion);
+    await page.getByLabel('Sweep granularity', { exact: true }).selectOption(granularity);
     await page.getByTestId('sweep-run').click();
     await finishedSweep(page);
     expect(await sweepStatus(page), `${criterion} ${granularity}`).toBe('done');
@@ -105,8 +105,8 @@ test('every criterion and granularity sweeps the demo model', async ({ page }) =
     await expect(page.getByTestId('heatmap-cell')).toHaveCount(UNITS.length * columns);
     await expect(page.getByTestId('error-message')).toHaveCount(0);
   }
-  await page.getByLabel('Criterion').selectOption('sparsegpt');
-  await page.getByLabel('Granularity').selectOption('channels');
+  await page.getByLabel('Sweep criterion', { exact: true }).selectOption('sparsegpt');
+  await page.getByLabel('Sweep granularity', { exact: true }).selectOption('channels');
   await expect(page.getByTestId('sweep-run')).toBeDisabled();
 });
 
@@ -118,7 +118,7 @@ test('a dropped functional model sweeps with Wanda; the heatmap exports as CSV, 
   expect(state.model?.name).toBe('functional');
   const units = state.model?.layers ?? [];
   expect(units.length).toBeGreaterThan(3);
-  await page.getByLabel('Criterion').selectOption('wanda');
+  await page.getByLabel('Sweep criterion', { exact: true }).selectOption('wanda');
   await page.getByTestId('sweep-run').click();
   await finishedSweep(page);
   expect(await sweepStatus(page)).toBe('done');
@@ -146,7 +146,7 @@ test('the demo LM sweeps its projections with the loss on its text', async ({ pa
   const state = await waitIdle(page, (s) => s.model?.name === 'char-lm');
   const units = state.model?.layers ?? [];
   expect(units).toContain('model.layers.0.self_attn.q_proj');
-  await page.getByLabel('Sparsities').fill('0, 0.5');
+  await page.getByLabel('Sweep sparsities', { exact: true }).fill('0, 0.5');
   await page.getByTestId('sweep-run').click();
   await finishedSweep(page);
   expect(await sweepStatus(page)).toBe('done');

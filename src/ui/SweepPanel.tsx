@@ -44,7 +44,7 @@ function Controls() {
     <div className="sweep-controls">
       <label className="field">
         <span>Criterion</span>
-        <select value={sweep.config.criterion} disabled={running} onChange={(e) => setSweepConfig({ criterion: e.target.value as CriterionKey })}>
+        <select aria-label="Sweep criterion" value={sweep.config.criterion} disabled={running} onChange={(e) => setSweepConfig({ criterion: e.target.value as CriterionKey })}>
           {CRITERIA.map((c) => (
             <option key={c}>{c}</option>
           ))}
@@ -52,7 +52,7 @@ function Controls() {
       </label>
       <label className="field">
         <span>Granularity</span>
-        <select value={sweep.config.granularity} disabled={running} onChange={(e) => setSweepConfig({ granularity: e.target.value as Granularity })}>
+        <select aria-label="Sweep granularity" value={sweep.config.granularity} disabled={running} onChange={(e) => setSweepConfig({ granularity: e.target.value as Granularity })}>
           {GRANULARITIES.map((g) => (
             <option key={g}>{g}</option>
           ))}
@@ -60,7 +60,7 @@ function Controls() {
       </label>
       <label className="field">
         <span>Metric</span>
-        <select value={sweep.config.metric} disabled={running} onChange={(e) => setSweepConfig({ metric: e.target.value as SweepMetric })}>
+        <select aria-label="Sweep metric" value={sweep.config.metric} disabled={running} onChange={(e) => setSweepConfig({ metric: e.target.value as SweepMetric })}>
           {METRICS.map((m) => (
             <option key={m} disabled={!labelled && (m === 'accuracy' || m === 'loss')}>
               {m}
@@ -72,6 +72,7 @@ function Controls() {
         <span>Sparsities</span>
         <input
           type="text"
+          aria-label="Sweep sparsities"
           value={nm ? `0, ${sweepGrid(sweep.config.granularity, []).slice(1).join(', ')} (N:M)` : gridText}
           disabled={running || nm}
           aria-invalid={typeof grid === 'string'}
