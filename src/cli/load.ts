@@ -12,9 +12,14 @@ export interface Output {
   print(value: Record<string, unknown>): void;
 }
 
-export async function loadModel(path: string): Promise<{ opened: OpenedModel; model: PrunableModel }> {
+/** The model at a path (model.json, folder, zip, HF folder), checked and decoded but not built. */
+export async function openPath(path: string): Promise<OpenedModel> {
   const files = await filesFromPath(path);
-  const opened = await openModel((await splitDrop(files)).modelFiles);
+  return openModel((await splitDrop(files.filter((f) => !f.path.toLowerCase().endsWith('.txt')))).modelFiles);
+}
+
+export async function loadModel(path: string): Promise<{ opened: OpenedModel; model: PrunableModel }> {
+  const opened = await openPath(path);
   const model = await PrunableModel.fromArtifacts(opened.artifacts);
   return { opened, model };
 }

@@ -74,3 +74,32 @@ describe('the lopper bin', () => {
     expect(JSON.parse(evaluated.stdout)).toMatchObject({ backend: 'wasm', samples: 32 });
   });
 });
+
+describe('lopper inspect and eval on a Hugging Face transformer', () => {
+  const CHAR_LM = join(ROOT, 'public', 'models', 'char-lm');
+
+  it('lists the projections of the demo LM', async () => {
+    const { code, stdout } = await run(['inspect', CHAR_LM, '--json', '--backend', 'cpu']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { format: string; totalParams: number; layers: { name: string; outputShape: (number | null)[] }[] };
+    expect(result.format).toBe('hf-transformer');
+    expect(result.totalParams).toBe(667264);
+    expect(result.layers).toHaveLength(4 * 7);
+    expect(result.layers[0]).toMatchObject({ name: 'model.layers.0.self_attn.q_proj', outputShape: [null, null, 128] });
+  });
+
+  it('gives the perplexity of the held-out text as the torch reference does', async () => {
+    const { code, stdout } = await run(['eval', CHAR_LM, '--data', join(CHAR_LM, 'eval.txt'), '--json', '--backend', 'wasm']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { perplexity: number; samples: number; dataHash: string };
+    const reference = JSON.parse(readFileSync(join(CHAR_LM, 'reference.json'), 'utf8')) as { perplexity: number; scored_tokens: number };
+    expect(Math.abs(result.perplexity - reference.perplexity) / reference.perplexity).toBeLessThan(1e-4);
+    expect(result.dataHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('rejects a dataset .json for a language model', async () => {
+    const { code, stderr } = await run(['eval', CHAR_LM, '--data', join(DEMO, 'eval.json'), '--json', '--backend', 'cpu']);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('.txt');
+  });
+});

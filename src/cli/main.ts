@@ -3,7 +3,9 @@ import { evaluate, predict } from '../core/evaluate';
 import { inspectModel } from '../core/model/inspect';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { loadData, loadModel, modelPath, type Output } from './load';
+import { PrunableModel } from '../core/model/runtime';
+import { loadData, modelPath, openPath, type Output } from './load';
+import { evalTransformer, inspectTransformer } from './transformer-info';
 import { prune } from './prune';
 import { remove } from './remove';
 import { sweep } from './sweep';
@@ -28,12 +30,14 @@ commands:
         or --recipe R (replays a recipe.json to the same weights; --base B when it holds DARE)
         [--float16]  prints {sparsity, params, removed, metrics: {dense, pruned}}
 
-<model>: a model.json, a folder holding one, or a .zip
+<model>: a model.json, a folder holding one, a .zip, or a folder with config.json + *.safetensors
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
 
 async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   await startBackend(stringOption(args, 'backend'));
-  const { opened, model } = await loadModel(modelPath(args));
+  const opened = await openPath(modelPath(args));
+  if (opened.transformer) return inspectTransformer(opened, opened.transformer, out);
+  const model = await PrunableModel.fromArtifacts(opened.artifacts);
   try {
     const { layers, totals } = await inspectModel(model);
     out.print({
@@ -51,7 +55,9 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
 
 async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
   const backend = await startBackend(stringOption(args, 'backend'));
-  const { model } = await loadModel(modelPath(args));
+  const opened = await openPath(modelPath(args));
+  if (opened.transformer) return evalTransformer(args, opened.transformer, backend, out);
+  const model = await PrunableModel.fromArtifacts(opened.artifacts);
   try {
     const data = await loadData(args, model);
     const reference = data.labels ? undefined : await predict(model, data, {});
