@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { FIXTURES, lopperState, openWorkbench, waitIdle } from './helpers';
+import { FIXTURES, dropFiles, lopperState, openWorkbench, waitIdle } from './helpers';
 
 async function finishedRemoval(page: Page): Promise<string | null> {
   const progress = page.getByTestId('removal-progress');
@@ -74,4 +74,24 @@ test('the demo LM: perplexity shown, FinerCut for a few steps, the slider change
   expect(after).toBeGreaterThan(dense);
   expect((await lopperState(page)).plan.removed).toHaveLength(2);
   await page.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'finercut-char-lm.png'), fullPage: true });
+});
+
+test('a LayersModel with a removed layer exports without it and reproduces the evaluation', async ({ page }) => {
+  test.setTimeout(240_000);
+  await openWorkbench(page);
+  await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
+  await waitIdle(page, (s) => s.model?.name === 'functional');
+  await page.getByTestId('removal-run').click();
+  expect(await finishedRemoval(page)).toBe('done');
+  await page.getByTestId('removal-count').fill('1');
+  await expect(page.getByTestId('removal-accuracy')).toBeVisible();
+  const removed = (await waitIdle(page)).plan.removed;
+  expect(removed).toHaveLength(1);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
+  await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
+  const zip = readFileSync(await download.path());
+  await dropFiles(page, [{ name: 'functional-pruned.zip', path: 'functional-pruned.zip', mimeType: 'application/zip', base64: zip.toString('base64') }]);
+  const reopened = await waitIdle(page, (s) => s.model?.name === 'functional-pruned');
+  expect(reopened.error).toBeNull();
+  await expect(page.locator(`[data-testid="layer-row"][data-layer="${removed[0]}"]`)).toHaveCount(0);
 });

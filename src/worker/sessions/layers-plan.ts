@@ -14,6 +14,8 @@ import { encodeFloat16, exportZip, weightsOf, writeLayersModel, type WeightValue
 import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
 import { dareModel } from '../../core/delta/dare';
+import { layerRemovalCandidates } from '../../core/removal/layer-removal';
+import { topologyWithout } from '../../core/removal/topology';
 import { searchRescale } from '../../core/delta/darex';
 import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../../core/structure';
 import type { Dataset, OpenedModel } from '../../io/types';
@@ -281,8 +283,8 @@ export async function exportLayersPlan(
   job: JobContext,
   evaluateOpened: (opened: OpenedModel) => Promise<Evaluation>,
 ): Promise<ExportResult> {
-  if (request.plan.removed.length > 0) throw new Error('Exporting a LayersModel with removed layers is not supported yet: set the removal slider to 0 to export the pruned weights');
   const channels = request.plan.granularity === 'channels';
+  if (channels && request.plan.removed.length > 0) throw new Error('Channel shrinking together with removed layers is not supported yet: set the removal slider to 0');
   let weights: Map<string, WeightValues>;
   let topology: unknown;
   let reference: Evaluation;
@@ -297,9 +299,17 @@ export async function exportLayersPlan(
     const applied = await applyLayersPlan(ctx, { plan: request.plan, allocate: false }, job);
     sparsity = applied.sparsity;
     weights = await prunedWeights(ctx.model, applied.kernels);
+    const removed = request.plan.removed;
+    if (removed.length > 0) {
+      const chosen = layerRemovalCandidates(ctx.model).filter((c) => removed.includes(c.name));
+      const rewritten = topologyWithout(ctx.opened.artifacts.modelTopology, chosen);
+      topology = rewritten.topology;
+      for (const name of [...weights.keys()]) if (rewritten.dropped.has(name.split('/')[0])) weights.delete(name);
+    }
+    const bypass = removed.length > 0 ? new Set(removed) : undefined;
     reference = request.float16
-      ? await evaluateOpened(await openWritten(ctx.opened, roundedToFloat16(weights)))
-      : await withKernels(ctx.model, applied.kernels, (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels } }));
+      ? await evaluateOpened(await openWritten(ctx.opened, roundedToFloat16(weights), topology))
+      : await withKernels(ctx.model, applied.kernels, (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels, bypass } }));
   }
   const plan: PruningPlan = { ...request.plan, sparsity };
   const recipe = recipeFromPlan(plan, ctx.opened, { dense: await ctx.denseEvaluation(job), pruned: reference });
