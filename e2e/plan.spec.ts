@@ -124,3 +124,20 @@ test('the demo LM: a 30% plan raises perplexity, and its safetensors export relo
   expect(reopened.model?.format).toBe('hf-transformer');
   expect(Math.abs((reopened.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
 });
+
+test('delta sensitivity: a sweep of DARE drop rates per layer against the base', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('digits-cnn-inverted');
+  await waitIdle(page, (s) => s.model?.name === 'digits-cnn-inverted');
+  await page.getByTestId('dare-load-demo-base').click();
+  await expect(page.getByTestId('dare-base')).toContainText('units differ');
+  await page.getByTestId('sweep-delta').check();
+  await page.getByLabel('Sweep sparsities', { exact: true }).fill('0, 0.5, 0.9');
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('sweep-progress')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
+  await expect(page.getByTestId('heatmap-cell')).toHaveCount(4 * 3);
+  const conv1 = Number(await page.locator('[data-testid="heatmap-cell"][data-layer="conv1"][data-sparsity="0.9"]').getAttribute('data-value'));
+  const dense2 = Number(await page.locator('[data-testid="heatmap-cell"][data-layer="dense2"][data-sparsity="0.9"]').getAttribute('data-value'));
+  expect(conv1).toBeLessThan(dense2);
+});

@@ -43,7 +43,8 @@ export async function runSweep(): Promise<void> {
   const chosen = sweep.config.metric;
   // Without labels only divergences apply; a language model scores text by its loss, not accuracy.
   const metric = !data.labelled && (chosen === 'accuracy' || chosen === 'loss') ? 'js' : model.format === 'hf-transformer' && chosen === 'accuracy' ? 'loss' : chosen;
-  const config = { ...sweep.config, metric };
+  const delta = sweep.config.delta === true && useLopper.getState().delta.base !== null;
+  const config = { ...sweep.config, metric, delta, ...(delta ? { granularity: 'unstructured' as const } : {}) };
   const report = emptyReport(config, model.units, data.hash);
   const total = model.units.length * report.sparsities.length;
   setSweep({ status: 'running', config, report, done: 0, total, startedAt: performance.now() });

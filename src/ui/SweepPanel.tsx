@@ -15,6 +15,7 @@ const selectModel = (s: LopperState) => s.model;
 const selectData = (s: LopperState) => s.data;
 const selectPlan = (s: LopperState) => s.plan.sparsity;
 const selectJobs = (s: LopperState) => s.jobs;
+const selectBase = (s: LopperState) => s.delta.base;
 
 const METRICS: SweepMetric[] = ['accuracy', 'loss', 'kl', 'js'];
 
@@ -39,7 +40,9 @@ function Controls() {
   const nm = sweep.config.granularity === '2:4' || sweep.config.granularity === '4:8';
   const labelled = data?.labelled ?? false;
   const unsupported = sweep.config.criterion === 'sparsegpt' && sweep.config.granularity === 'channels' ? 'SparseGPT does not prune whole channels' : null;
-  const sweepJob = jobs.find((j) => j.label === 'Sensitivity sweep' || j.label === 'Sweeping');
+  const sweepJob = jobs.find((j) => j.label === 'Sensitivity sweep' || j.label.startsWith('Sweeping'));
+  const base = useLopper(selectBase);
+  const delta = sweep.config.delta === true && base !== null;
   return (
     <div className="sweep-controls">
       <label className="field">
@@ -82,6 +85,16 @@ function Controls() {
             if (typeof parsed !== 'string') setSweepConfig({ sparsities: parsed });
           }}
         />
+      </label>
+      <label className="field">
+        <input
+          type="checkbox"
+          data-testid="sweep-delta"
+          checked={delta}
+          disabled={running || base === null}
+          onChange={(e) => setSweepConfig({ delta: e.target.checked, ...(e.target.checked ? { granularity: 'unstructured' } : {}) })}
+        />
+        <span title={base ? `against ${base.name}` : 'load a base model in the plan first'}>Delta sensitivity (columns: DARE drop rate p)</span>
       </label>
       <button type="button" className="button" data-testid="sweep-run" disabled={running || typeof grid === 'string' || unsupported !== null} onClick={() => void runSweep()}>
         Run sweep

@@ -79,6 +79,8 @@ export interface SweepConfig {
   sparsities: number[];
   metric: SweepMetric;
   seed: number;
+  /** Delta sensitivity: the columns are DARE drop rates p on the deltas against the loaded base model. */
+  delta?: boolean;
 }
 
 /** One filled heatmap cell, streamed while a sweep runs. */
@@ -103,6 +105,8 @@ export interface SweepReport {
   seconds: number;
   cancelled: boolean;
   skipped: { unit: string; reason: string }[];
+  /** True for a delta-sensitivity sweep (columns = DARE drop rates). */
+  delta?: boolean;
 }
 
 export type RemovalMetric = 'js' | 'kl' | 'angular' | 'logits';

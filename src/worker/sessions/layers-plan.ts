@@ -13,13 +13,13 @@ import { decodeFloat16 } from '../../io/dequantize';
 import { encodeFloat16, exportZip, weightsOf, writeLayersModel, type WeightValues } from '../../io/export';
 import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
-import { dareModel } from '../../core/delta/dare';
+import { dare, dareModel, unitSeed } from '../../core/delta/dare';
 import { layerRemovalCandidates } from '../../core/removal/layer-removal';
 import { topologyWithout } from '../../core/removal/topology';
 import { searchRescale } from '../../core/delta/darex';
 import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../../core/structure';
 import type { Dataset, OpenedModel } from '../../io/types';
-import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepReport } from '../protocol';
+import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepConfig, SweepReport } from '../protocol';
 import { throwIfCancelled, type JobContext } from './session';
 
 /** What plan evaluation needs from a LayersSession, and the allocation inputs it caches there. */
@@ -333,4 +333,59 @@ export async function exportLayersPlan(
 async function openWritten(source: OpenedModel, weights: Map<string, WeightValues>, topology?: unknown): Promise<OpenedModel> {
   const { files } = writeLayersModel(source, weights, { topology });
   return openModel(files.map((f) => ({ path: `${source.name}/${f.path}`, size: f.bytes.length, bytes: async () => f.bytes })));
+}
+
+/**
+ * Delta sensitivity: for every unit × drop rate p, DARE on that unit's deltas alone (rescaled by
+ * 1/(1 − p)), every other unit as fine-tuned, and the metric measured. Streams cells like a sweep.
+ */
+export async function deltaSweep(ctx: PlanContext, config: SweepConfig, job: JobContext): Promise<SweepReport> {
+  const base = ctx.base;
+  if (!base) throw new Error('A delta-sensitivity sweep needs a base model: load one first');
+  const started = performance.now();
+  const units = ctx.model.units().map((u) => u.name);
+  const rates = config.sparsities;
+  const values: (number | null)[][] = units.map(() => rates.map(() => null));
+  const measure = (e: Evaluation): number => (config.metric === 'accuracy' ? (e.accuracy ?? NaN) : config.metric === 'loss' ? (e.loss ?? NaN) : (e.divergence ?? NaN));
+  const dense = measure(await ctx.denseEvaluation(job));
+  let done = 0;
+  let cancelled = false;
+  const total = units.length * rates.length;
+  for (const [row, unit] of units.entries()) {
+    const fineKernel = ctx.model.getKernel(unit);
+    const baseKernel = base.model.getKernel(unit);
+    const fine = (await fineKernel.data()) as Float32Array;
+    const original = (await baseKernel.data()) as Float32Array;
+    fineKernel.dispose();
+    baseKernel.dispose();
+    for (const [column, p] of rates.entries()) {
+      if (job.cancelled()) {
+        cancelled = true;
+        break;
+      }
+      const value =
+        p === 0
+          ? dense
+          : measure(await withKernels(ctx.model, new Map([[unit, dare(original, fine, { p, seed: unitSeed(config.seed, unit) })]]), (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels } })));
+      values[row][column] = value;
+      done += 1;
+      job.progress('Sweeping deltas', done, total, { cell: { unit, sparsity: p, value } });
+    }
+    if (cancelled) break;
+  }
+  return {
+    criterion: 'random',
+    granularity: 'unstructured',
+    metric: config.metric,
+    sparsities: rates,
+    layers: units,
+    values,
+    dense,
+    dataHash: ctx.dataset.hash,
+    backend: tf.getBackend(),
+    seconds: (performance.now() - started) / 1000,
+    cancelled,
+    skipped: [],
+    delta: true,
+  };
 }

@@ -14,7 +14,7 @@ import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
 import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
-import { evaluateLayersPlan, exportLayersPlan, searchLayersRescale, type PlanContext } from './layers-plan';
+import { deltaSweep, evaluateLayersPlan, exportLayersPlan, searchLayersRescale, type PlanContext } from './layers-plan';
 import { checkSameArchitecture } from '../../core/delta/dare';
 import { groupsPreview, type GroupPreview } from '../../core/structure';
 import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
@@ -203,6 +203,7 @@ export class LayersSession implements Session {
   }
 
   async sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
+    if (config.delta) return deltaSweep(this.planContext(), config, job);
     const started = performance.now();
     const result = await runSweep(this.model, this.dataset, {
       criterion: config.criterion,
