@@ -125,6 +125,19 @@ test('the demo LM: a 30% plan raises perplexity, and its safetensors export relo
   expect(Math.abs((reopened.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
 });
 
+test('a float16 safetensors export of the demo LM reproduces the perplexity of its float16-rounded weights', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  await setRange(page, 'global-sparsity', 0.2);
+  await waitIdle(page, (s) => s.plan.target === 0.2 && (s.sparsity ?? 0) > 0.19);
+  await page.getByLabel('float16 weights').check();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
+  expect(download.suggestedFilename()).toContain('-f16');
+  await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
+});
+
 test('delta sensitivity: a sweep of DARE drop rates per layer against the base', async ({ page }) => {
   test.setTimeout(300_000);
   await openWorkbench(page);

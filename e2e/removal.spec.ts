@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { FIXTURES, dropFiles, lopperState, openWorkbench, waitIdle } from './helpers';
@@ -94,4 +96,28 @@ test('a LayersModel with a removed layer exports without it and reproduces the e
   const reopened = await waitIdle(page, (s) => s.model?.name === 'functional-pruned');
   expect(reopened.error).toBeNull();
   await expect(page.locator(`[data-testid="layer-row"][data-layer="${removed[0]}"]`)).toHaveCount(0);
+});
+
+test('the page and `lopper remove` give the same greedy order on the same model and text', async ({ page }) => {
+  test.setTimeout(240_000);
+  const fixture = join(FIXTURES, 'hf-removal-tiny');
+  await openWorkbench(page);
+  await page.getByTestId('folder-input').setInputFiles(fixture);
+  const opened = await waitIdle(page, (s) => s.model?.name === 'hf-removal-tiny');
+  expect(opened.error).toBeNull();
+  await page.getByTestId('removal-run').click();
+  expect(await finishedRemoval(page)).toBe('done');
+  const candidates = opened.model?.layers.length ?? 0;
+  const pageOrder: string[] = [];
+  for (let step = 0; ; step++) {
+    const marked = page.locator(`[data-testid="removal-cell"].marked[data-step="${step}"]`);
+    if ((await marked.count()) === 0) break;
+    pageOrder.push((await marked.getAttribute('data-candidate')) ?? '');
+  }
+  const out = join(mkdtempSync(join(tmpdir(), 'lopper-remove-')), 'remove.json');
+  execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'lopper.js'), 'remove', fixture, '--data', join(fixture, 'calibration.txt'), '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const cli = JSON.parse(readFileSync(out, 'utf8')) as { steps: { removed: string }[] };
+  expect(pageOrder.length).toBeGreaterThan(0);
+  expect(pageOrder).toEqual(cli.steps.map((s) => s.removed));
+  expect(candidates).toBeGreaterThan(0);
 });

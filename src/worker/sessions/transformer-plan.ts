@@ -11,7 +11,8 @@ import { captureInputStats } from '../../core/sweep/transformer-sweep';
 import type { TransformerModel } from '../../core/transformer/model';
 import { perplexity } from '../../core/transformer/perplexity';
 import type { Evaluation } from '../../core/types';
-import { exportZip, writeHfTransformer } from '../../io/export';
+import { decodeFloat16 } from '../../io/dequantize';
+import { encodeFloat16, exportZip, writeHfTransformer } from '../../io/export';
 import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
 import type { OpenedModel } from '../../io/types';
@@ -164,10 +165,12 @@ export async function exportTransformerPlan(ctx: TransformerPlanContext, request
     job.progress('Checking the export', 2, 3);
     const reopened = await openModel([{ path: `${ctx.opened.name}-pruned.zip`, size: zip.length, bytes: async () => zip }]);
     const reloaded = await ctx.evaluateOpened(reopened, job);
-    const a = inApp.perplexity ?? NaN;
+    // A float16 export is held to the evaluation of the float16-rounded weights, not of the float32 ones.
+    const reference = request.float16 ? await roundedEvaluation(ctx, request.plan.removed, job) : inApp;
+    const a = reference.perplexity ?? NaN;
     const b = reloaded.perplexity ?? NaN;
     const difference = Math.abs(a - b) / Math.abs(a);
-    const tolerance = request.float16 ? 1e-2 : 1e-5;
+    const tolerance = 1e-5;
     return {
       fileName: `${ctx.opened.name}-pruned${request.float16 ? '-f16' : ''}.zip`,
       zip,
@@ -176,5 +179,16 @@ export async function exportTransformerPlan(ctx: TransformerPlanContext, request
     };
   } finally {
     for (const [unit, values] of originals) ctx.model.setKernel(unit, values);
+  }
+}
+
+/** The model (pruned kernels already set) with every parameter rounded to float16, evaluated, then restored. */
+async function roundedEvaluation(ctx: TransformerPlanContext, removed: string[], job: JobContext): Promise<Evaluation> {
+  const parameters = await ctx.model.exportParameters();
+  try {
+    for (const [name, tensor] of parameters) ctx.model.setParameter(name, decodeFloat16(encodeFloat16(tensor.values)));
+    return await evaluateWith(ctx, new Map(), removed, job);
+  } finally {
+    for (const [name, tensor] of parameters) ctx.model.setParameter(name, tensor.values);
   }
 }
