@@ -121,3 +121,23 @@ test('the page and `lopper remove` give the same greedy order on the same model 
   expect(pageOrder).toEqual(cli.steps.map((s) => s.removed));
   expect(candidates).toBeGreaterThan(0);
 });
+
+test('a removal search can be cancelled; completed steps stay and the model stays usable', async ({ page }) => {
+  test.setTimeout(240_000);
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  await page.getByTestId('removal-run').click();
+  await expect(page.getByTestId('removal-cell').first()).toBeVisible();
+  await page.getByTestId('removal-cancel').click();
+  expect(await finishedRemoval(page)).toBe('cancelled');
+  await expect(page.getByTestId('error-message')).toHaveCount(0);
+  const cells = await page.getByTestId('removal-cell').count();
+  const marked = await page.locator('[data-testid="removal-cell"].marked').count();
+  expect(cells).toBeGreaterThan(0);
+  expect(marked).toBeLessThan(8);
+  const state = await lopperState(page);
+  expect(state.model?.name).toBe('char-lm');
+  await page.getByTestId('removal-run').click();
+  expect(await finishedRemoval(page)).toBe('done');
+});
