@@ -46,12 +46,19 @@ export async function runRemoval(): Promise<void> {
       throw error;
     }
   });
-  if (result) setRemoval({ status: result.cancelled ? 'cancelled' : 'done', report: result });
-  else {
-    const partial = useLopper.getState().removal.report;
-    // Only completed steps are kept: a step without its removal is dropped.
-    setRemoval({ status: cancelled ? 'cancelled' : 'failed', report: partial && { ...partial, steps: partial.steps.filter((step) => step.removed !== ''), cancelled } });
-  }
+  const partial = useLopper.getState().removal.report;
+  if (result && !result.cancelled) setRemoval({ status: 'done', report: result });
+  else if (result) setRemoval({ status: 'cancelled', report: keepPartialStep(result, partial) });
+  else setRemoval({ status: cancelled ? 'cancelled' : 'failed', report: partial && { ...partial, cancelled } });
+}
+
+/**
+ * A cancelled search keeps what it computed: its completed steps, and the scores of the step it
+ * was in (shown in the heatmap without a removal; the slider only offers completed steps).
+ */
+function keepPartialStep(result: RemovalReport, partial: RemovalReport | null): RemovalReport {
+  const next = partial?.steps[result.steps.length];
+  return next && next.removed === '' && Object.keys(next.scores).length > 0 ? { ...result, steps: [...result.steps, next] } : result;
 }
 
 let pendingApply = 0;
