@@ -39,6 +39,15 @@ test('the global slider prunes the demo CNN and the accuracy updates; locks and 
   await page.getByTestId('plan-redo').click();
   state = await waitIdle(page, (s) => s.plan.locked.includes('dense2'));
   await expect(page.getByTestId('plan-sizes')).toContainText('gzipped');
+  await page.getByPlaceholder('name').fill('ninety');
+  await page.getByTestId('snapshot-save').click();
+  await setRange(page, 'global-sparsity', 0.3);
+  await waitIdle(page, (s) => s.plan.target === 0.3);
+  await page.getByPlaceholder('name').fill('thirty');
+  await page.getByTestId('snapshot-save').click();
+  const table = page.getByTestId('snapshot-table');
+  await expect(table.locator('thead th')).toHaveCount(3);
+  await expect(table.locator('tbody tr').first().locator('td')).toHaveText([/^9\d\.\d%$/, /^3\d\.\d%$/]);
   await page.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'plan.png'), fullPage: true });
 });
 
