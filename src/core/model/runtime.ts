@@ -322,7 +322,7 @@ export class PrunableModel {
   }
 
   /** Runs `body` with substitute kernels assigned to the variables, restoring the originals after. */
-  private withKernels<T>(kernels: ReadonlyMap<string, tf.Tensor> | undefined, body: () => T): T {
+  withKernels<T>(kernels: ReadonlyMap<string, tf.Tensor> | undefined, body: () => T): T {
     if (kernels === undefined || kernels.size === 0) return body();
     const restore: [tf.Variable, tf.Tensor][] = [];
     try {

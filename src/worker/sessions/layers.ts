@@ -175,6 +175,7 @@ export class LayersSession implements Session {
       dataset: this.dataset,
       cache: this.allocationCache,
       evaluateOpened: (opened, job) => this.evaluateOpened(opened, job),
+      evaluateWithRemovals: (bypass, kernels, job) => this.evaluateWithRemovals(bypass, kernels, job),
       base: this.base,
       denseEvaluation: async (job) => (this.dense?.hash === this.dataset.hash ? this.dense.evaluation : this.evaluate(job)),
     };
@@ -247,15 +248,27 @@ export class LayersSession implements Session {
 
   /** The model evaluated with the removals applied, on all of its data. */
   async evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
-    const data = this.dataset;
     const bypass = new Set(removed);
+    const evaluation = await this.evaluateWithRemovals(bypass, undefined, job);
+    const removedParams = this.summary.layers.filter((l) => bypass.has(l.name)).reduce((total, l) => total + l.params, 0);
+    return { evaluation, params: this.summary.totalParams - removedParams };
+  }
+
+  /**
+   * The model on all of its data with candidates removed (a removed branch passes its skip input,
+   * whichever input of the `Add` that is) and, optionally, substitute kernels.
+   */
+  async evaluateWithRemovals(bypass: ReadonlySet<string>, kernels: ReadonlyMap<string, tf.Tensor> | undefined, job: JobContext): Promise<Evaluation> {
+    const data = this.dataset;
     const [n, ...sampleShape] = data.shape;
     const per = data.inputs.length / n;
     const parts: Float32Array[] = [];
     for (let start = 0; start < n; start += BATCH) {
       throwIfCancelled(job);
       const count = Math.min(BATCH, n - start);
-      const out = tf.tidy(() => forwardWithRemovals(this.model, tf.tensor(data.inputs.subarray(start * per, (start + count) * per), [count, ...sampleShape], 'float32'), bypass));
+      const out = this.model.withKernels(kernels, () =>
+        tf.tidy(() => forwardWithRemovals(this.model, tf.tensor(data.inputs.subarray(start * per, (start + count) * per), [count, ...sampleShape], 'float32'), bypass)),
+      );
       parts.push((await out.data()) as Float32Array);
       out.dispose();
       job.progress('Evaluating', start + count, n);
@@ -265,11 +278,9 @@ export class LayersSession implements Session {
     const classes = outputs.length / n;
     const fromLogits = !this.model.outputIsProbability();
     if (!this.reference && !data.labels) this.reference = await predict(this.model, data, {});
-    const evaluation: Evaluation = data.labels
+    return data.labels
       ? { accuracy: accuracy(outputs, data.labels, classes), loss: crossEntropy(outputs, data.labels, classes, { fromLogits }), samples: n }
       : { divergence: jsDivergence(this.reference as Float32Array, outputs, classes, { fromLogits }), samples: n };
-    const removedParams = this.summary.layers.filter((l) => bypass.has(l.name)).reduce((total, l) => total + l.params, 0);
-    return { evaluation, params: this.summary.totalParams - removedParams };
   }
 
   dispose(): void {
