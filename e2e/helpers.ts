@@ -1,22 +1,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Page } from '@playwright/test';
+import type { PageHooks } from '../src/store/page-hooks';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const DEMO = join(import.meta.dirname, '..', 'public', 'models', 'digits-cnn');
 
-export interface PageState {
-  backend: string | null;
-  crossOriginIsolated: boolean;
-  busy: boolean;
-  workerTensors: number;
-  wasmThreads: number | null;
-  model: { format: string; name: string; layers: string[]; totalParams: number } | null;
-  plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
-  sparsity: number | null;
-  evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
-  error: string | null;
-}
+/** `window.__lopper`, as the page declares it. */
+export type PageState = PageHooks;
 
 export function lopperState(page: Page): Promise<PageState> {
   return page.evaluate(() => (window as unknown as { __lopper: PageState }).__lopper);

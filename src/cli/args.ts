@@ -44,3 +44,12 @@ export function numberOption(args: ParsedArgs, key: string, fallback: number): n
   if (!Number.isFinite(n)) throw new UsageError(`--${key} expects a number, got "${value}"`);
   return n;
 }
+
+/** A `--key` value that must be one of `allowed`; undefined when the option is absent. */
+export function choiceOption<T extends string>(args: ParsedArgs, key: string, allowed: readonly T[]): T | undefined {
+  const value = stringOption(args, key);
+  if (value === undefined) return undefined;
+  const match = allowed.find((candidate) => candidate === value);
+  if (match === undefined) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return match;
+}

@@ -16,7 +16,7 @@ import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
 import { parseRecipe, planFromRecipe, recipeFromPlan, recipeJson, type Recipe } from '../io/recipe';
 import type { InputFile, OpenedModel } from '../io/types';
-import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
+import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, type Output } from './load';
 import { layersBaseKernels, layersSubject } from './prune-layers';
@@ -47,14 +47,6 @@ interface PruneArgs {
   sweepPath?: string;
   seed: number;
   float16: boolean;
-}
-
-function choiceOption<T extends string>(args: ParsedArgs, key: string, allowed: readonly T[]): T | undefined {
-  const value = stringOption(args, key);
-  if (value === undefined) return undefined;
-  const match = allowed.find((candidate) => candidate === value);
-  if (match === undefined) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}, got "${value}"`);
-  return match;
 }
 
 function shareOption(args: ParsedArgs, key: string, range: string, fits: (n: number) => boolean): number | undefined {

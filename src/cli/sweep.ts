@@ -12,19 +12,11 @@ import { sha256Hex } from '../io/hash';
 import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
 import type { OpenedModel, TransformerPayload } from '../io/types';
-import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
+import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { loadData, modelPath, type Output } from './load';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
-
-function choiceOption<T extends string>(args: ParsedArgs, key: string, allowed: readonly T[]): T | undefined {
-  const value = stringOption(args, key);
-  if (value === undefined) return undefined;
-  const match = allowed.find((candidate) => candidate === value);
-  if (match === undefined) throw new UsageError(`--${key} must be one of ${allowed.join(', ')}, got "${value}"`);
-  return match;
-}
 
 function sparsitiesOption(args: ParsedArgs): readonly number[] {
   const value = stringOption(args, 'sparsities');

@@ -1,26 +1,14 @@
-import { useEffect, useRef } from 'react';
-import { renderHistogram, type Chart, type HistogramData } from '../charts/histogram';
+import { renderHistogram, type HistogramData } from '../charts/histogram';
 import { useLopper, type LopperState } from '../store/state';
 import { formatNumber, formatPercent } from './format';
+import { useChart } from './use-chart';
 
 const selectSelected = (s: LopperState) => s.selectedLayer;
 const selectStats = (s: LopperState) => s.layerStats;
 
 function Histogram({ data }: { data: HistogramData }) {
-  const el = useRef<HTMLDivElement>(null);
-  const chart = useRef<Chart<HistogramData> | null>(null);
-  useEffect(() => {
-    if (!el.current) return;
-    chart.current = renderHistogram(el.current, data);
-    return () => {
-      chart.current?.destroy();
-      chart.current = null;
-    };
-    // The chart is created once; later data goes through update().
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
-  useEffect(() => chart.current?.update(data), [data]);
-  return <div ref={el} className="chart-host" data-testid="weight-histogram" />;
+  const host = useChart(renderHistogram, data);
+  return <div ref={host} className="chart-host" data-testid="weight-histogram" />;
 }
 
 export function LayerDetail() {

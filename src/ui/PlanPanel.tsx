@@ -1,7 +1,7 @@
 import { unzipSync } from 'fflate';
 import { useEffect, useState } from 'react';
-import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity } from '../core/criteria/types';
-import { ALLOCATIONS, type AllocationKey } from '../core/plan';
+import { CRITERIA, GRANULARITIES } from '../core/criteria/types';
+import { ALLOCATIONS } from '../core/plan';
 import {
   applyDare,
   canSaveToFolder,
@@ -29,6 +29,7 @@ import { useLopper, type LopperState, type Snapshot } from '../store/state';
 import { collectPickedFiles } from '../io/browser-files';
 import { downloadBlob } from './download';
 import { formatCount, formatMs, formatNumber, formatPercent } from './format';
+import { Choice } from './Choice';
 
 const selectPlan = (s: LopperState) => s.plan;
 const selectResult = (s: LopperState) => s.planResult;
@@ -88,30 +89,9 @@ function Controls() {
         />
         <output>{formatPercent(plan.target)}</output>
       </label>
-      <label className="field">
-        <span>Allocation</span>
-        <select value={plan.allocation} onChange={(e) => setAllocation(e.target.value as AllocationKey)}>
-          {ALLOCATIONS.map((a) => (
-            <option key={a}>{a}</option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Criterion</span>
-        <select value={plan.criterion} onChange={(e) => setCriterion(e.target.value as CriterionKey)} aria-label="Plan criterion">
-          {CRITERIA.map((c) => (
-            <option key={c}>{c}</option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Granularity</span>
-        <select value={plan.granularity} onChange={(e) => setGranularity(e.target.value as Granularity)} aria-label="Plan granularity">
-          {GRANULARITIES.map((g) => (
-            <option key={g}>{g}</option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Allocation" value={plan.allocation} options={ALLOCATIONS} onChange={setAllocation} />
+      <Choice label="Criterion" ariaLabel="Plan criterion" value={plan.criterion} options={CRITERIA} onChange={setCriterion} />
+      <Choice label="Granularity" ariaLabel="Plan granularity" value={plan.granularity} options={GRANULARITIES} onChange={setGranularity} />
       {plan.allocation === 'owl' && (
         <>
           <label className="field">

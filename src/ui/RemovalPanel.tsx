@@ -3,16 +3,17 @@ import { renderHeatmap, type CellNaming, type HeatmapData } from '../charts/heat
 import { cancelJob } from '../store/actions';
 import { runRemoval, setRemovalConfig, setRemovalCount } from '../store/removal-actions';
 import { useLopper, type LopperState } from '../store/state';
-import type { RemovalMetric, RemovalReport } from '../worker/protocol';
+import type { RemovalReport } from '../worker/protocol';
 import { formatCount, formatMs, formatNumber, formatPercent } from './format';
 import { useChart } from './use-chart';
+import { Choice } from './Choice';
+import { OUTPUT_CHANGE_METRICS } from '../core/transformer/output-change';
 
 const selectRemoval = (s: LopperState) => s.removal;
 const selectModel = (s: LopperState) => s.model;
 const selectDense = (s: LopperState) => s.denseEvaluation;
 const selectJobs = (s: LopperState) => s.jobs;
 
-const METRICS: RemovalMetric[] = ['js', 'kl', 'angular', 'logits'];
 
 const REMOVAL_CELLS: CellNaming = {
   testId: 'removal-cell',
@@ -131,14 +132,7 @@ export function RemovalPanel() {
         earlier removals; the one that changes the outputs least goes. {none ? 'This model has no removal candidates.' : `${model.removalCandidates.length} candidates.`}
       </p>
       <div className="sweep-controls">
-        <label className="field">
-          <span>Output change</span>
-          <select value={removal.config.metric} disabled={running} onChange={(e) => setRemovalConfig({ metric: e.target.value as RemovalMetric })}>
-            {METRICS.map((m) => (
-              <option key={m}>{m}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Output change" value={removal.config.metric} options={OUTPUT_CHANGE_METRICS} disabled={running} onChange={(metric) => setRemovalConfig({ metric })} />
         <label className="field">
           <span>Steps</span>
           <input

@@ -1,14 +1,16 @@
 import { useMemo, useState } from 'react';
 import { renderCurves, type CurvesData } from '../charts/curves';
 import { renderHeatmap, type HeatmapData } from '../charts/heatmap';
-import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity } from '../core/criteria/types';
+import { CRITERIA, GRANULARITIES } from '../core/criteria/types';
 import { cancelJob } from '../store/actions';
 import { useLopper, type LopperState } from '../store/state';
 import { runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, sweepGrid, toggleCurve } from '../store/sweep-actions';
-import type { SweepMetric, SweepReport } from '../worker/protocol';
+import type { SweepReport } from '../worker/protocol';
 import { downloadBlob, downloadText, svgMarkup, svgToPng } from './download';
 import { formatCount, formatMs } from './format';
 import { useChart } from './use-chart';
+import { Choice } from './Choice';
+import { SWEEP_METRICS } from '../core/sweep/metric';
 
 const selectSweep = (s: LopperState) => s.sweep;
 const selectModel = (s: LopperState) => s.model;
@@ -17,7 +19,6 @@ const selectPlan = (s: LopperState) => s.plan.sparsity;
 const selectJobs = (s: LopperState) => s.jobs;
 const selectBase = (s: LopperState) => s.delta.base;
 
-const METRICS: SweepMetric[] = ['accuracy', 'loss', 'kl', 'js'];
 
 function parseGrid(text: string): number[] | string {
   const values = text
@@ -45,32 +46,17 @@ function Controls() {
   const delta = sweep.config.delta === true && base !== null;
   return (
     <div className="sweep-controls">
-      <label className="field">
-        <span>Criterion</span>
-        <select aria-label="Sweep criterion" value={sweep.config.criterion} disabled={running} onChange={(e) => setSweepConfig({ criterion: e.target.value as CriterionKey })}>
-          {CRITERIA.map((c) => (
-            <option key={c}>{c}</option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Granularity</span>
-        <select aria-label="Sweep granularity" value={sweep.config.granularity} disabled={running} onChange={(e) => setSweepConfig({ granularity: e.target.value as Granularity })}>
-          {GRANULARITIES.map((g) => (
-            <option key={g}>{g}</option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Metric</span>
-        <select aria-label="Sweep metric" value={sweep.config.metric} disabled={running} onChange={(e) => setSweepConfig({ metric: e.target.value as SweepMetric })}>
-          {METRICS.map((m) => (
-            <option key={m} disabled={!labelled && (m === 'accuracy' || m === 'loss')}>
-              {m}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Criterion" ariaLabel="Sweep criterion" value={sweep.config.criterion} options={CRITERIA} disabled={running} onChange={(criterion) => setSweepConfig({ criterion })} />
+      <Choice label="Granularity" ariaLabel="Sweep granularity" value={sweep.config.granularity} options={GRANULARITIES} disabled={running} onChange={(granularity) => setSweepConfig({ granularity })} />
+      <Choice
+        label="Metric"
+        ariaLabel="Sweep metric"
+        value={sweep.config.metric}
+        options={SWEEP_METRICS}
+        disabled={running}
+        isOptionDisabled={(m) => !labelled && (m === 'accuracy' || m === 'loss')}
+        onChange={(metric) => setSweepConfig({ metric })}
+      />
       <label className="field grid-field">
         <span>Sparsities</span>
         <input

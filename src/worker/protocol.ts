@@ -1,5 +1,7 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { PruningPlan } from '../core/plan';
+import type { SweepMetric } from '../core/sweep/metric';
+import type { OutputChangeMetric as RemovalMetric } from '../core/transformer/output-change';
 import type { GroupPreview } from '../core/structure';
 import type { Evaluation, LayerInfo, WeightStats } from '../core/types';
 import type { ModelFormatName } from '../io/types';
@@ -71,7 +73,7 @@ export interface LayerDetail {
   stats: WeightStats;
 }
 
-export type SweepMetric = 'accuracy' | 'loss' | 'kl' | 'js';
+export type { SweepMetric } from '../core/sweep/metric';
 
 export interface SweepConfig {
   criterion: CriterionKey;
@@ -109,7 +111,7 @@ export interface SweepReport {
   delta?: boolean;
 }
 
-export type RemovalMetric = 'js' | 'kl' | 'angular' | 'logits';
+export type { OutputChangeMetric as RemovalMetric } from '../core/transformer/output-change';
 
 export interface RemovalConfig {
   metric: RemovalMetric;

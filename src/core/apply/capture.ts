@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { EvalData } from '../evaluate';
 import { disposeActivations, type CapturedActivations, type ForwardOptions, type PrunableModel } from '../model/runtime';
 
+export { readKernel } from '../model/kernels';
+
 /** Calibration samples as in a dataset file: flat row-major inputs, `[N, ...inputShape]`. */
 export type CalibrationData = Pick<EvalData, 'inputs' | 'shape'>;
 
@@ -72,12 +74,3 @@ export function layerInput(model: PrunableModel, batches: readonly tf.Tensor[], 
   }
 }
 
-/** A unit's stored kernel values (Keras layout), to read only: the array may be the backend's own. */
-export async function readKernel(model: PrunableModel, unit: string): Promise<Float32Array> {
-  const kernel = model.getKernel(unit);
-  try {
-    return (await kernel.data()) as Float32Array;
-  } finally {
-    kernel.dispose();
-  }
-}

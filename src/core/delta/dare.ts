@@ -1,3 +1,4 @@
+import { readKernel } from '../model/kernels';
 import { mulberry32 } from '../data/synthetic';
 import type { PrunableModel } from '../model/runtime';
 
@@ -75,15 +76,6 @@ export function checkSameArchitecture(fine: PrunableModel, base: PrunableModel):
   }
 }
 
-async function kernelValues(model: PrunableModel, unit: string): Promise<Float32Array> {
-  const kernel = model.getKernel(unit);
-  try {
-    return (await kernel.data()) as Float32Array;
-  } finally {
-    kernel.dispose();
-  }
-}
-
 /**
  * DARE on the kernels of `units` of a fine-tuned model against its base (same architecture,
  * checked first). Returns the new kernels by unit; the models are not changed. Each unit draws
@@ -99,7 +91,7 @@ export async function dareModel(
   checkOptions(options);
   const kernels = new Map<string, Float32Array>();
   for (const unit of units) {
-    const [baseValues, fineValues] = [await kernelValues(base, unit), await kernelValues(fine, unit)];
+    const [baseValues, fineValues] = [await readKernel(base, unit), await readKernel(fine, unit)];
     kernels.set(unit, dare(baseValues, fineValues, { ...options, seed: unitSeed(options.seed, unit) }));
   }
   return kernels;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerInfo } from '../types';
 import { stepFlops } from './flops';
 import type { PrunableModel } from './runtime';
+import type { KernelHolder } from './kernels';
 
 export interface ModelTotals {
   /** Every weight, trainable or not (BatchNorm moving statistics included). */
@@ -27,7 +28,7 @@ export function unitZeroCounts(model: PrunableModel): Map<string, number> {
 }
 
 /** As `unitZeroCounts`, reading back asynchronously: the only way a WebGPU backend in a worker reads data safely. */
-export async function unitZeroCountsAsync(model: PrunableModel): Promise<Map<string, number>> {
+export async function unitZeroCountsAsync(model: KernelHolder & { units(): readonly { name: string }[] }): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const unit of model.units()) {
     const zeros = tf.tidy(() => {

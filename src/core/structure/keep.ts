@@ -5,6 +5,7 @@ import { UnsupportedPruningError, type CalibrationStats, type CriterionKey } fro
 import { wandaScores } from '../criteria/wanda';
 import { pruneCount, pruneLowest, rowSquaredNorms } from '../masks';
 import type { PrunableModel } from '../model/runtime';
+import { readKernel } from '../model/kernels';
 import { dependencyGroups } from './groups';
 import type { ChannelGroup, ChannelProducer } from './types';
 
@@ -31,14 +32,7 @@ export interface KeepOptions {
 }
 
 async function kernelValues(model: PrunableModel, unit: string, kernels: KeepOptions['kernels']): Promise<Float32Array> {
-  const given = kernels?.get(unit);
-  if (given !== undefined) return given;
-  const kernel = model.getKernel(unit);
-  try {
-    return (await kernel.data()) as Float32Array;
-  } finally {
-    kernel.dispose();
-  }
+  return kernels?.get(unit) ?? readKernel(model, unit);
 }
 
 /** ‖row j‖₂ of the producer's score matrix, one per output channel. */

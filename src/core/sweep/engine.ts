@@ -10,6 +10,8 @@ import { yieldToEventLoop } from '../yield';
 import { collectStats, prunableLayout } from './calibration';
 import { checkLabels, checkOutputRows, needsLabels, sweepMetric, type MetricContext, type SweepMetric } from './metric';
 import { cachedEvaluator, inputBatches, naiveEvaluator, type EvaluatorFactory, type LayerRunner } from './runners';
+import { readKernel } from '../model/kernels';
+import { sweepTable } from './table';
 
 export { SWEEP_METRICS, type SweepMetric } from './metric';
 
@@ -112,13 +114,7 @@ async function prepareUnit(
   runner: LayerRunner,
   calibrationSamples: number,
 ): Promise<PreparedUnit> {
-  const kernel = model.getKernel(unit);
-  let matrix: WeightMatrix;
-  try {
-    matrix = kernelToMatrix(layout, (await kernel.data()) as Float32Array);
-  } finally {
-    kernel.dispose();
-  }
+  const matrix: WeightMatrix = kernelToMatrix(layout, await readKernel(model, unit));
   if (criterion.needs === 'none') return { matrix };
   const input = runner.layerInput(calibrationSamples);
   try {
@@ -171,26 +167,7 @@ async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOpt
   const calibrationSamples = Math.max(1, Math.min(options.calibrationSamples ?? 128, data.shape[0]));
   const cellRequest = { granularity, seed: options.seed ?? 0 };
   const targets = units.map((unit) => prunableLayout(model, unit.name, criterion, granularity));
-  const result: SweepResult = {
-    criterion: criterion.key,
-    granularity,
-    metric,
-    sparsities: grid,
-    layers: units.map((u) => u.name),
-    values: units.map(() => grid.map(() => NaN)),
-    dense: NaN,
-    skipped: units.flatMap((unit, row) => {
-      const target = targets[row];
-      return typeof target === 'string' ? [{ unit: unit.name, reason: target }] : [];
-    }),
-    cancelled: false,
-    cells: 0,
-  };
-  const fill = (row: number, column: number, value: number): void => {
-    result.values[row][column] = value;
-    options.onCell?.({ unit: units[row].name, sparsity: grid[column], value, index: row * grid.length + column, total: units.length * grid.length });
-    result.cells++;
-  };
+  const { result, fill } = sweepTable({ criterion: criterion.key, granularity, metric, grid, units, targets, onCell: options.onCell });
   const stopped = (): SweepResult => ({ ...result, cancelled: true });
 
   const swept = units.filter((_, row) => typeof targets[row] !== 'string' && grid.some((s) => s > 0)).map((unit) => unit.layer);

@@ -10,6 +10,8 @@ import { nextTokenNll } from '../transformer/perplexity';
 import type { UnitInfo } from '../types';
 import { yieldToEventLoop } from '../yield';
 import { sweepGrid, type SweepOptions, type SweepResult } from './engine';
+import { readKernel } from '../model/kernels';
+import { sweepTable } from './table';
 
 export const TRANSFORMER_SWEEP_METRICS = ['loss', 'kl', 'js'] as const;
 /**
@@ -231,12 +233,7 @@ function prunableProjection(unit: UnitInfo, criterion: Criterion, granularity: S
 }
 
 async function unitMatrix(model: TransformerModel, unit: string, layout: UnitLayout): Promise<WeightMatrix> {
-  const kernel = model.getKernel(unit);
-  try {
-    return kernelToMatrix(layout, (await kernel.data()) as Float32Array);
-  } finally {
-    kernel.dispose();
-  }
+  return kernelToMatrix(layout, await readKernel(model, unit));
 }
 
 /**
@@ -265,27 +262,7 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
     if (bad >= 0) throw new Error(`token id ${values[bad]} is outside the vocabulary (0…${vocab - 1})`);
   }
   const targets = units.map((unit) => prunableProjection(unit, criterion, granularity));
-  const result: SweepResult = {
-    criterion: criterion.key,
-    granularity,
-    metric,
-    sparsities: grid,
-    layers: units.map((u) => u.name),
-    values: units.map(() => grid.map(() => NaN)),
-    dense: NaN,
-    skipped: units.flatMap((unit, row) => {
-      const target = targets[row];
-      return typeof target === 'string' ? [{ unit: unit.name, reason: target }] : [];
-    }),
-    cancelled: false,
-    cells: 0,
-  };
-  const total = units.length * grid.length;
-  const fill = (row: number, column: number, value: number): void => {
-    result.values[row][column] = value;
-    options.onCell?.({ unit: units[row].name, sparsity: grid[column], value, index: row * grid.length + column, total });
-    result.cells++;
-  };
+  const { result, fill } = sweepTable({ criterion: criterion.key, granularity, metric, grid, units, targets, onCell: options.onCell });
   const stopped = (): SweepResult => ({ ...result, cancelled: true });
 
   const needs = criterion.needs;

@@ -21,6 +21,7 @@ import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } fr
 import type { Dataset, OpenedModel } from '../../io/types';
 import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepConfig, SweepReport } from '../protocol';
 import { throwIfCancelled, type JobContext } from './session';
+import { readKernel, readKernels } from '../../core/model/kernels';
 
 /** What plan evaluation needs from a LayersSession, and the allocation inputs it caches there. */
 export interface PlanContext {
@@ -51,15 +52,6 @@ function curvesOf(sweep: SweepReport): SensitivityCurves {
   return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
 }
 
-async function readKernels(model: PrunableModel): Promise<Map<string, Float32Array>> {
-  const kernels = new Map<string, Float32Array>();
-  for (const unit of model.units()) {
-    const kernel = model.getKernel(unit.name);
-    kernels.set(unit.name, (await kernel.data()) as Float32Array);
-    kernel.dispose();
-  }
-  return kernels;
-}
 
 async function cached(ctx: PlanContext, key: string, compute: () => Promise<Map<string, number>>): Promise<Map<string, number>> {
   const full = `${key}|${ctx.dataset.hash}`;
@@ -79,7 +71,7 @@ async function allocationInput(ctx: PlanContext, request: PlanRequest): Promise<
     locked: lockedSparsities(plan),
     lambda: request.options?.lambda,
   };
-  if (plan.allocation === 'global') input.kernels = await readKernels(ctx.model);
+  if (plan.allocation === 'global') input.kernels = await readKernels(ctx.model, ctx.model.units().map((u) => u.name));
   if (plan.allocation === 'sensitivity') {
     if (!request.sweep) throw new Error('The sensitivity allocation needs a sweep: run one first (or pick another allocation)');
     input.sweep = curvesOf(request.sweep);
@@ -101,12 +93,8 @@ async function droppedDeltas(ctx: PlanContext, base: PrunableModel, kernels: Map
   let dropped = 0;
   let deltas = 0;
   for (const [unit, values] of kernels) {
-    const fineKernel = ctx.model.getKernel(unit);
-    const baseKernel = base.getKernel(unit);
-    const fine = (await fineKernel.data()) as Float32Array;
-    const original = (await baseKernel.data()) as Float32Array;
-    fineKernel.dispose();
-    baseKernel.dispose();
+    const fine = await readKernel(ctx.model, unit);
+    const original = await readKernel(base, unit);
     let unitDropped = 0;
     let unitDeltas = 0;
     for (let i = 0; i < values.length; i++) {
@@ -243,7 +231,7 @@ async function evaluateChannelPlan(ctx: PlanContext, request: PlanRequest, job: 
   const { shrunk, achieved, overall } = await shrinkForPlan(ctx, sparsity);
   throwIfCancelled(job);
   const evaluation = await ctx.evaluateOpened(await openShrunk(ctx, shrunk), job);
-  const sizes = sizesOf(new Map([...shrunk.weights].map(([name, w]) => [name, { shape: w.shape, values: w.values }])));
+  const sizes = sizesOf(shrunk.weights);
   return { sparsity, achieved, overall, evaluation, params: shrunk.params, sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: ctx.summary.totalParams * 4 }, note, skipped: [] };
 }
 
@@ -296,7 +284,7 @@ export async function exportLayersPlan(
   job.progress('Checking the export', 1, 3);
   if (channels) {
     const { shrunk } = await shrinkForPlan(ctx, sparsity);
-    weights = new Map([...shrunk.weights].map(([name, w]) => [name, { shape: w.shape, values: w.values }]));
+    weights = shrunk.weights;
     topology = shrunk.topology;
     reference = await evaluateOpened(await openWritten(ctx.opened, request.float16 ? roundedToFloat16(weights) : weights, topology));
   } else {
@@ -356,12 +344,8 @@ export async function deltaSweep(ctx: PlanContext, config: SweepConfig, job: Job
   let cancelled = false;
   const total = units.length * rates.length;
   for (const [row, unit] of units.entries()) {
-    const fineKernel = ctx.model.getKernel(unit);
-    const baseKernel = base.model.getKernel(unit);
-    const fine = (await fineKernel.data()) as Float32Array;
-    const original = (await baseKernel.data()) as Float32Array;
-    fineKernel.dispose();
-    baseKernel.dispose();
+    const fine = await readKernel(ctx.model, unit);
+    const original = await readKernel(base.model, unit);
     for (const [column, p] of rates.entries()) {
       if (job.cancelled()) {
         cancelled = true;

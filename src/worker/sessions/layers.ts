@@ -17,7 +17,8 @@ import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDeta
 import { deltaSweep, evaluateLayersPlan, exportLayersPlan, searchLayersRescale, type PlanContext } from './layers-plan';
 import { checkSameArchitecture } from '../../core/delta/dare';
 import { groupsPreview, type GroupPreview } from '../../core/structure';
-import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
+import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, sweepOptions, sweepReport, type JobContext, type Session, type SessionData } from './session';
+import { readKernel } from '../../core/model/kernels';
 
 const CALIBRATION_SAMPLES = 128;
 const BATCH = 64;
@@ -32,14 +33,6 @@ function syntheticDataset(model: PrunableModel, samples: number, seed: number): 
   return { source: 'synthetic', inputs, shape, hash };
 }
 
-async function readKernel(model: PrunableModel, unit: string): Promise<Float32Array> {
-  const kernel = model.getKernel(unit);
-  try {
-    return (await kernel.data()) as Float32Array;
-  } finally {
-    kernel.dispose();
-  }
-}
 
 /** A TF.js LayersModel with a labelled (or synthetic) dataset. */
 export class LayersSession implements Session {
@@ -206,29 +199,8 @@ export class LayersSession implements Session {
   async sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
     if (config.delta) return deltaSweep(this.planContext(), config, job);
     const started = performance.now();
-    const result = await runSweep(this.model, this.dataset, {
-      criterion: config.criterion,
-      granularity: config.granularity,
-      sparsities: config.sparsities,
-      metric: config.metric,
-      seed: config.seed,
-      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { cell: { unit: cell.unit, sparsity: cell.sparsity, value: cell.value } }),
-      shouldStop: () => job.cancelled(),
-    });
-    return {
-      criterion: result.criterion,
-      granularity: result.granularity,
-      metric: result.metric,
-      sparsities: result.sparsities,
-      layers: result.layers,
-      values: result.values.map((row) => row.map((v) => (v === null || Number.isNaN(v) ? null : v))),
-      dense: result.dense,
-      dataHash: this.dataset.hash,
-      backend: tf.getBackend(),
-      seconds: (performance.now() - started) / 1000,
-      cancelled: result.cancelled,
-      skipped: result.skipped ?? [],
-    };
+    const result = await runSweep(this.model, this.dataset, { ...sweepOptions(config, job), metric: config.metric });
+    return sweepReport(result, this.dataset.hash, started);
   }
 
   async removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport> {

@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import type { GroupPreview } from '../../core/structure';
+import type { SweepCell as EngineCell, SweepResult } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
 import { CancelledError, type BaseModelInfo, type DataSummary, type LayerDetail, type ModelSummary, type ExportRequest, type ExportResult, type PlanRequest, type PlanResult, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
@@ -60,4 +62,34 @@ export function concatFloat32(parts: Float32Array[]): Float32Array {
     offset += part.length;
   }
   return out;
+}
+
+/** What every sweep engine takes from the page's request: the grid, the criterion, cells streamed as progress, cancel. */
+export function sweepOptions(config: SweepConfig, job: JobContext) {
+  return {
+    criterion: config.criterion,
+    granularity: config.granularity,
+    sparsities: config.sparsities,
+    seed: config.seed,
+    onCell: (cell: EngineCell) => job.progress('Sweeping', cell.index + 1, cell.total, { cell: { unit: cell.unit, sparsity: cell.sparsity, value: cell.value } }),
+    shouldStop: () => job.cancelled(),
+  };
+}
+
+/** An engine's result as the page's report (`lopper sweep`'s schema): NaN becomes null; data hash, backend and time added. */
+export function sweepReport(result: SweepResult, dataHash: string, startedMs: number): SweepReport {
+  return {
+    criterion: result.criterion,
+    granularity: result.granularity,
+    metric: result.metric,
+    sparsities: result.sparsities,
+    layers: result.layers,
+    values: result.values.map((row) => row.map((v) => (Number.isNaN(v) ? null : v))),
+    dense: result.dense,
+    dataHash,
+    backend: tf.getBackend(),
+    seconds: (performance.now() - startedMs) / 1000,
+    cancelled: result.cancelled,
+    skipped: result.skipped,
+  };
 }

@@ -18,6 +18,7 @@ import { recipeFromPlan } from '../../io/recipe';
 import type { OpenedModel } from '../../io/types';
 import type { ExportRequest, ExportResult, PlanRequest, PlanResult, SweepReport } from '../protocol';
 import { throwIfCancelled, type JobContext, type TokenData } from './session';
+import { readKernel, readKernels } from '../../core/model/kernels';
 
 export interface TransformerPlanContext {
   model: TransformerModel;
@@ -25,6 +26,8 @@ export interface TransformerPlanContext {
   tokens: TokenData;
   totalParams: number;
   denseEvaluation(job: JobContext): Promise<Evaluation>;
+  /** Wanda/SparseGPT statistics of the dense model, by `needs|data hash`: they do not change while the plan does. */
+  statsCache: Map<string, Map<string, CalibrationStats>>;
   /** Evaluates another model (the export reopened) on the same tokens. */
   evaluateOpened(opened: OpenedModel, job: JobContext): Promise<Evaluation>;
 }
@@ -39,14 +42,6 @@ interface Applied {
 
 const layoutOf = (shape: number[]): UnitLayout => ({ kind: 'dense', rows: shape[1], cols: shape[0] });
 
-async function readKernel(model: TransformerModel, unit: string): Promise<Float32Array> {
-  const kernel = model.getKernel(unit);
-  try {
-    return (await kernel.data()) as Float32Array;
-  } finally {
-    kernel.dispose();
-  }
-}
 
 function curvesOf(sweep: SweepReport) {
   return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
@@ -60,7 +55,7 @@ async function allocated(ctx: TransformerPlanContext, request: PlanRequest): Pro
   }
   const units = ctx.model.units();
   const input: AllocationInput = { units: units.map((u) => ({ name: u.name, size: u.size })), target: plan.target, locked: lockedSparsities(plan) };
-  if (plan.allocation === 'global') input.kernels = new Map(await Promise.all(units.map(async (u) => [u.name, await readKernel(ctx.model, u.name)] as const)));
+  if (plan.allocation === 'global') input.kernels = await readKernels(ctx.model, units.map((u) => u.name));
   if (plan.allocation === 'sensitivity') {
     if (!request.sweep) throw new Error('The sensitivity allocation needs a sweep: run one first (or pick another allocation)');
     input.sweep = curvesOf(request.sweep);
@@ -69,14 +64,19 @@ async function allocated(ctx: TransformerPlanContext, request: PlanRequest): Pro
   return { sparsity: result.sparsity, note: result.note };
 }
 
-/** Wanda/SparseGPT statistics of every projection, from the dense model on calibration windows of the tokens. */
-async function calibrationStats(ctx: TransformerPlanContext, units: string[], needs: 'norms' | 'gram', job: JobContext): Promise<Map<string, CalibrationStats>> {
+/** Wanda/SparseGPT statistics of every projection, from the dense model on calibration windows of the tokens (cached). */
+async function calibrationStats(ctx: TransformerPlanContext, needs: 'norms' | 'gram', job: JobContext): Promise<Map<string, CalibrationStats>> {
+  const key = `${needs}|${ctx.tokens.hash}`;
+  const hit = ctx.statsCache.get(key);
+  if (hit) return hit;
+  const units = ctx.model.units().map((u) => u.name);
   const windows = calibrationWindows(ctx.tokens.ids, ctx.model.contextLength);
   const batches = windows.map((w) => tf.tensor2d(Int32Array.from(w), [1, w.length], 'int32'));
   try {
     const stats = await captureInputStats(ctx.model, batches, units, needs, () => job.cancelled());
     throwIfCancelled(job);
     if (!stats) throw new Error('Calibration stopped');
+    ctx.statsCache.set(key, stats);
     return stats;
   } finally {
     tf.dispose(batches);
@@ -90,7 +90,7 @@ async function applyTransformerPlan(ctx: TransformerPlanContext, request: PlanRe
   const { sparsity, note } = await allocated(ctx, request);
   const criterion = getCriterion(plan.criterion);
   const units = ctx.model.units().filter((u) => (sparsity[u.name] ?? 0) > 0);
-  const stats = criterion.needs === 'none' || units.length === 0 ? null : await calibrationStats(ctx, units.map((u) => u.name), criterion.needs, job);
+  const stats = criterion.needs === 'none' || units.length === 0 ? null : await calibrationStats(ctx, criterion.needs, job);
   const kernels = new Map<string, Float32Array>();
   const achieved: Record<string, number> = Object.fromEntries(ctx.model.units().map((u) => [u.name, 0]));
   for (const [index, unit] of units.entries()) {

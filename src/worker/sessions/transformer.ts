@@ -14,24 +14,20 @@ import type { GroupPreview } from '../../core/structure';
 import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
 import { evaluateTransformerPlan, exportTransformerPlan, type TransformerPlanContext } from './transformer-plan';
 import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
-import { SYNTHETIC_SAMPLES, throwIfCancelled, type JobContext, type Session, type SessionData, type TokenData } from './session';
+import { SYNTHETIC_SAMPLES, throwIfCancelled, sweepOptions, sweepReport, type JobContext, type Session, type SessionData, type TokenData } from './session';
+import { unitZeroCountsAsync } from '../../core/model/inspect';
+import { readKernel } from '../../core/model/kernels';
+import type { CalibrationStats } from '../../core/criteria/types';
 
 /** Tokens for one synthetic sample: a context window's worth, capped so data-free mode stays quick. */
 const SYNTHETIC_WINDOW = 64;
 
 async function unitRows(model: TransformerModel): Promise<LayerInfo[]> {
-  const rows: LayerInfo[] = [];
-  for (const unit of model.units()) {
+  const zeros = await unitZeroCountsAsync(model);
+  return model.units().map((unit) => {
     const [inputs, outputs] = unit.shape;
-    const zeros = tf.tidy(() => {
-      const kernel = model.getKernel(unit.name);
-      return tf.sum(tf.equal(kernel, 0));
-    });
-    const zeroCount = (await zeros.data())[0];
-    zeros.dispose();
-    rows.push({ name: unit.name, type: 'Linear', outputShape: [null, null, outputs], params: unit.size, flops: 2 * inputs * outputs, prunable: true, sparsity: zeroCount / unit.size });
-  }
-  return rows;
+    return { name: unit.name, type: 'Linear', outputShape: [null, null, outputs], params: unit.size, flops: 2 * inputs * outputs, prunable: true, sparsity: (zeros.get(unit.name) ?? 0) / unit.size };
+  });
 }
 
 function syntheticTokens(vocabSize: number, samples: number, window: number, seed: number): TokenData {
@@ -45,6 +41,7 @@ export class TransformerSession implements Session {
   private tokens: TokenData;
   private denseLogits: Float32Array | null = null;
   private dense: { hash: string; evaluation: Evaluation } | null = null;
+  private readonly statsCache = new Map<string, Map<string, CalibrationStats>>();
 
   private constructor(
     readonly opened: OpenedModel,
@@ -130,12 +127,7 @@ export class TransformerSession implements Session {
   }
 
   async layerDetail(layer: string): Promise<LayerDetail> {
-    const kernel = this.model.getKernel(layer);
-    try {
-      return { layer, units: [layer], stats: weightStats((await kernel.data()) as Float32Array) };
-    } finally {
-      kernel.dispose();
-    }
+    return { layer, units: [layer], stats: weightStats(await readKernel(this.model, layer)) };
   }
 
   /** Logits of the first tokens of the data, flattened: `samples` positions × vocabulary. */
@@ -149,29 +141,8 @@ export class TransformerSession implements Session {
   async sweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
     const started = performance.now();
     const metric = config.metric === 'accuracy' ? 'loss' : config.metric;
-    const result = await runTransformerSweep(this.model, this.tokens.ids, {
-      criterion: config.criterion,
-      granularity: config.granularity,
-      sparsities: config.sparsities,
-      metric,
-      seed: config.seed,
-      onCell: (cell) => job.progress('Sweeping', cell.index + 1, cell.total, { cell: { unit: cell.unit, sparsity: cell.sparsity, value: cell.value } }),
-      shouldStop: () => job.cancelled(),
-    });
-    return {
-      criterion: result.criterion,
-      granularity: result.granularity,
-      metric: result.metric,
-      sparsities: result.sparsities,
-      layers: result.layers,
-      values: result.values.map((row) => row.map((v) => (v === null || Number.isNaN(v) ? null : v))),
-      dense: result.dense,
-      dataHash: this.tokens.hash,
-      backend: tf.getBackend(),
-      seconds: (performance.now() - started) / 1000,
-      cancelled: result.cancelled,
-      skipped: result.skipped,
-    };
+    const result = await runTransformerSweep(this.model, this.tokens.ids, { ...sweepOptions(config, job), metric });
+    return sweepReport(result, this.tokens.hash, started);
   }
 
   /** FinerCut on calibration windows of the current tokens, with ShortGPT's block influence beside it. */
@@ -240,6 +211,7 @@ export class TransformerSession implements Session {
       opened: this.opened,
       tokens: this.tokens,
       totalParams: this.summary.totalParams,
+      statsCache: this.statsCache,
       denseEvaluation: async (job) => {
         if (this.dense?.hash !== this.tokens.hash) this.dense = { hash: this.tokens.hash, evaluation: await this.evaluate(job) };
         return this.dense.evaluation;
