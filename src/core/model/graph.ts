@@ -120,3 +120,27 @@ export function liveKeys(graph: ExecutionGraph, boundary: number): string[] {
   }
   return live;
 }
+
+/** True when value `ancestor` is computed before `key` on a path that leads to it. */
+export function feeds(graph: ExecutionGraph, ancestor: string, key: string): boolean {
+  const seen = new Set<string>();
+  const pending = [key];
+  while (pending.length > 0) {
+    const current = pending.pop() as string;
+    if (current === ancestor) return true;
+    if (seen.has(current)) continue;
+    seen.add(current);
+    const produced = graph.producedAt.get(current) ?? -1;
+    if (produced >= 0) pending.push(...graph.steps[produced].inputs);
+  }
+  return false;
+}
+
+/**
+ * The input a bypassed step passes on: for a two-input merge (a residual `Add`) the skip path —
+ * the input that feeds the other one — whichever position it has; otherwise the first input.
+ */
+export function passedInput(graph: ExecutionGraph, step: ExecutionStep): number {
+  if (step.inputs.length !== 2 || step.inputs[0] === step.inputs[1]) return 0;
+  return [0, 1].find((i) => feeds(graph, step.inputs[i], step.inputs[1 - i])) ?? 0;
+}

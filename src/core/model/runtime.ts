@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { UnitInfo } from '../types';
-import { buildExecutionGraph, liveKeys, UnsupportedModelError } from './graph';
+import { buildExecutionGraph, liveKeys, passedInput, UnsupportedModelError } from './graph';
 import type { ExecutionGraph, ExecutionStep, Layer } from './graph';
 import { layerUnits } from './units';
 
 export interface ForwardOptions {
-  /** Layer names whose output is replaced by their first input (shape-preserving layers only). */
+  /** Layer names whose output is replaced by their input (shape-preserving layers only); a residual `Add` passes its skip path, whichever input that is. */
   bypass?: ReadonlySet<string>;
   /** Unit name → kernel to use instead of the stored one (same shape, float32). Nothing is stored. */
   kernels?: ReadonlyMap<string, tf.Tensor>;
@@ -300,7 +300,7 @@ export class PrunableModel {
         return value;
       });
       const outputs = options.bypass?.has(step.layer.name)
-        ? [args[0]]
+        ? [args[passedInput(this.graph, step)]]
         : toTensorList(step.layer.apply(args), step.layer.name);
       step.outputs.forEach((key, j) => hold(key, outputs[j]));
       for (const key of new Set(step.inputs)) {

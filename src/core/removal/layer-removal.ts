@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ExecutionGraph } from '../model/graph';
+import { feeds } from '../model/graph';
 import type { PrunableModel } from '../model/runtime';
 
 /** A removal candidate of a LayersModel, named by the Keras layer name of what is bypassed (DESIGN §6). */
@@ -14,21 +14,6 @@ export type LayerCandidate =
 
 /** Layers that compute nothing at inference: removing them changes nothing, so they are no candidates. */
 const INFERENCE_NO_OPS = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout']);
-
-/** True when value `ancestor` is computed before `key` on a path that leads to it. */
-function feeds(graph: ExecutionGraph, ancestor: string, key: string): boolean {
-  const seen = new Set<string>();
-  const pending = [key];
-  while (pending.length > 0) {
-    const current = pending.pop() as string;
-    if (current === ancestor) return true;
-    if (seen.has(current)) continue;
-    seen.add(current);
-    const produced = graph.producedAt.get(current) ?? -1;
-    if (produced >= 0) pending.push(...graph.steps[produced].inputs);
-  }
-  return false;
-}
 
 function isSoftmax(layer: tf.layers.Layer): boolean {
   const config = layer.getConfig();

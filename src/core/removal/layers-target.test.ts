@@ -93,7 +93,7 @@ describe('forwardWithRemovals', () => {
     model.dispose();
   });
 
-  it('removing a branch whose skip is the second Add input passes the skip value on', () => {
+  it('removing a branch whose skip is the second Add input passes the skip value on, through forward({bypass}) too', () => {
     const { model, trunk, head } = skipSecondModel();
     const x = tf.tidy(() => tf.randomNormal([5, 6], 0, 1, 'float32', 7));
     const before = tf.memory().numTensors;
@@ -102,7 +102,9 @@ describe('forwardWithRemovals', () => {
     expect(maxDifference(removed, expected)).toBeLessThan(1e-6);
     const dense = forwardWithRemovals(model, x, new Set());
     expect(maxDifference(dense, removed)).toBeGreaterThan(1e-3);
-    tf.dispose([removed, expected, dense]);
+    const bypassed = model.forward(x, { bypass: new Set(['join']) });
+    expect(maxDifference(bypassed, expected)).toBeLessThan(1e-6);
+    tf.dispose([removed, expected, dense, bypassed]);
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
     model.dispose();

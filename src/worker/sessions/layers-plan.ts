@@ -30,8 +30,6 @@ export interface PlanContext {
   summary: ModelSummary;
   dataset: Dataset;
   denseEvaluation(job: JobContext): Promise<Evaluation>;
-  /** The model with removed candidates (branch-aware) and substitute kernels, on this session's data. */
-  evaluateWithRemovals(bypass: ReadonlySet<string>, kernels: ReadonlyMap<string, tf.Tensor> | undefined, job: JobContext): Promise<Evaluation>;
   /** Evaluates another model (an export reopened, a shrunk copy) on this session's data. */
   evaluateOpened(opened: OpenedModel, job: JobContext): Promise<Evaluation>;
   cache: Map<string, Map<string, number>>;
@@ -240,9 +238,7 @@ export async function evaluateLayersPlan(ctx: PlanContext, request: PlanRequest,
   const applied = await applyLayersPlan(ctx, request, job);
   const bypass = request.plan.removed.length > 0 ? new Set(request.plan.removed) : undefined;
   const evaluation = await withKernels(ctx.model, applied.kernels, (kernels) =>
-    bypass
-      ? ctx.evaluateWithRemovals(bypass, kernels, job)
-      : evaluate(ctx.model, ctx.dataset, { forward: { kernels }, onProgress: (done, total) => job.progress('Evaluating', done, total), shouldStop: () => job.cancelled() }),
+    evaluate(ctx.model, ctx.dataset, { forward: { kernels, bypass }, onProgress: (done, total) => job.progress('Evaluating', done, total), shouldStop: () => job.cancelled() }),
   );
   throwIfCancelled(job);
   const removedParams = ctx.summary.layers.filter((l) => bypass?.has(l.name)).reduce((n, l) => n + l.params, 0);
@@ -301,7 +297,7 @@ export async function exportLayersPlan(
     const bypass = removed.length > 0 ? new Set(removed) : undefined;
     reference = request.float16
       ? await evaluateOpened(await openWritten(ctx.opened, roundedToFloat16(weights), topology))
-      : await withKernels(ctx.model, applied.kernels, (kernels) => (bypass ? ctx.evaluateWithRemovals(bypass, kernels, job) : evaluate(ctx.model, ctx.dataset, { forward: { kernels } })));
+      : await withKernels(ctx.model, applied.kernels, (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels, bypass } }));
   }
   const plan: PruningPlan = { ...request.plan, sparsity };
   const recipe = recipeFromPlan(plan, ctx.opened, { dense: await ctx.denseEvaluation(job), pruned: reference });

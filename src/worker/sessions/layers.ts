@@ -4,12 +4,8 @@ import { evaluate, predict } from '../../core/evaluate';
 import { inspectModel } from '../../core/model/inspect';
 import { PrunableModel } from '../../core/model/runtime';
 import { weightStats } from '../../core/model/stats';
-import { accuracy } from '../../core/metrics/accuracy';
-import { crossEntropy } from '../../core/metrics/cross-entropy';
-import { jsDivergence } from '../../core/metrics/divergence';
-import { forwardWithRemovals, greedyRemoval, layerRemovalCandidates, layersModelTarget } from '../../core/removal';
+import { greedyRemoval, layerRemovalCandidates, layersModelTarget } from '../../core/removal';
 import { runSweep } from '../../core/sweep/engine';
-import { yieldToEventLoop } from '../../core/yield';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
@@ -21,7 +17,6 @@ import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, sweepOptions, sweep
 import { readKernel } from '../../core/model/kernels';
 
 const CALIBRATION_SAMPLES = 128;
-const BATCH = 64;
 
 function classCount(outputShape: (number | null)[]): number | undefined {
   const last = outputShape[outputShape.length - 1];
@@ -168,7 +163,6 @@ export class LayersSession implements Session {
       dataset: this.dataset,
       cache: this.allocationCache,
       evaluateOpened: (opened, job) => this.evaluateOpened(opened, job),
-      evaluateWithRemovals: (bypass, kernels, job) => this.evaluateWithRemovals(bypass, kernels, job),
       base: this.base,
       denseEvaluation: async (job) => (this.dense?.hash === this.dataset.hash ? this.dense.evaluation : this.evaluate(job)),
     };
@@ -219,40 +213,20 @@ export class LayersSession implements Session {
   }
 
   /** The model evaluated with the removals applied, on all of its data. */
+  /** The model with the removals applied (a removed branch passes its skip path), on all of its data. */
   async evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
     const bypass = new Set(removed);
-    const evaluation = await this.evaluateWithRemovals(bypass, undefined, job);
+    const data = this.dataset;
+    if (!data.labels && !this.reference) this.reference = await predict(this.model, data, {});
+    const evaluation = await evaluate(this.model, data, {
+      forward: { bypass },
+      reference: data.labels ? undefined : (this.reference ?? undefined),
+      onProgress: (done, total) => job.progress('Evaluating', done, total),
+      shouldStop: () => job.cancelled(),
+    });
+    throwIfCancelled(job);
     const removedParams = this.summary.layers.filter((l) => bypass.has(l.name)).reduce((total, l) => total + l.params, 0);
     return { evaluation, params: this.summary.totalParams - removedParams };
-  }
-
-  /**
-   * The model on all of its data with candidates removed (a removed branch passes its skip input,
-   * whichever input of the `Add` that is) and, optionally, substitute kernels.
-   */
-  async evaluateWithRemovals(bypass: ReadonlySet<string>, kernels: ReadonlyMap<string, tf.Tensor> | undefined, job: JobContext): Promise<Evaluation> {
-    const data = this.dataset;
-    const [n, ...sampleShape] = data.shape;
-    const per = data.inputs.length / n;
-    const parts: Float32Array[] = [];
-    for (let start = 0; start < n; start += BATCH) {
-      throwIfCancelled(job);
-      const count = Math.min(BATCH, n - start);
-      const out = this.model.withKernels(kernels, () =>
-        tf.tidy(() => forwardWithRemovals(this.model, tf.tensor(data.inputs.subarray(start * per, (start + count) * per), [count, ...sampleShape], 'float32'), bypass)),
-      );
-      parts.push((await out.data()) as Float32Array);
-      out.dispose();
-      job.progress('Evaluating', start + count, n);
-      await yieldToEventLoop();
-    }
-    const outputs = concatFloat32(parts);
-    const classes = outputs.length / n;
-    const fromLogits = !this.model.outputIsProbability();
-    if (!this.reference && !data.labels) this.reference = await predict(this.model, data, {});
-    return data.labels
-      ? { accuracy: accuracy(outputs, data.labels, classes), loss: crossEntropy(outputs, data.labels, classes, { fromLogits }), samples: n }
-      : { divergence: jsDivergence(this.reference as Float32Array, outputs, classes, { fromLogits }), samples: n };
   }
 
   dispose(): void {
