@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { zerothOrderImportance } from '../core/allocate/ecoflap';
-import { unitOutlierRatios } from '../core/allocate/outliers';
 import type { AllocationInput, SensitivityCurves } from '../core/allocate/types';
-import { applyPlan } from '../core/apply/apply';
-import { calibrationBatches, layerInput, readKernel } from '../core/apply/capture';
-import type { CalibrationStats } from '../core/criteria/types';
+import { readKernel } from '../core/apply/capture';
+import { applyPlanKernels } from '../core/pipeline/apply';
+import { allocationExtras } from '../core/pipeline/allocation';
+import { calibrationInputs, type PipelineData } from '../core/pipeline/data';
+import { shrinkForPlan } from '../core/structure/plan-shrink';
+import { LayersPrunable } from '../kinds/layers-model/prunable';
 import { evaluate, predict, type EvaluationResult } from '../core/evaluate';
 import { PrunableModel } from '../core/model/runtime';
 import type { PruningPlan } from '../core/plan';
@@ -12,8 +13,7 @@ import { greedyRemoval } from '../core/removal/greedy';
 import { layerRemovalCandidates, type LayerCandidate } from '../core/removal/layer-removal';
 import { liveLayers, topologyWithout } from '../core/removal/topology';
 import { layersModelTarget } from '../core/removal/layers-target';
-import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../core/structure';
-import { collectStats } from '../core/sweep/calibration';
+import type { ShrinkResult } from '../core/structure';
 import { DEFAULT_SPARSITIES, runSweep } from '../core/sweep/engine';
 import type { UnitInfo } from '../core/types';
 import { weightsOf, writeLayersModel, type ExportFile, type WeightValues } from '../io/export';
@@ -23,7 +23,7 @@ import type { Recipe, RecipeMetrics } from '../io/recipe';
 import type { Dataset, OpenedModel } from '../io/types';
 import type { ParsedArgs } from './args';
 import { loadData } from './load';
-import { readKernels, withKernelTensors, type KernelSource, type PruneSubject } from './prune-subject';
+import { withKernelTensors, type KernelSource, type PruneSubject } from './prune-subject';
 
 /** Samples of the dataset used for calibration (DESIGN §6: the first min(128, N)). */
 const CALIBRATION_SAMPLES = 128;
@@ -38,6 +38,7 @@ class LayersSubject implements PruneSubject {
   private readonly candidates: LayerCandidate[];
   /** The model with its pruned channels cut out, when the plan's granularity is channels. */
   private shrunk: ShrinkResult | undefined;
+  private readonly prunable: LayersPrunable;
 
   constructor(
     readonly opened: OpenedModel,
@@ -45,6 +46,7 @@ class LayersSubject implements PruneSubject {
     private readonly data: Dataset,
   ) {
     this.candidates = layerRemovalCandidates(model);
+    this.prunable = new LayersPrunable(model);
   }
 
   get dataHash(): string {
@@ -128,17 +130,20 @@ class LayersSubject implements PruneSubject {
   }
 
   async allocationInput(plan: PruningPlan, units: readonly string[], sweep: SensitivityCurves | undefined): Promise<Partial<AllocationInput>> {
-    switch (plan.allocation) {
-      case 'global':
-        return { kernels: await readKernels(this, units) };
-      case 'sensitivity':
-        return { sweep: sweep ?? (await this.sweep(plan, units)) };
-      case 'owl':
-        return { outlierRatios: await unitOutlierRatios(this.model, this.data, { units }) };
-      case 'ecoflap':
-        return { importance: await zerothOrderImportance(this.model, this.data, { seed: plan.seed, units }) };
-      default:
-        return {};
+    if (plan.allocation === 'sensitivity') return { sweep: sweep ?? (await this.sweep(plan, units)) };
+    return this.withCalibration((batches) => allocationExtras(this.prunable, plan, this.pipelineData(), batches, units));
+  }
+
+  private pipelineData(): PipelineData {
+    return { kind: 'samples', ...this.data, synthetic: this.data.source === 'synthetic' };
+  }
+
+  private async withCalibration<T>(work: (batches: tf.Tensor[]) => Promise<T>): Promise<T> {
+    const batches = calibrationInputs(this.pipelineData());
+    try {
+      return await work(batches);
+    } finally {
+      tf.dispose(batches);
     }
   }
 
@@ -149,52 +154,17 @@ class LayersSubject implements PruneSubject {
     return runSweep(this.model, this.data, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'accuracy', seed: plan.seed, units });
   }
 
+  /** The plan's criterion through the pipeline the page uses too; channels shrink the model (core/structure/plan-shrink.ts). */
   async apply(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }> {
-    if (plan.granularity === 'channels') return this.shrinkChannels(plan);
-    const result = await applyPlan(this.model, plan, this.data);
-    return { kernels: result.kernels, skipped: result.skipped };
-  }
-
-  /**
-   * Channels: each dependency group loses its lowest-scored channels (magnitude, or Wanda on the
-   * calibration inputs) in every weight that holds them, so the written model really shrinks. Groups
-   * that pass through a removed or dead layer's kernel stay whole.
-   */
-  private async shrinkChannels(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }> {
-    if (plan.criterion !== 'magnitude' && plan.criterion !== 'wanda') {
-      throw new Error(`--granularity channels scores channel groups by magnitude or wanda, not ${plan.criterion}`);
-    }
-    const groups = dependencyGroups(this.model);
-    const live = liveLayers(this.model, new Set(plan.removed), this.candidates);
-    const usable = groups.filter((group) => group.slices.every((slice) => slice.role === 'channel' || live.has(slice.layer)));
-    const planned = (group: (typeof groups)[number]): boolean => group.producers.some((p) => (plan.sparsity[p.unit] ?? 0) > 0);
-    const skipped = groups
-      .filter((group) => planned(group) && (!group.shrinkable || !usable.includes(group)))
-      .map((group) => ({ unit: group.id, reason: group.shrinkable ? 'its channels pass through a removed layer' : (group.reason ?? 'the group cannot shrink') }));
-    const stats = plan.criterion === 'wanda' ? await this.producerStats(usable.flatMap((g) => g.producers.map((p) => p.unit)), plan.removed) : undefined;
-    const keep = await channelKeepMasks(this.model, plan, usable, { ...(stats && { stats }) });
-    this.shrunk = await shrinkModel(this.model, keep, { groups, topology: this.opened.artifacts.modelTopology });
-    return { kernels: new Map(), skipped };
-  }
-
-  /** Wanda's input norms of each unit on the calibration samples, in the model with `removed` bypassed. */
-  private async producerStats(units: readonly string[], removed: readonly string[]): Promise<Map<string, CalibrationStats>> {
-    const batches = calibrationBatches(this.data);
-    const bypass = removed.length > 0 ? new Set(removed) : undefined;
-    const stats = new Map<string, CalibrationStats>();
-    try {
-      for (const unit of this.model.units().filter((u) => units.includes(u.name))) {
-        const input = layerInput(this.model, batches, unit.layer, { bypass });
-        try {
-          stats.set(unit.name, await collectStats(this.model, unit.name, input, 'norms'));
-        } finally {
-          input.dispose();
-        }
+    return this.withCalibration(async (batches) => {
+      if (plan.granularity === 'channels') {
+        const planned = await shrinkForPlan(this.model, this.prunable, plan, batches, this.opened.artifacts.modelTopology);
+        this.shrunk = planned.shrunk;
+        return { kernels: new Map(), skipped: planned.skipped };
       }
-    } finally {
-      tf.dispose(batches);
-    }
-    return stats;
+      const result = await applyPlanKernels(this.prunable, plan, batches);
+      return { kernels: result.kernels, skipped: result.skipped };
+    });
   }
 
   async write(removed: readonly string[], options: { recipe?: Recipe; float16: boolean }): Promise<ExportFile[]> {

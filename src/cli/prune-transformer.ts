@@ -1,25 +1,20 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { ECOFLAP_EPSILON, ECOFLAP_SAMPLES } from '../core/allocate/ecoflap';
-import { outlierRatio } from '../core/allocate/owl';
 import type { AllocationInput, SensitivityCurves } from '../core/allocate/types';
 import { achievedSparsity } from '../core/apply/apply';
-import { kernelToMatrix, matrixToKernel, unitLayout, type UnitLayout } from '../core/criteria/layout';
-import { getCriterion } from '../core/criteria/registry';
-import type { CalibrationStats } from '../core/criteria/types';
-import { wandaScores } from '../core/criteria/wanda';
-import { mulberry32, normalGenerator } from '../core/data/synthetic';
-import { unitSeed } from '../core/delta/dare';
-import { parseNMPattern } from '../core/masks';
+import { applyPlanKernels } from '../core/pipeline/apply';
+import { allocationExtras } from '../core/pipeline/allocation';
+import { calibrationInputs, syntheticTokens, tokenCalibrationWindows, type TokenData as PipelineTokens } from '../core/pipeline/data';
 import type { PruningPlan } from '../core/plan';
-import { calibrationWindows, randomTokenWindows } from '../core/removal/calibration';
 import { greedyRemoval } from '../core/removal/greedy';
 import { transformerTarget } from '../core/removal/transformer-target';
 import { windowBatches, type WindowBatch } from '../core/removal/windows';
+import { DEFAULT_SPARSITIES } from '../core/sweep/engine';
+import { runTransformerSweep } from '../core/sweep/transformer-sweep';
 import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel, type TransformerForwardOptions } from '../core/transformer/model';
 import { jsFromLogits } from '../core/transformer/output-change';
-import { nextTokenNll, perplexity } from '../core/transformer/perplexity';
+import { perplexity } from '../core/transformer/perplexity';
 import type { UnitInfo } from '../core/types';
 import { writeHfTransformer, type ExportFile } from '../io/export';
 import { sha256Hex } from '../io/hash';
@@ -27,14 +22,21 @@ import { inputFileFromBytes, parseJsonBytes } from '../io/input-file';
 import { openModel } from '../io/open';
 import type { Recipe, RecipeMetrics } from '../io/recipe';
 import type { InputFile, OpenedModel, TransformerPayload } from '../io/types';
+import { TransformerPrunable } from '../kinds/hf-transformer/prunable';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { readKernels, withKernelTensors, type KernelSource, type PruneSubject } from './prune-subject';
+
+const log = (message: string): void => {
+  process.stderr.write(`lopper prune: ${message}\n`);
+};
 
 /** Token windows of calibration (and data-free evaluation): FinerCut's 10, as `lopper remove`. */
 const LM_SAMPLES = 10;
 
 /** What a language model is calibrated and evaluated on: a text's token ids, or seeded random windows. */
 interface TokenData {
+  /** The same data as the page's pipeline sees it. */
+  pipeline: PipelineTokens;
   hash: string;
   /** The text's token ids (perplexity); absent data-free. */
   ids?: Int32Array;
@@ -42,71 +44,21 @@ interface TokenData {
   batches: WindowBatch[];
 }
 
-interface UnitSums {
-  rows: number;
-  norms: Float64Array;
-  gram?: Float64Array;
-}
-
-function addInto(total: Float64Array, values: ArrayLike<number>): void {
-  for (let i = 0; i < total.length; i++) total[i] += values[i];
-}
-
-/**
- * Statistics of the inputs X `[rows, in]` of `units` over the calibration windows, as the criteria
- * read them: Σ X² per column and, for `gram`, XᵀX, summed in float64 over batches.
- */
-async function projectionStats(
-  model: TransformerModel,
-  batches: readonly WindowBatch[],
-  units: ReadonlySet<string>,
-  needs: 'norms' | 'gram',
-  forward: TransformerForwardOptions,
-): Promise<Map<string, CalibrationStats>> {
-  const sums = new Map<string, UnitSums>();
-  for (const batch of batches) {
-    const kept = new Map<string, { rows: number; norms: tf.Tensor; gram?: tf.Tensor }>();
-    const ids = tf.tensor2d(batch.ids, batch.shape, 'int32');
-    try {
-      const onUnitInput = (unit: string, x: tf.Tensor2D): void => {
-        if (!units.has(unit)) return;
-        kept.set(unit, { rows: x.shape[0], norms: tf.keep(x.square().sum(0)), ...(needs === 'gram' && { gram: tf.keep(tf.matMul(x, x, true, false)) }) });
-      };
-      model.forward(ids, { ...forward, onUnitInput }).dispose();
-      for (const [unit, { rows, norms, gram }] of kept) {
-        const cols = norms.size;
-        const sum = sums.get(unit) ?? { rows: 0, norms: new Float64Array(cols), ...(gram && { gram: new Float64Array(cols * cols) }) };
-        sum.rows += rows;
-        addInto(sum.norms, await norms.data());
-        if (gram && sum.gram) addInto(sum.gram, await gram.data());
-        sums.set(unit, sum);
-      }
-    } finally {
-      ids.dispose();
-      for (const { norms, gram } of kept.values()) tf.dispose([norms, ...(gram ? [gram] : [])]);
-    }
-  }
-  return new Map(
-    [...sums].map(([unit, sum]): [string, CalibrationStats] => [unit, { samples: sum.rows, inputNormsSq: sum.norms, ...(sum.gram && { gram: sum.gram }) }]),
-  );
-}
-
-/** The block a unit belongs to (`model.layers.3`, `transformer.h.0`): OWL's outlier ratio is per block. */
-function blockOf(unit: string): string {
-  return unit.split('.').slice(0, 3).join('.');
-}
-
 /** A Hugging Face decoder-only transformer as `lopper prune` works on it. */
 class TransformerSubject implements PruneSubject {
   /** Dense logits of each calibration batch (data-free divergence). */
   private reference: Float32Array[] | undefined;
+
+  private readonly prunable: TransformerPrunable;
 
   constructor(
     readonly opened: OpenedModel,
     private readonly model: TransformerModel,
     private readonly configJson: unknown,
     private readonly data: TokenData,
-  ) {}
+  ) {
+    this.prunable = new TransformerPrunable(model, opened.name);
+  }
 
   get dataHash(): string {
     return this.data.hash;
@@ -204,137 +156,36 @@ class TransformerSubject implements PruneSubject {
   }
 
   async allocationInput(plan: PruningPlan, units: readonly string[], sweep: SensitivityCurves | undefined): Promise<Partial<AllocationInput>> {
-    switch (plan.allocation) {
-      case 'global':
-        return { kernels: await readKernels(this, units) };
-      case 'sensitivity':
-        if (sweep === undefined) throw new UsageError('--allocation sensitivity for a transformer needs a saved sweep (--sweep F): the sweep engine runs LayersModels only');
-        return { sweep };
-      case 'owl':
-        return { outlierRatios: await this.outlierRatios(units, plan.removed) };
-      case 'ecoflap':
-        return { importance: await this.importance(units, plan) };
-      default:
-        return {};
+    if (plan.allocation === 'sensitivity') return { sweep: sweep ?? (await this.sweep(plan, units)) };
+    return this.withCalibration((batches) => allocationExtras(this.prunable, plan, this.data.pipeline, batches, units));
+  }
+
+  /** The sensitivity sweep the allocation reads: loss on the text, as `lopper sweep` runs it. */
+  private async sweep(plan: PruningPlan, units: readonly string[]): Promise<SensitivityCurves> {
+    if (this.data.ids === undefined) throw new Error('--allocation sensitivity needs a text (--data .txt) to run its sweep on, or a saved sweep with --sweep F');
+    log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
+    const result = await runTransformerSweep(this.model, this.data.ids, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'loss', seed: plan.seed, units });
+    return { layers: result.layers, sparsities: result.sparsities, values: result.values, dense: result.dense, metric: result.metric };
+  }
+
+  private async withCalibration<T>(work: (batches: tf.Tensor[]) => Promise<T>): Promise<T> {
+    const batches = calibrationInputs(this.data.pipeline, { contextLength: this.model.contextLength, vocabSize: this.model.config.vocabSize });
+    try {
+      return await work(batches);
+    } finally {
+      tf.dispose(batches);
     }
   }
 
-  /** Next-token targets per calibration batch: the text itself, or data-free the dense model's own predictions. */
-  private async lossTargets(): Promise<Int32Array[]> {
-    if (this.data.ids !== undefined) return this.data.batches.map((batch) => batch.ids);
-    const targets: Int32Array[] = [];
-    for (const batch of this.data.batches) {
-      const predicted = tf.tidy(() => this.model.forward(tf.tensor2d(batch.ids, batch.shape, 'int32')).argMax(-1).pad([[0, 0], [1, 0]]).slice([0, 0], batch.shape));
-      targets.push((await predicted.data()) as Int32Array);
-      predicted.dispose();
-    }
-    return targets;
-  }
-
-  /**
-   * ECoFLaP's zeroth-order importance per unit, from forward passes only: Σ|g| over seeded
-   * directions z ~ N(0, I), g = (L(θ + εz) − L(θ − εz)) / 2ε, every other unit as stored and
-   * `plan.removed` bypassed; L is the mean next-token cross-entropy on the calibration windows.
-   */
-  private async importance(units: readonly string[], plan: PruningPlan): Promise<Map<string, number>> {
-    const targets = await this.lossTargets();
-    const bypass = new Set(plan.removed);
-    const shapes = new Map(this.model.units().map((unit) => [unit.name, unit.shape]));
-    const loss = async (unit: string, values: Float32Array): Promise<number> => {
-      let total = 0;
-      let count = 0;
-      for (const [b, batch] of this.data.batches.entries()) {
-        const nll = tf.tidy(() => {
-          const kernels = new Map([[unit, tf.tensor(values, shapes.get(unit), 'float32')]]);
-          return nextTokenNll(this.model.forward(tf.tensor2d(batch.ids, batch.shape, 'int32'), { kernels, bypass }), tf.tensor2d(targets[b], batch.shape, 'int32')).sum();
-        });
-        total += (await nll.data())[0];
-        count += batch.shape[0] * (batch.shape[1] - 1);
-        nll.dispose();
-      }
-      return total / count;
-    };
-    const scores = new Map<string, number>();
-    for (const unit of units) {
-      const weights = await this.readKernel(unit);
-      const direction = normalGenerator(mulberry32(unitSeed(plan.seed, unit)));
-      let score = 0;
-      for (let draw = 0; draw < ECOFLAP_SAMPLES; draw++) {
-        const z = Float64Array.from(weights, () => direction());
-        const plus = await loss(unit, Float32Array.from(weights, (w, j) => w + ECOFLAP_EPSILON * z[j]));
-        const minus = await loss(unit, Float32Array.from(weights, (w, j) => w - ECOFLAP_EPSILON * z[j]));
-        score += Math.abs((plus - minus) / (2 * ECOFLAP_EPSILON));
-      }
-      scores.set(unit, score);
-    }
-    return scores;
-  }
-
-  /** OWL's outlier ratio per block: the share of the block's Wanda scores above M·mean, inputs from the dense model. */
-  private async outlierRatios(units: readonly string[], removed: readonly string[]): Promise<Map<string, number>> {
-    const stats = await projectionStats(this.model, this.data.batches, new Set(units), 'norms', { bypass: new Set(removed) });
-    const blocks = new Map<string, { units: string[]; scores: Float64Array[] }>();
-    for (const unit of this.model.units().filter((u) => stats.has(u.name))) {
-      const layout = unitLayout('Dense', unit.name, unit.shape) as UnitLayout;
-      const scores = wandaScores('dense', kernelToMatrix(layout, await this.readKernel(unit.name)), stats.get(unit.name) as CalibrationStats);
-      const entry = blocks.get(blockOf(unit.name)) ?? { units: [], scores: [] };
-      entry.units.push(unit.name);
-      entry.scores.push(scores);
-      blocks.set(blockOf(unit.name), entry);
-    }
-    const ratios = new Map<string, number>();
-    for (const entry of blocks.values()) {
-      const joined = new Float64Array(entry.scores.reduce((n, s) => n + s.length, 0));
-      entry.scores.reduce((offset, s) => (joined.set(s, offset), offset + s.length), 0);
-      const ratio = outlierRatio(joined);
-      for (const unit of entry.units) ratios.set(unit, ratio);
-    }
-    return ratios;
-  }
-
-  /**
-   * The criterion on every unit the plan prunes, in execution order; Wanda and SparseGPT read each
-   * unit's inputs in the model with the units before it already pruned and `plan.removed` bypassed.
-   */
+  /** The criterion on every unit the plan prunes, through the pipeline the page uses too. */
   async apply(plan: PruningPlan): Promise<{ kernels: Map<string, Float32Array>; skipped: { unit: string; reason: string }[] }> {
     if (plan.granularity === 'channels') {
       throw new Error('--granularity channels is not available for transformers: structural shrinking of their projections is not implemented');
     }
-    const criterion = getCriterion(plan.criterion);
-    const pattern = parseNMPattern(plan.granularity);
-    const all = this.model.units();
-    const unknown = Object.keys(plan.sparsity).filter((name) => !all.some((unit) => unit.name === name));
-    if (unknown.length > 0) throw new Error(`the plan names ${unknown.join(', ')}, not prunable units of ${this.opened.name}`);
-    const bypass = new Set(plan.removed);
-    const kernels = new Map<string, Float32Array>();
-    const skipped: { unit: string; reason: string }[] = [];
-    const pruned = new Map<string, tf.Tensor>();
-    try {
-      for (const unit of all.filter((u) => (plan.sparsity[u.name] ?? 0) > 0)) {
-        const supported = criterion.supports('dense', plan.granularity);
-        if (supported !== true) {
-          skipped.push({ unit: unit.name, reason: supported });
-          continue;
-        }
-        const layout = unitLayout('Dense', unit.name, unit.shape) as UnitLayout;
-        const stats =
-          criterion.needs === 'none' ? undefined : (await projectionStats(this.model, this.data.batches, new Set([unit.name]), criterion.needs, { kernels: pruned, bypass })).get(unit.name);
-        const { values } = criterion.prune({
-          kind: 'dense',
-          matrix: kernelToMatrix(layout, await this.readKernel(unit.name)),
-          sparsity: pattern ? pattern.n / pattern.m : plan.sparsity[unit.name],
-          granularity: plan.granularity,
-          stats,
-          seed: plan.seed,
-        });
-        const kernel = matrixToKernel(layout, values);
-        kernels.set(unit.name, kernel);
-        if (criterion.needs !== 'none') pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
-      }
-    } finally {
-      tf.dispose([...pruned.values()]);
-    }
-    return { kernels, skipped };
+    return this.withCalibration(async (batches) => {
+      const result = await applyPlanKernels(this.prunable, plan, batches);
+      return { kernels: result.kernels, skipped: result.skipped };
+    });
   }
 
   async write(removed: readonly string[], options: { recipe?: Recipe; float16: boolean }): Promise<ExportFile[]> {
@@ -362,18 +213,21 @@ class TransformerSubject implements PruneSubject {
 async function tokenData(args: ParsedArgs, payload: TransformerPayload, contextLength: number): Promise<TokenData> {
   const samples = numberOption(args, 'samples', LM_SAMPLES);
   if (!Number.isInteger(samples) || samples < 1) throw new UsageError(`--samples expects a positive integer, got ${samples}`);
-  const vocab = payload.config.vocabSize;
+  const shape = { contextLength, vocabSize: payload.config.vocabSize };
   const dataPath = stringOption(args, 'data');
-  if (dataPath === undefined) {
-    const seed = numberOption(args, 'seed', 0);
-    return { hash: `synthetic:${seed}:${samples}`, batches: windowBatches(randomTokenWindows(vocab, contextLength, { samples, seed }), vocab) };
-  }
+  const withBatches = (pipeline: PipelineTokens): TokenData => ({
+    pipeline,
+    hash: pipeline.hash,
+    ...(!pipeline.synthetic && { ids: pipeline.ids }),
+    batches: windowBatches(tokenCalibrationWindows(pipeline, shape), shape.vocabSize),
+  });
+  if (dataPath === undefined) return withBatches(syntheticTokens(shape, samples, numberOption(args, 'seed', 0)));
   if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
   if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
   const bytes = await readFile(dataPath);
   const ids = Int32Array.from(createTokenizer(payload.tokenizer.json).encode(new TextDecoder().decode(bytes)));
   if (ids.length < 2) throw new Error(`${dataPath} is too short to score: ${ids.length} tokens`);
-  return { hash: await sha256Hex(bytes), ids, batches: windowBatches(calibrationWindows(ids, contextLength, { samples }), vocab) };
+  return withBatches({ kind: 'tokens', source: dataPath, hash: await sha256Hex(bytes), ids, synthetic: false });
 }
 
 export async function transformerSubject(opened: OpenedModel, files: readonly InputFile[], args: ParsedArgs): Promise<PruneSubject> {

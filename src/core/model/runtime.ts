@@ -11,6 +11,8 @@ export interface ForwardOptions {
   kernels?: ReadonlyMap<string, tf.Tensor>;
   /** Inference only. */
   training?: false;
+  /** Sees what enters each unit's layer (its first input) on every call, before the layer runs; freed after the pass. */
+  onUnitInput?(unit: string, input: tf.Tensor): void;
 }
 
 /**
@@ -71,6 +73,7 @@ export class PrunableModel {
   private readonly unitVariables = new Map<string, tf.LayerVariable>();
   private readonly firstStep = new Map<string, number>();
   private readonly layerList: Layer[] = [];
+  private readonly layerUnitNames = new Map<string, string[]>();
 
   static async fromArtifacts(artifacts: tf.io.ModelArtifacts): Promise<PrunableModel> {
     const model = await tf.loadLayersModel({ load: async () => artifacts });
@@ -94,6 +97,7 @@ export class PrunableModel {
       for (const unit of layerUnits(layer)) {
         this.unitList.push(unit.info);
         this.unitVariables.set(unit.info.name, unit.variable);
+        this.layerUnitNames.set(layer.name, [...(this.layerUnitNames.get(layer.name) ?? []), unit.info.name]);
       }
     }
   }
@@ -299,9 +303,11 @@ export class PrunableModel {
         if (value === undefined) throw new Error(`value ${key} for ${step.layer.name} is missing`);
         return value;
       });
-      const outputs = options.bypass?.has(step.layer.name)
-        ? [args[passedInput(this.graph, step)]]
-        : toTensorList(step.layer.apply(args), step.layer.name);
+      const bypassed = options.bypass?.has(step.layer.name) ?? false;
+      if (options.onUnitInput && !bypassed) {
+        for (const unit of this.layerUnitNames.get(step.layer.name) ?? []) options.onUnitInput(unit, args[0]);
+      }
+      const outputs = bypassed ? [args[passedInput(this.graph, step)]] : toTensorList(step.layer.apply(args), step.layer.name);
       step.outputs.forEach((key, j) => hold(key, outputs[j]));
       for (const key of new Set(step.inputs)) {
         if (lastUse.get(key) === index) release(key);

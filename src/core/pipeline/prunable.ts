@@ -50,6 +50,12 @@ export interface Prunable {
   forward(input: tf.Tensor, options?: PrunableForward): tf.Tensor;
   /** Names of what `bypass` accepts (DESIGN §6 Units). */
   removalCandidates(): string[];
+  /** The units that still compute with `removed` bypassed (a removed sublayer's or branch's units are gone). */
+  liveUnits(removed: readonly string[]): UnitInfo[];
+  /** The block a unit belongs to (a transformer block, a CNN stage): OWL's outlier ratio is per block. Each unit its own block when absent. */
+  blockOf?(unit: string): string;
+  /** True when `forward` returns probabilities (a final softmax), false or absent for logits. */
+  outputsAreProbabilities?(): boolean;
   dispose(): void;
 }
 

@@ -221,3 +221,20 @@ export async function collectStats(
   if (groups !== undefined) stats.groups = groups;
   return stats;
 }
+
+/**
+ * X of one unit from what enters its layer (samples first), in W's column layout: the rows
+ * `collectStats` sums. Dense: the input as `[rows, in]`; convolutions: im2col patches; depthwise:
+ * `[rows, channels · cols]`. Synchronous; the caller disposes the result.
+ */
+export function unitInputRows(model: PrunableModel, unit: string, layerInput: tf.Tensor): tf.Tensor2D {
+  const info = unitInfo(model, unit);
+  const layout = unitLayoutOf(model, unit);
+  if (typeof layout === 'string') throw new Error(`${unit}: ${layout}`);
+  const builder = patchBuilder(model, info, layout, layerInput);
+  try {
+    return tf.tidy(() => builder.build(layerInput));
+  } finally {
+    builder.dispose();
+  }
+}

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { gzipSync } from 'fflate';
-import { allocate } from '../../core/allocate/registry';
-import { zerothOrderImportance } from '../../core/allocate/ecoflap';
-import { unitOutlierRatios } from '../../core/allocate/outliers';
-import type { AllocationInput, SensitivityCurves } from '../../core/allocate/types';
-import { applyPlan } from '../../core/apply/apply';
 import { evaluate } from '../../core/evaluate';
 import type { PrunableModel } from '../../core/model/runtime';
-import { lockedSparsities, type PruningPlan } from '../../core/plan';
+import type { PruningPlan } from '../../core/plan';
+import { applyPlanKernels } from '../../core/pipeline/apply';
+import { calibrationInputs, type PipelineData } from '../../core/pipeline/data';
+import { allocatePlan } from '../../core/pipeline/plan';
+import { shrinkForPlan, type PlannedShrink } from '../../core/structure/plan-shrink';
+import { LayersPrunable } from '../../kinds/layers-model/prunable';
 import type { Evaluation } from '../../core/types';
 import { decodeFloat16 } from '../../io/dequantize';
 import { encodeFloat16, exportZip, weightsOf, writeLayersModel, type WeightValues } from '../../io/export';
@@ -17,11 +17,11 @@ import { dare, dareModel, unitSeed } from '../../core/delta/dare';
 import { layerRemovalCandidates } from '../../core/removal/layer-removal';
 import { topologyWithout } from '../../core/removal/topology';
 import { searchRescale } from '../../core/delta/darex';
-import { channelKeepMasks, dependencyGroups, shrinkModel, type ShrinkResult } from '../../core/structure';
+import type { ShrinkResult } from '../../core/structure';
 import type { Dataset, OpenedModel } from '../../io/types';
 import type { ExportRequest, ExportResult, ModelSummary, PlanRequest, PlanResult, PlanSizes, SweepConfig, SweepReport } from '../protocol';
-import { throwIfCancelled, type JobContext } from './session';
-import { readKernel, readKernels } from '../../core/model/kernels';
+import { sweepCurves, throwIfCancelled, type JobContext } from './session';
+import { readKernel } from '../../core/model/kernels';
 
 /** What plan evaluation needs from a LayersSession, and the allocation inputs it caches there. */
 export interface PlanContext {
@@ -46,43 +46,28 @@ export interface AppliedPlan {
   skipped: { unit: string; reason: string }[];
 }
 
-function curvesOf(sweep: SweepReport): SensitivityCurves {
-  return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
-}
-
-
-async function cached(ctx: PlanContext, key: string, compute: () => Promise<Map<string, number>>): Promise<Map<string, number>> {
-  const full = `${key}|${ctx.dataset.hash}`;
-  const hit = ctx.cache.get(full);
-  if (hit) return hit;
-  const value = await compute();
-  ctx.cache.set(full, value);
-  return value;
-}
-
-async function allocationInput(ctx: PlanContext, request: PlanRequest): Promise<AllocationInput> {
-  const { plan } = request;
-  const calibration = { inputs: ctx.dataset.inputs, shape: ctx.dataset.shape };
-  const input: AllocationInput = {
-    units: ctx.model.units().map((u) => ({ name: u.name, size: u.size })),
-    target: plan.target,
-    locked: lockedSparsities(plan),
+/** The plan's target spread over the units by its allocation, through the pipeline the CLI uses too. */
+async function allocated(ctx: PlanContext, request: PlanRequest, batches: readonly tf.Tensor[], job: JobContext): Promise<{ sparsity: Record<string, number>; note?: string }> {
+  if (!request.allocate) return { sparsity: request.plan.sparsity };
+  const prunable = new LayersPrunable(ctx.model);
+  const data: PipelineData = { kind: 'samples', ...ctx.dataset, synthetic: ctx.dataset.source === 'synthetic' };
+  return allocatePlan(prunable, request.plan, data, batches, {
+    sweep: request.sweep && sweepCurves(request.sweep),
     lambda: request.options?.lambda,
-  };
-  if (plan.allocation === 'global') input.kernels = await readKernels(ctx.model, ctx.model.units().map((u) => u.name));
-  if (plan.allocation === 'sensitivity') {
-    if (!request.sweep) throw new Error('The sensitivity allocation needs a sweep: run one first (or pick another allocation)');
-    input.sweep = curvesOf(request.sweep);
+    outlierThreshold: request.options?.outlierThreshold,
+    epsilon: request.options?.epsilon,
+    shouldStop: () => job.cancelled(),
+  });
+}
+
+/** Runs `work` with the session data's calibration batches, disposing them after. */
+async function withCalibration<T>(ctx: PlanContext, work: (batches: tf.Tensor[]) => Promise<T>): Promise<T> {
+  const batches = calibrationInputs({ kind: 'samples', ...ctx.dataset, synthetic: ctx.dataset.source === 'synthetic' });
+  try {
+    return await work(batches);
+  } finally {
+    tf.dispose(batches);
   }
-  if (plan.allocation === 'owl') {
-    const threshold = request.options?.outlierThreshold;
-    input.outlierRatios = await cached(ctx, `owl:${threshold ?? ''}`, () => unitOutlierRatios(ctx.model, calibration, { threshold }));
-  }
-  if (plan.allocation === 'ecoflap') {
-    const epsilon = request.options?.epsilon;
-    input.importance = await cached(ctx, `ecoflap:${epsilon ?? ''}`, () => zerothOrderImportance(ctx.model, ctx.dataset, { epsilon }));
-  }
-  return input;
 }
 
 /** Share of the fine-tuned model's deltas that DARE dropped (kernel back at the base value). */
@@ -142,23 +127,16 @@ export async function searchLayersRescale(ctx: PlanContext, p: number, seed: num
 /** Allocation (when asked), then the criterion on every unit: new kernels, nothing changed in the model. */
 export async function applyLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<AppliedPlan> {
   if (request.plan.dare) return applyDare(ctx, request.plan);
-  let sparsity = request.plan.sparsity;
-  let note: string | undefined;
-  if (request.allocate) {
-    const allocated = allocate(request.plan.allocation, await allocationInput(ctx, request));
-    sparsity = allocated.sparsity;
-    note = allocated.note;
-  }
-  throwIfCancelled(job);
-  const units = ctx.model.units();
-  const applied = await applyPlan(ctx.model, { ...request.plan, sparsity }, { inputs: ctx.dataset.inputs, shape: ctx.dataset.shape }, {
-    onUnit: (p) => job.progress('Pruning', p.index + 1, p.total),
-    shouldStop: () => job.cancelled(),
+  return withCalibration(ctx, async (batches) => {
+    const { sparsity, note } = await allocated(ctx, request, batches, job);
+    throwIfCancelled(job);
+    const applied = await applyPlanKernels(new LayersPrunable(ctx.model), { ...request.plan, sparsity }, batches, {
+      onUnit: (p) => job.progress('Pruning', p.index + 1, p.total),
+      shouldStop: () => job.cancelled(),
+    });
+    throwIfCancelled(job);
+    return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note, skipped: applied.skipped };
   });
-  throwIfCancelled(job);
-  const size = units.reduce((n, u) => n + u.size, 0);
-  const zeros = units.reduce((n, u) => n + (applied.sparsity[u.name] ?? 0) * u.size, 0);
-  return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: size === 0 ? 0 : zeros / size, note, skipped: applied.skipped };
 }
 
 /** Runs `work` with the pruned kernels as tensors, disposing them after. */
@@ -193,23 +171,9 @@ function sizesOf(weights: Map<string, WeightValues>): PlanSizes {
   return { denseBytes: total, gzipBytes: gzipSync(bytes, { level: 6 }).length };
 }
 
-/**
- * Channels granularity: whole neurons/filters go, coupled layers with them (dependency groups),
- * scored by the L2 norm of their kernel rows; the result is a smaller model, not a masked one.
- */
-async function shrinkForPlan(ctx: PlanContext, sparsity: Record<string, number>): Promise<{ shrunk: ShrinkResult; achieved: Record<string, number>; overall: number }> {
-  const groups = dependencyGroups(ctx.model);
-  const keep = await channelKeepMasks(ctx.model, { sparsity, criterion: 'magnitude' }, groups);
-  const shrunk = await shrinkModel(ctx.model, keep, { groups, topology: ctx.opened.artifacts.modelTopology });
-  const achieved: Record<string, number> = Object.fromEntries(ctx.model.units().map((u) => [u.name, 0]));
-  for (const group of groups) {
-    const removed = shrunk.removed[group.id] ?? 0;
-    for (const producer of group.producers) achieved[producer.unit] = removed / group.channels;
-  }
-  const units = ctx.model.units();
-  const size = units.reduce((n, u) => n + u.size, 0);
-  const overall = size === 0 ? 0 : units.reduce((n, u) => n + (achieved[u.name] ?? 0) * u.size, 0) / size;
-  return { shrunk, achieved, overall };
+/** Channels granularity: whole neurons/filters go with every coupled weight (core/structure/plan-shrink.ts, shared with the CLI). */
+function shrinkLayers(ctx: PlanContext, plan: PruningPlan): Promise<PlannedShrink> {
+  return withCalibration(ctx, (batches) => shrinkForPlan(ctx.model, new LayersPrunable(ctx.model), plan, batches, ctx.opened.artifacts.modelTopology));
 }
 
 async function openShrunk(ctx: PlanContext, shrunk: ShrinkResult): Promise<OpenedModel> {
@@ -219,18 +183,12 @@ async function openShrunk(ctx: PlanContext, shrunk: ShrinkResult): Promise<Opene
 
 async function evaluateChannelPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
   if (request.plan.removed.length > 0) throw new Error('Channel shrinking together with removed layers is not supported yet: set the removal slider to 0');
-  let sparsity = request.plan.sparsity;
-  let note: string | undefined;
-  if (request.allocate) {
-    const allocated = allocate(request.plan.allocation, await allocationInput(ctx, request));
-    sparsity = allocated.sparsity;
-    note = allocated.note;
-  }
-  const { shrunk, achieved, overall } = await shrinkForPlan(ctx, sparsity);
+  const { sparsity, note } = await withCalibration(ctx, (batches) => allocated(ctx, request, batches, job));
+  const { shrunk, achieved, overall, skipped } = await shrinkLayers(ctx, { ...request.plan, sparsity });
   throwIfCancelled(job);
   const evaluation = await ctx.evaluateOpened(await openShrunk(ctx, shrunk), job);
   const sizes = sizesOf(shrunk.weights);
-  return { sparsity, achieved, overall, evaluation, params: shrunk.params, sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: ctx.summary.totalParams * 4 }, note, skipped: [] };
+  return { sparsity, achieved, overall, evaluation, params: shrunk.params, sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: ctx.summary.totalParams * 4 }, note, skipped };
 }
 
 export async function evaluateLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
@@ -279,7 +237,7 @@ export async function exportLayersPlan(
   let sparsity = request.plan.sparsity;
   job.progress('Checking the export', 1, 3);
   if (channels) {
-    const { shrunk } = await shrinkForPlan(ctx, sparsity);
+    const { shrunk } = await shrinkLayers(ctx, request.plan);
     weights = shrunk.weights;
     topology = shrunk.topology;
     reference = await evaluateOpened(await openWritten(ctx.opened, request.float16 ? roundedToFloat16(weights) : weights, topology));

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { SensitivityCurves } from '../../core/allocate/types';
 import type { GroupPreview } from '../../core/structure';
 import type { SweepCell as EngineCell, SweepResult } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
@@ -92,4 +93,9 @@ export function sweepReport(result: SweepResult, dataHash: string, startedMs: nu
     cancelled: result.cancelled,
     skipped: result.skipped,
   };
+}
+
+/** A sweep report's curves as the sensitivity allocation reads them: null cells become NaN. */
+export function sweepCurves(sweep: SweepReport): SensitivityCurves {
+  return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
 }

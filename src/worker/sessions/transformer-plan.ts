@@ -1,13 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { gzipSync } from 'fflate';
-import { allocate } from '../../core/allocate/registry';
-import type { AllocationInput } from '../../core/allocate/types';
-import { kernelToMatrix, matrixToKernel, type UnitLayout } from '../../core/criteria/layout';
-import { getCriterion } from '../../core/criteria/registry';
 import type { CalibrationStats } from '../../core/criteria/types';
-import { lockedSparsities, type PruningPlan } from '../../core/plan';
-import { calibrationWindows } from '../../core/removal';
-import { captureInputStats } from '../../core/sweep/transformer-sweep';
+import { applyPlanKernels } from '../../core/pipeline/apply';
+import { calibrationInputs, type PipelineData } from '../../core/pipeline/data';
+import { allocatePlan } from '../../core/pipeline/plan';
+import type { PruningPlan } from '../../core/plan';
+import { TransformerPrunable } from '../../kinds/hf-transformer/prunable';
 import type { TransformerModel } from '../../core/transformer/model';
 import { perplexity } from '../../core/transformer/perplexity';
 import type { Evaluation } from '../../core/types';
@@ -16,9 +14,9 @@ import { encodeFloat16, exportZip, writeHfTransformer } from '../../io/export';
 import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
 import type { OpenedModel } from '../../io/types';
-import type { ExportRequest, ExportResult, PlanRequest, PlanResult, SweepReport } from '../protocol';
-import { throwIfCancelled, type JobContext, type TokenData } from './session';
-import { readKernel, readKernels } from '../../core/model/kernels';
+import type { ExportRequest, ExportResult, PlanRequest, PlanResult } from '../protocol';
+import { sweepCurves, throwIfCancelled, type JobContext, type TokenData } from './session';
+import { readKernel } from '../../core/model/kernels';
 
 export interface TransformerPlanContext {
   model: TransformerModel;
@@ -40,72 +38,24 @@ interface Applied {
   note?: string;
 }
 
-const layoutOf = (shape: number[]): UnitLayout => ({ kind: 'dense', rows: shape[1], cols: shape[0] });
-
-
-function curvesOf(sweep: SweepReport) {
-  return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
-}
-
-async function allocated(ctx: TransformerPlanContext, request: PlanRequest): Promise<{ sparsity: Record<string, number>; note?: string }> {
-  const { plan } = request;
-  if (!request.allocate) return { sparsity: plan.sparsity };
-  if (plan.allocation === 'owl' || plan.allocation === 'ecoflap') {
-    throw new Error(`The ${plan.allocation} allocation is available for TF.js models; for transformers use uniform, global or sensitivity`);
-  }
-  const units = ctx.model.units();
-  const input: AllocationInput = { units: units.map((u) => ({ name: u.name, size: u.size })), target: plan.target, locked: lockedSparsities(plan) };
-  if (plan.allocation === 'global') input.kernels = await readKernels(ctx.model, units.map((u) => u.name));
-  if (plan.allocation === 'sensitivity') {
-    if (!request.sweep) throw new Error('The sensitivity allocation needs a sweep: run one first (or pick another allocation)');
-    input.sweep = curvesOf(request.sweep);
-  }
-  const result = allocate(plan.allocation, input);
-  return { sparsity: result.sparsity, note: result.note };
-}
-
-/** Wanda/SparseGPT statistics of every projection, from the dense model on calibration windows of the tokens (cached). */
-async function calibrationStats(ctx: TransformerPlanContext, needs: 'norms' | 'gram', job: JobContext): Promise<Map<string, CalibrationStats>> {
-  const key = `${needs}|${ctx.tokens.hash}`;
-  const hit = ctx.statsCache.get(key);
-  if (hit) return hit;
-  const units = ctx.model.units().map((u) => u.name);
-  const windows = calibrationWindows(ctx.tokens.ids, ctx.model.contextLength);
-  const batches = windows.map((w) => tf.tensor2d(Int32Array.from(w), [1, w.length], 'int32'));
-  try {
-    const stats = await captureInputStats(ctx.model, batches, units, needs, () => job.cancelled());
-    throwIfCancelled(job);
-    if (!stats) throw new Error('Calibration stopped');
-    ctx.statsCache.set(key, stats);
-    return stats;
-  } finally {
-    tf.dispose(batches);
-  }
-}
-
-/** The plan's criterion on every projection with sparsity > 0, each a Dense W (out × in). The model is not changed. */
+/** The plan's allocation (when asked) and criterion on every projection, through the one pipeline the CLI uses too. The model is not changed. */
 async function applyTransformerPlan(ctx: TransformerPlanContext, request: PlanRequest, job: JobContext): Promise<Applied> {
   const { plan } = request;
   if (plan.granularity === 'channels') throw new Error('Channel shrinking of transformers is not available yet: use unstructured or N:M');
-  const { sparsity, note } = await allocated(ctx, request);
-  const criterion = getCriterion(plan.criterion);
-  const units = ctx.model.units().filter((u) => (sparsity[u.name] ?? 0) > 0);
-  const stats = criterion.needs === 'none' || units.length === 0 ? null : await calibrationStats(ctx, criterion.needs, job);
-  const kernels = new Map<string, Float32Array>();
-  const achieved: Record<string, number> = Object.fromEntries(ctx.model.units().map((u) => [u.name, 0]));
-  for (const [index, unit] of units.entries()) {
+  const model = new TransformerPrunable(ctx.model, ctx.opened.name);
+  const data: PipelineData = { kind: 'tokens', ...ctx.tokens };
+  const batches = calibrationInputs(data, { contextLength: ctx.model.contextLength, vocabSize: ctx.model.config.vocabSize });
+  try {
+    const allocated = request.allocate
+      ? await allocatePlan(model, plan, data, batches, { sweep: request.sweep && sweepCurves(request.sweep), lambda: request.options?.lambda, outlierThreshold: request.options?.outlierThreshold, epsilon: request.options?.epsilon, shouldStop: () => job.cancelled() })
+      : { sparsity: plan.sparsity };
     throwIfCancelled(job);
-    const layout = layoutOf(unit.shape);
-    const result = criterion.prune({ kind: 'dense', matrix: kernelToMatrix(layout, await readKernel(ctx.model, unit.name)), sparsity: sparsity[unit.name], granularity: plan.granularity, stats: stats?.get(unit.name), seed: plan.seed });
-    const values = matrixToKernel(layout, result.values);
-    kernels.set(unit.name, values);
-    achieved[unit.name] = values.reduce((n, v) => n + (v === 0 ? 1 : 0), 0) / values.length;
-    job.progress('Pruning', index + 1, units.length);
+    const applied = await applyPlanKernels(model, { ...plan, sparsity: allocated.sparsity }, batches, { onUnit: (p) => job.progress('Pruning', p.index + 1, p.total), shouldStop: () => job.cancelled() });
+    throwIfCancelled(job);
+    return { sparsity: allocated.sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note: allocated.note };
+  } finally {
+    tf.dispose(batches);
   }
-  const all = ctx.model.units();
-  const size = all.reduce((n, u) => n + u.size, 0);
-  const overall = all.reduce((n, u) => n + achieved[u.name] * u.size, 0) / size;
-  return { sparsity, kernels, achieved, overall, note };
 }
 
 async function withKernels<T>(model: TransformerModel, kernels: Map<string, Float32Array>, work: (tensors: Map<string, tf.Tensor>) => Promise<T>): Promise<T> {
