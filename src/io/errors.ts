@@ -136,6 +136,25 @@ export class UnsupportedLayerError extends LopperInputError {
   }
 }
 
+/** A GraphModel node whose op tfjs-converter cannot execute. */
+export class UnsupportedOpError extends LopperInputError {
+  override name = 'UnsupportedOpError';
+  readonly op: string;
+  readonly node: string;
+
+  constructor(file: string, op: string, node: string, where = 'node') {
+    super({
+      file,
+      message: `${where} "${node}" is a ${op}, which TensorFlow.js cannot execute (expected an op tfjs-converter registers, got "${op}")`,
+      expected: 'an op tfjs-converter registers',
+      actual: op,
+      mismatchInMessage: true,
+    });
+    this.op = op;
+    this.node = node;
+  }
+}
+
 export class DatasetError extends LopperInputError {
   override name = 'DatasetError';
 }

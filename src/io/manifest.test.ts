@@ -39,12 +39,12 @@ describe('parseModelJson', () => {
     expect(parsed.trainingConfig).toEqual({ loss: 'mse' });
   });
 
-  it('recognises a GraphModel and says it is not supported yet', () => {
+  it('recognises a GraphModel and leaves it to the GraphModel reader', () => {
     const graph = { format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] };
     expect(modelJsonKind(graph)).toBe('graph-model');
     expect(modelJsonKind({ modelTopology: { node: [] }, weightsManifest: [] })).toBe('graph-model');
     expect(() => parseModelJson(graph, 'g/model.json')).toThrow(UnsupportedFormatError);
-    expect(() => parseModelJson(graph, 'g/model.json')).toThrow(/^g\/model\.json: is a TF\.js GraphModel, which Lopper cannot open yet .*\(expected format "layers-model", got format "graph-model"\)$/);
+    expect(() => parseModelJson(graph, 'g/model.json')).toThrow(/^g\/model\.json: is a TF\.js GraphModel, not a LayersModel; .*\(expected format "layers-model", got format "graph-model"\)$/);
   });
 
   it('names what is missing in a broken file', () => {

@@ -83,10 +83,11 @@ export function decodedByteLength(spec: WeightSpec): number {
   return elementCount(spec.shape) * BYTES_PER_ELEMENT[spec.dtype];
 }
 
-export function graphModelNotSupported(file: string): UnsupportedFormatError {
+/** A GraphModel handed to the LayersModel parser: the graph reader (`tfjs-graph.ts`) opens those. */
+export function graphModelNotLayers(file: string): UnsupportedFormatError {
   return new UnsupportedFormatError({
     file,
-    message: 'is a TF.js GraphModel, which Lopper cannot open yet (re-save it as a LayersModel, or convert the Keras model with --output_format=tfjs_layers_model)',
+    message: 'is a TF.js GraphModel, not a LayersModel; open it with the GraphModel reader',
     expected: 'format "layers-model"',
     actual: 'format "graph-model"',
   });
@@ -98,7 +99,7 @@ export function parseModelJson(json: unknown, file: string): ModelJson {
     throw new ManifestError({ file, message: 'is not a JSON object', expected: 'a model.json object', actual: describe(json) });
   }
   const kind = modelJsonKind(json);
-  if (kind === 'graph-model') throw graphModelNotSupported(file);
+  if (kind === 'graph-model') throw graphModelNotLayers(file);
   const topology = json['modelTopology'];
   if (!isRecord(topology)) {
     throw new ManifestError({ file, message: 'has no modelTopology', expected: 'a modelTopology object', actual: describe(topology) });
@@ -142,7 +143,8 @@ export function parseModelJson(json: unknown, file: string): ModelJson {
   return parsed;
 }
 
-function parseWeightsManifest(manifest: unknown, file: string): WeightsGroup[] {
+/** Validates `weightsManifest` (shared by the LayersModel and GraphModel readers). */
+export function parseWeightsManifest(manifest: unknown, file: string): WeightsGroup[] {
   if (!Array.isArray(manifest)) {
     throw new ManifestError({
       file,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NoModelFoundError, UnsupportedFormatError, ManifestError } from './errors';
+import { NoModelFoundError, ManifestError } from './errors';
 import { openModel, splitDrop } from './open';
 import { denseModelJson, fixtureFiles, float32Bytes, memoryFiles } from './test-support';
 
@@ -35,8 +35,10 @@ describe('openModel', () => {
     await expect(openModel([])).rejects.toThrow(/\(got: nothing\)$/);
   });
 
-  it('routes a GraphModel to its clear error', async () => {
-    await expect(openModel(await fixtureFiles('graph-model'))).rejects.toBeInstanceOf(UnsupportedFormatError);
+  it('routes a GraphModel to the GraphModel reader', async () => {
+    const opened = await openModel(await fixtureFiles('graph-model'));
+    expect(opened.format).toBe('graph-model');
+    expect(opened.artifacts.format).toBe('graph-model');
   });
 
   it('refuses two models in one drop', async () => {

@@ -54,7 +54,7 @@ function findShard(path: string, modelFile: InputFile, candidates: readonly Inpu
  * shard: missing shards, unreferenced shard-like files and groups whose shards do not add up to
  * their weights each throw their own error.
  */
-export function resolveShards(manifest: ModelJson, modelFile: InputFile, files: readonly InputFile[]): ResolvedGroup[] {
+export function resolveShards(manifest: Pick<ModelJson, 'weightsManifest'>, modelFile: InputFile, files: readonly InputFile[]): ResolvedGroup[] {
   const candidates = files.filter((f) => f !== modelFile);
   const used = new Set<InputFile>();
   const groups = manifest.weightsManifest.map((group) => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ExtraShardError, MissingShardError, ShardSizeError, UnsupportedFormatError, UnsupportedLayerError } from './errors';
+import { ExtraShardError, MissingShardError, ShardSizeError, UnsupportedLayerError } from './errors';
 import { layerClassUses } from './layer-classes';
 import { parseModelJson } from './manifest';
 import { openModel } from './open';
@@ -145,10 +145,10 @@ describe('broken fixtures give their own error', () => {
     await expect(open).rejects.toThrow(/^unknown-layer\/model\.json: layer "fancy_attention" is a FancyAttention, which TensorFlow\.js layers cannot build/);
   });
 
-  it('graph-model', async () => {
-    const open = openFixture('graph-model');
-    await expect(open).rejects.toBeInstanceOf(UnsupportedFormatError);
-    await expect(open).rejects.toThrow(/^graph-model\/model\.json: is a TF\.js GraphModel, which Lopper cannot open yet/);
+  it('graph-model goes to the GraphModel reader', async () => {
+    const opened = await openFixture('graph-model');
+    expect(opened.format).toBe('graph-model');
+    expect(opened.files).toEqual(['graph-model/model.json', 'graph-model/group1-shard1of1.bin']);
   });
 });
 

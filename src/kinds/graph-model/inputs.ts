@@ -1,0 +1,150 @@
+import * as tf from '@tensorflow/tfjs';
+import { isRecord } from '../../io/input-file';
+import { inputNodeName } from '../../io/tfjs-graph';
+import { shapeAttr, tfjsDtype, typeAttr } from './attrs';
+import type { GraphIndex } from './graph';
+
+/** Where an input's shape came from. */
+export type InputShapeSource = 'signature' | 'placeholder' | 'default' | 'option';
+
+/** One model input, with every dimension resolved. */
+export interface GraphInputSpec {
+  /** The Placeholder node fed with it. */
+  name: string;
+  /** The signature's key for it, when the model has a signature. */
+  signatureKey?: string;
+  dtype: 'float32' | 'int32' | 'bool';
+  /** Resolved shape; `null` for a dynamic batch dimension (the first). */
+  shape: (number | null)[];
+  /** The declared batch size when the first dimension is fixed (e.g. 1), else `null`. */
+  fixedBatch: number | null;
+  /** As declared (`-1` unknown), or `undefined` for unknown rank. */
+  declared: number[] | undefined;
+  source: InputShapeSource;
+  /** Which dimensions were filled in, e.g. `dims 1, 2 = 224 (image default)`. */
+  defaulted?: string;
+}
+
+export interface GraphInputOptions {
+  /** Height and width for image inputs (rank 4, float) with dynamic spatial dimensions: 224. */
+  imageSize?: number;
+  /** Any other dynamic non-batch dimension: 16. */
+  length?: number;
+  /** Placeholder name (or signature key) → full shape without the batch, overriding everything. */
+  shapes?: Readonly<Record<string, readonly number[]>>;
+}
+
+interface SignatureEntry {
+  key: string;
+  name: string;
+  dtype?: string;
+  shape?: number[];
+}
+
+function signatureEntries(signature: unknown, side: 'inputs' | 'outputs'): SignatureEntry[] {
+  if (!isRecord(signature) || !isRecord(signature[side])) return [];
+  return Object.entries(signature[side] as Record<string, unknown>).flatMap(([key, value]) => {
+    if (!isRecord(value) || typeof value['name'] !== 'string') return [];
+    const entry: SignatureEntry = { key, name: value['name'] };
+    if (typeof value['dtype'] === 'string') entry.dtype = value['dtype'];
+    const tensorShape = value['tensorShape'];
+    if (isRecord(tensorShape) && tensorShape['unknownRank'] !== true) {
+      const dims = tensorShape['dim'];
+      entry.shape = Array.isArray(dims) ? dims.map((d: unknown) => (isRecord(d) && d['size'] !== undefined ? Number(d['size']) : -1)) : [];
+    }
+    return [entry];
+  });
+}
+
+/** The signature as tfjs-converter reads it: `signature`, or `userDefinedMetadata.signature` when that is set. */
+export function modelSignature(artifacts: tf.io.ModelArtifacts): unknown {
+  const metadata: unknown = artifacts.userDefinedMetadata;
+  if (isRecord(metadata) && metadata['signature'] != null) return metadata['signature'];
+  return artifacts.signature;
+}
+
+/** The model's outputs as `execute` names them: signature output names, else nodes nobody reads. */
+export function outputNames(graph: GraphIndex, signature: unknown): string[] {
+  const entries = signatureEntries(signature, 'outputs').filter((entry) => graph.nodes.has(inputNodeName(entry.name)));
+  if (entries.length > 0) return entries.map((entry) => entry.name);
+  return graph.topology.node.filter((node) => (graph.consumers.get(node.name) ?? []).length === 0 && node.op !== 'Const' && node.op !== 'NoOp').map((node) => node.name);
+}
+
+function merged(signatureShape: number[] | undefined, placeholderShape: number[] | undefined): number[] | undefined {
+  if (signatureShape === undefined) return placeholderShape;
+  if (placeholderShape === undefined || placeholderShape.length !== signatureShape.length) return signatureShape;
+  return signatureShape.map((d, i) => (d >= 0 ? d : placeholderShape[i]));
+}
+
+/**
+ * The model's inputs (signature inputs, else its Placeholders), each dimension resolved: as declared
+ * where it is known, else an override, else a default — 224×224 (×3 channels) for image inputs,
+ * `length` otherwise. The first dimension is the batch when it is dynamic.
+ */
+export function graphInputSpecs(graph: GraphIndex, signature: unknown, options: GraphInputOptions = {}): GraphInputSpec[] {
+  const imageSize = options.imageSize ?? 224;
+  const length = options.length ?? 16;
+  const fromSignature = signatureEntries(signature, 'inputs').filter((entry) => graph.nodes.get(inputNodeName(entry.name))?.op === 'Placeholder');
+  const placeholders =
+    fromSignature.length > 0
+      ? fromSignature.map((entry) => ({ node: graph.node(inputNodeName(entry.name)), entry }))
+      : graph.topology.node.filter((node) => node.op === 'Placeholder').map((node) => ({ node, entry: undefined }));
+  return placeholders.map(({ node, entry }) => {
+    const dtype = tfjsDtype(entry?.dtype ?? typeAttr(node, 'dtype')) ?? 'float32';
+    if (dtype === 'string') throw new Error(`input ${node.name} takes strings, which Lopper cannot synthesise`);
+    const placeholderShape = shapeAttr(node, 'shape');
+    const declared = merged(entry?.shape, placeholderShape);
+    const override = options.shapes?.[node.name] ?? (entry === undefined ? undefined : options.shapes?.[entry.key]);
+    const spec: GraphInputSpec = { name: node.name, dtype, shape: [], fixedBatch: null, declared, source: entry?.shape !== undefined ? 'signature' : 'placeholder' };
+    if (entry !== undefined) spec.signatureKey = entry.key;
+    if (override !== undefined) {
+      const first = declared?.[0];
+      spec.fixedBatch = first !== undefined && first > 0 ? first : null;
+      spec.shape = [spec.fixedBatch, ...override];
+      spec.source = 'option';
+      return spec;
+    }
+    const dims = declared ?? (dtype === 'float32' ? [-1, -1, -1, 3] : [-1, -1]);
+    if (declared === undefined) spec.source = 'default';
+    const filled: string[] = [];
+    spec.fixedBatch = dims.length > 0 && dims[0] > 0 ? dims[0] : null;
+    spec.shape = dims.map((d, i) => {
+      if (i === 0) return d > 0 ? d : null;
+      if (d >= 0) return d;
+      const image = dims.length === 4 && dtype === 'float32';
+      const value = image ? (i === 3 ? 3 : imageSize) : length;
+      filled.push(`dim ${i} = ${value}${image ? (i === 3 ? ' (channels default)' : ' (image default)') : ' (length default)'}`);
+      return value;
+    });
+    if (filled.length > 0) {
+      spec.defaulted = filled.join(', ');
+      if (spec.source !== 'default') spec.source = 'default';
+    }
+    return spec;
+  });
+}
+
+/** A seeded generator (mulberry32) for synthetic inputs. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Synthetic values for one input and `batch` samples: uniform in [0, 1) for floats, integers in
+ * [0, `intMax`) (2 unless given) for int inputs, `false`/`true` at random for bool ones.
+ */
+export function syntheticInput(spec: GraphInputSpec, batch: number, seed = 0, intMax = 2): tf.Tensor {
+  const shape = spec.shape.map((d, i) => (i === 0 ? batch : (d ?? 1)));
+  const size = shape.reduce((a, b) => a * b, 1);
+  const next = random(seed);
+  if (spec.dtype === 'float32') return tf.tensor(Float32Array.from({ length: size }, next), shape, 'float32');
+  if (spec.dtype === 'int32') return tf.tensor(Int32Array.from({ length: size }, () => Math.floor(next() * intMax)), shape, 'int32');
+  return tf.tensor(Uint8Array.from({ length: size }, () => (next() < 0.5 ? 0 : 1)), shape, 'bool');
+}

@@ -1,0 +1,53 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** Some of a model's weights: their specs and their bytes, laid out in spec order. */
+export interface WeightSubset {
+  specs: tf.io.WeightsManifestEntry[];
+  data: ArrayBuffer;
+}
+
+const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+function byteLength(spec: tf.io.WeightsManifestEntry): number {
+  const bytes = BYTES[spec.dtype];
+  if (bytes === undefined || spec.quantization !== undefined) throw new Error(`weight ${spec.name}: expected decoded float32, int32 or bool, got ${spec.dtype}${spec.quantization ? ` quantized to ${spec.quantization.dtype}` : ''}`);
+  return spec.shape.reduce((a, b) => a * b, 1) * bytes;
+}
+
+function joined(data: tf.io.WeightData): Uint8Array {
+  if (!Array.isArray(data)) return new Uint8Array(data);
+  const out = new Uint8Array(data.reduce((sum, buffer) => sum + buffer.byteLength, 0));
+  let offset = 0;
+  for (const buffer of data) {
+    out.set(new Uint8Array(buffer), offset);
+    offset += buffer.byteLength;
+  }
+  return out;
+}
+
+/** Splits decoded weights (OpenedModel artifacts) into those `isMain` accepts and the rest, each with its own bytes. */
+export function splitWeights(
+  specs: readonly tf.io.WeightsManifestEntry[],
+  data: tf.io.WeightData,
+  isMain: (name: string) => boolean,
+): { main: WeightSubset; rest: WeightSubset; all: WeightSubset } {
+  const bytes = joined(data);
+  const parts = { main: [] as [tf.io.WeightsManifestEntry, number, number][], rest: [] as [tf.io.WeightsManifestEntry, number, number][] };
+  let offset = 0;
+  for (const spec of specs) {
+    const length = byteLength(spec);
+    parts[isMain(spec.name) ? 'main' : 'rest'].push([spec, offset, length]);
+    offset += length;
+  }
+  if (offset !== bytes.byteLength) throw new Error(`the weights need ${offset} bytes, the weight data holds ${bytes.byteLength}`);
+  const subset = (list: [tf.io.WeightsManifestEntry, number, number][]): WeightSubset => {
+    const out = new Uint8Array(list.reduce((sum, [, , length]) => sum + length, 0));
+    let at = 0;
+    for (const [, start, length] of list) {
+      out.set(bytes.subarray(start, start + length), at);
+      at += length;
+    }
+    return { specs: list.map(([spec]) => ({ ...spec, shape: [...spec.shape] })), data: out.buffer };
+  };
+  return { main: subset(parts.main), rest: subset(parts.rest), all: { specs: specs.map((spec) => ({ ...spec, shape: [...spec.shape] })), data: bytes.slice().buffer } };
+}
