@@ -113,6 +113,22 @@ export class GraphIndex {
     return framed;
   }
 
+  /** Nodes that may not run in a pass: inside a loop frame, or after a Switch and before its Merge. */
+  conditionalNodes(): Set<string> {
+    const conditional = this.framedNodes();
+    const stack = this.topology.node.filter((n) => n.op === 'Switch').map((n) => n.name);
+    while (stack.length > 0) {
+      const current = stack.pop() as string;
+      for (const consumer of this.consumers.get(current) ?? []) {
+        if (conditional.has(consumer) || this.node(consumer).op === 'Merge') continue;
+        conditional.add(consumer);
+        stack.push(consumer);
+      }
+    }
+    for (const node of this.topology.node) if (node.op === 'Switch') conditional.add(node.name);
+    return conditional;
+  }
+
   private topologicalOrder(): string[] {
     const pending = new Map<string, number>();
     const position = new Map<string, number>();

@@ -4,3 +4,4 @@ export { graphKernelToMatrix, graphMatrixToKernel, graphUnitLayout, type GraphUn
 export type { GraphUnit } from './graph';
 export type { ResidualCandidate } from './residual';
 export type { GraphTotals } from './inspect';
+export { writeGraphModel, type WriteGraphOptions } from './writer';

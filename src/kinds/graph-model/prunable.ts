@@ -10,6 +10,8 @@ import { graphUnitLayout, type GraphUnitLayout } from './layout';
 import { unitInputRows } from './patches';
 import { bypassTopology, residualCandidates, type ResidualCandidate } from './residual';
 import { splitWeights, type WeightSubset } from './weights';
+import { writeGraphModel, type WriteGraphOptions } from './writer';
+import type { ExportFile, WeightValues } from '../../io/export/tfjs-layers-writer';
 
 /** What the page offers for a GraphModel (DESIGN §1). */
 export const GRAPH_MODEL_CAPABILITIES: KindCapabilities = {
@@ -61,6 +63,8 @@ export class GraphModelPrunable implements Prunable {
   private readonly outputs: string[];
   private readonly variants = new Map<string, Executor>();
   private readonly shapes = new Map<string, number[]>();
+  /** Nodes that may not run in a pass (loops, conditional branches): never asked for as outputs. */
+  private readonly conditional: Set<string>;
   private candidates: ResidualCandidate[] = [];
   private probeBatch = 1;
   private disposed = false;
@@ -100,6 +104,7 @@ export class GraphModelPrunable implements Prunable {
       for (const name of this.graph.ancestors(inputNodeName(output))) needed.add(name);
     }
     this.requiresAsync = [...needed].some((name) => ASYNC_OPS.has(this.graph.node(name).op));
+    this.conditional = this.graph.conditionalNodes();
   }
 
   get name(): string {
@@ -160,6 +165,35 @@ export class GraphModelPrunable implements Prunable {
     return this.weights;
   }
 
+  /** Every weight's current values by name (main-graph constants as stored now, function constants as opened), copies. */
+  async weightValues(): Promise<Map<string, WeightValues>> {
+    const values = new Map<string, WeightValues>();
+    for (const [name, tensor] of this.weights) {
+      const data = await tensor.data();
+      if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array)) throw new Error(`constant ${name} has dtype ${tensor.dtype}, which an export cannot hold`);
+      values.set(name, { shape: [...tensor.shape], values: data.slice() });
+    }
+    const decoded = tf.io.decodeWeights(this.functionWeights.data, this.functionWeights.specs);
+    try {
+      for (const [name, tensor] of Object.entries(decoded)) {
+        if (values.has(name)) continue;
+        const data = await tensor.data();
+        if (data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array) values.set(name, { shape: [...tensor.shape], values: data.slice() });
+      }
+    } finally {
+      tf.dispose(Object.values(decoded));
+    }
+    return values;
+  }
+
+  /** The model as it stands (stored kernels), `removed` candidates bypassed in the topology: model.json + shards (writer.ts). */
+  async exportFiles(options: Omit<WriteGraphOptions, 'bypass'> & { removed?: readonly string[] } = {}): Promise<ExportFile[]> {
+    const { removed = [], ...rest } = options;
+    const known = new Set(this.removalCandidates());
+    for (const name of removed) if (!known.has(name)) throw new Error(`cannot remove ${name}: it is not a residual add of ${this.name}`);
+    return writeGraphModel(this.source, await this.weightValues(), { ...rest, bypass: this.skipMap(new Set(removed)) }).files;
+  }
+
   forward(input: tf.Tensor, options: PrunableForward = {}): tf.Tensor {
     if (this.requiresAsync) throw new Error(`${this.name} has control flow or dynamic shapes: use forwardAsync`);
     return this.run(input, options, (model, feed, names) => model.execute(feed, names));
@@ -176,7 +210,7 @@ export class GraphModelPrunable implements Prunable {
       for (const chunk of chunks) {
         const { feed, release } = this.prepare(chunk, options.kernels);
         try {
-          const out = await model.executeAsync(feed, names.list);
+          const out = this.requiresAsync ? await model.executeAsync(feed, names.list) : model.execute(feed, names.list);
           results.push(this.own(Array.isArray(out) ? out : [out], feed));
         } finally {
           release();
@@ -271,6 +305,16 @@ export class GraphModelPrunable implements Prunable {
     return bypass;
   }
 
+  /** Whether a pass can hand the unit its input: its op runs unconditionally (not in a loop or a Switch branch). */
+  private observable(unit: GraphUnit): boolean {
+    return !this.conditional.has(unit.node) && !this.conditional.has(inputNodeName(unit.dataInput));
+  }
+
+  /** Units whose input `onUnitInput` sees; the others (in loops or conditional branches) get no calibration statistics. */
+  observedUnits(): string[] {
+    return this.unitList.filter((unit) => this.observable(unit)).map((unit) => unit.name);
+  }
+
   private skipMap(bypass: ReadonlySet<string>): Map<string, string> {
     return new Map(this.candidates.filter((c) => bypass.has(c.name)).map((c) => [c.name, c.skip]));
   }
@@ -317,7 +361,7 @@ export class GraphModelPrunable implements Prunable {
     const units: [string, number][] = [];
     if (options.onUnitInput !== undefined) {
       const live = bypass.size === 0 ? this.unitList : this.liveUnits([...bypass]).map((u) => this.unit(u.name));
-      for (const unit of live) units.push([unit.name, index(unit.dataInput)]);
+      for (const unit of live) if (this.observable(unit)) units.push([unit.name, index(unit.dataInput)]);
     }
     return { list, outputs, units };
   }
@@ -414,13 +458,12 @@ export class GraphModelPrunable implements Prunable {
   private async probe(): Promise<void> {
     const spec = this.specs[0];
     this.probeBatch = spec?.fixedBatch ?? 1;
-    const framed = this.graph.framedNodes();
     const wanted = new Set<string>();
     for (const name of this.graph.order) {
       const node = this.graph.node(name);
-      if (!UNPROBED_OPS.has(node.op) && !framed.has(name)) wanted.add(name);
+      if (!UNPROBED_OPS.has(node.op) && !this.conditional.has(name)) wanted.add(name);
     }
-    for (const unit of this.unitList) wanted.add(unit.dataInput);
+    for (const unit of this.unitList) if (this.observable(unit)) wanted.add(unit.dataInput);
     const list = [...wanted];
     const input = spec === undefined ? tf.zeros([this.probeBatch]) : syntheticInput(spec, this.probeBatch, 0);
     const model = this.variant(new Set());
@@ -434,7 +477,7 @@ export class GraphModelPrunable implements Prunable {
       } catch {
         // Some tensors cannot be asked for (e.g. behind dynamic ops): probe the units, the adds and their inputs only.
         const isAdd = (name: string): boolean => ['Add', 'AddV2', 'AddN'].includes(this.graph.nodes.get(inputNodeName(name))?.op ?? '');
-        const small = list.filter((name) => isAdd(name) || this.unitList.some((u) => u.dataInput === name || u.node === name));
+        const small = list.filter((name) => isAdd(name) || this.unitList.some((u) => this.observable(u) && (u.dataInput === name || u.node === name)));
         asked = [...new Set([...small, ...small.filter(isAdd).flatMap((name) => this.graph.dataInputs(name)), ...this.outputs])];
         out = await execute(asked);
       }
@@ -448,7 +491,7 @@ export class GraphModelPrunable implements Prunable {
       release();
       input.dispose();
     }
-    this.candidates = residualCandidates(this.graph, this.unitList, (t) => this.probedShape(t), framed);
+    this.candidates = residualCandidates(this.graph, this.unitList, (t) => this.probedShape(t), this.conditional);
   }
 }
 

@@ -119,7 +119,7 @@ export function bypassTopology(
   };
   const before = reached(graph.topology.node);
   const after = reached(nodes);
-  const deadNodes = new Set([...before].filter((name) => !after.has(name)));
+  const deadNodes = new Set([...before].filter((name) => !after.has(name) && graph.nodes.get(name)?.op !== 'Placeholder'));
   const kept = prune ? nodes.filter((node) => !deadNodes.has(node.name)) : nodes;
   return { topology: { ...graph.topology, node: kept }, deadNodes };
 }
