@@ -7,7 +7,7 @@ import type { RemovalReport } from '../worker/protocol';
 import { formatCount, formatMs, formatNumber, formatPercent } from './format';
 import { useChart } from './use-chart';
 import { Choice } from './Choice';
-import { OUTPUT_CHANGE_METRICS } from '../core/transformer/output-change';
+import { OUTPUT_CHANGE_METRICS } from '../core/options';
 
 const selectRemoval = (s: LopperState) => s.removal;
 const selectModel = (s: LopperState) => s.model;

@@ -10,7 +10,7 @@ import { downloadBlob, downloadText, svgMarkup, svgToPng } from './download';
 import { formatCount, formatMs } from './format';
 import { useChart } from './use-chart';
 import { Choice } from './Choice';
-import { SWEEP_METRICS } from '../core/sweep/metric';
+import { SWEEP_METRICS } from '../core/options';
 
 const selectSweep = (s: LopperState) => s.sweep;
 const selectModel = (s: LopperState) => s.model;

@@ -1,7 +1,6 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { PruningPlan } from '../core/plan';
-import type { SweepMetric } from '../core/sweep/metric';
-import type { OutputChangeMetric as RemovalMetric } from '../core/transformer/output-change';
+import type { OutputChangeMetric as RemovalMetric, SweepMetric } from '../core/options';
 import type { GroupPreview } from '../core/structure';
 import type { Evaluation, LayerInfo, WeightStats } from '../core/types';
 import type { ModelFormatName } from '../io/types';
@@ -73,7 +72,7 @@ export interface LayerDetail {
   stats: WeightStats;
 }
 
-export type { SweepMetric } from '../core/sweep/metric';
+export type { SweepMetric } from '../core/options';
 
 export interface SweepConfig {
   criterion: CriterionKey;
@@ -111,7 +110,7 @@ export interface SweepReport {
   delta?: boolean;
 }
 
-export type { OutputChangeMetric as RemovalMetric } from '../core/transformer/output-change';
+export type { OutputChangeMetric as RemovalMetric } from '../core/options';
 
 export interface RemovalConfig {
   metric: RemovalMetric;

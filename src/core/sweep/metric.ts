@@ -1,9 +1,9 @@
 import { accuracy } from '../metrics/accuracy';
 import { crossEntropy } from '../metrics/cross-entropy';
 import { jsDivergence, klDivergence } from '../metrics/divergence';
+import type { SweepMetric } from '../options';
 
-export const SWEEP_METRICS = ['accuracy', 'loss', 'kl', 'js'] as const;
-export type SweepMetric = (typeof SWEEP_METRICS)[number];
+export { SWEEP_METRICS, type SweepMetric } from '../options';
 
 /** What a sweep metric compares a pruned model's outputs with. */
 export interface MetricContext {

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import type { OutputChangeMetric } from '../options';
 
 /**
  * How much a model's output changed, from two logits tensors of the same shape `[..., vocab]`
  * (dense, then pruned), averaged over all token positions (FinerCut, DESIGN §3). Each returns a
  * scalar the caller disposes; natural logs.
  */
-export const OUTPUT_CHANGE_METRICS = ['js', 'kl', 'angular', 'logits'] as const;
-export type OutputChangeMetric = (typeof OUTPUT_CHANGE_METRICS)[number];
+export { OUTPUT_CHANGE_METRICS, type OutputChangeMetric } from '../options';
 
 function rows(logits: tf.Tensor, other: tf.Tensor): [tf.Tensor2D, tf.Tensor2D] {
   if (logits.shape.length < 1 || logits.shape.some((d, i) => d !== other.shape[i]) || logits.rank !== other.rank) {
