@@ -22,6 +22,7 @@ const MAIN_THREAD_MODULES = [
   'src/core/options', // the option lists the page offers
   'src/core/criteria/types', // criterion and granularity names, criterion types
   'src/core/plan', // PruningPlan as data, densePlan, allocation names
+  'src/core/pipeline/capabilities', // what each model kind offers, and why a choice is unavailable
   'src/io/browser-files', // File and drag-and-drop glue
   'src/worker/protocol', // the typed messages, CancelledError
   'src/worker/client', // WorkerClient: cancel, restart after a crash

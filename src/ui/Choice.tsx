@@ -7,6 +7,8 @@ export function Choice<T extends string>({
   onChange,
   disabled,
   isOptionDisabled,
+  unavailable,
+  testId,
 }: {
   label: string;
   /** Accessible name when the visible label is shared with another control. */
@@ -16,11 +18,16 @@ export function Choice<T extends string>({
   onChange: (value: T) => void;
   disabled?: boolean;
   isOptionDisabled?: (option: T) => boolean;
+  /** Why an option cannot be chosen now (shown as its tooltip and beside the select when chosen), or undefined. */
+  unavailable?: (option: T) => string | undefined;
+  testId?: string;
 }) {
+  const reason = unavailable?.(value);
   return (
     <label className="field">
       <span>{label}</span>
       <select
+        data-testid={testId}
         aria-label={ariaLabel}
         value={value}
         disabled={disabled}
@@ -30,11 +37,12 @@ export function Choice<T extends string>({
         }}
       >
         {options.map((option) => (
-          <option key={option} disabled={isOptionDisabled?.(option)}>
+          <option key={option} value={option} disabled={isOptionDisabled?.(option) || unavailable?.(option) !== undefined} title={unavailable?.(option)}>
             {option}
           </option>
         ))}
       </select>
+      {reason !== undefined && <small className="field-error">{reason}</small>}
     </label>
   );
 }

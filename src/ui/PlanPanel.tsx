@@ -2,6 +2,7 @@ import { unzipSync } from 'fflate';
 import { useEffect, useState } from 'react';
 import { CRITERIA, GRANULARITIES } from '../core/criteria/types';
 import { ALLOCATIONS } from '../core/plan';
+import { unavailableChoice } from '../core/pipeline/capabilities';
 import {
   applyDare,
   canSaveToFolder,
@@ -73,6 +74,9 @@ function Controls() {
   const plan = useLopper(selectPlan);
   const history = useLopper(selectHistory);
   const options = useLopper(selectOptions);
+  const model = useLopper(selectModel);
+  const why = (what: 'criterion' | 'granularity' | 'allocation', option: string): string | undefined =>
+    model ? unavailableChoice(model.capabilities, what, option, plan) : undefined;
   return (
     <div className="plan-controls">
       <label className="field global">
@@ -89,9 +93,9 @@ function Controls() {
         />
         <output>{formatPercent(plan.target)}</output>
       </label>
-      <Choice label="Allocation" value={plan.allocation} options={ALLOCATIONS} onChange={setAllocation} />
-      <Choice label="Criterion" ariaLabel="Plan criterion" value={plan.criterion} options={CRITERIA} onChange={setCriterion} />
-      <Choice label="Granularity" ariaLabel="Plan granularity" value={plan.granularity} options={GRANULARITIES} onChange={setGranularity} />
+      <Choice label="Allocation" testId="plan-allocation" value={plan.allocation} options={ALLOCATIONS} onChange={setAllocation} unavailable={(o) => why('allocation', o)} />
+      <Choice label="Criterion" testId="plan-criterion" ariaLabel="Plan criterion" value={plan.criterion} options={CRITERIA} onChange={setCriterion} unavailable={(o) => why('criterion', o)} />
+      <Choice label="Granularity" testId="plan-granularity" ariaLabel="Plan granularity" value={plan.granularity} options={GRANULARITIES} onChange={setGranularity} unavailable={(o) => why('granularity', o)} />
       {plan.allocation === 'owl' && (
         <>
           <label className="field">

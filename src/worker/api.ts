@@ -144,6 +144,12 @@ export class WorkerApi {
     return this.requireSession().exportModel(request, job);
   }
 
+  /** Frees the open model (and its base). */
+  dispose(): void {
+    this.session?.dispose();
+    this.session = null;
+  }
+
   /** The data a failed evaluation came with is dropped again: the session goes back to what it had. */
   private async restoreData(session: Session, data: SessionData): Promise<Session> {
     const restored = await createSession(session.opened, data);

@@ -1,3 +1,4 @@
+import type { KindCapabilities } from '../core/pipeline/prunable';
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { PruningPlan } from '../core/plan';
 import type { OutputChangeMetric as RemovalMetric, SweepMetric } from '../core/options';
@@ -39,6 +40,8 @@ export interface ModelSummary {
   units: string[];
   /** Sublayers or layers that can be removed (bypassed), DESIGN §6 names. */
   removalCandidates: string[];
+  /** What the model's kind offers (criteria, granularities, allocations, removal, delta pruning). */
+  capabilities: KindCapabilities;
   /** Language models: their tokenizer kind and context length. */
   tokenizer?: string;
   contextLength?: number;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { LAYERS_MODEL_CAPABILITIES } from '../../core/pipeline/capabilities';
 import { syntheticInputs } from '../../core/data/synthetic';
 import { evaluate, predict } from '../../core/evaluate';
 import { inspectModel } from '../../core/model/inspect';
@@ -64,6 +65,7 @@ export class LayersSession implements Session {
         sparsity: totals.sparsity,
         layers,
         units: model.units().map((u) => u.name),
+        capabilities: LAYERS_MODEL_CAPABILITIES,
         removalCandidates: layerRemovalCandidates(model).map((c) => c.name),
       };
       const dataset = data?.kind === 'dataset' ? data.dataset : null;

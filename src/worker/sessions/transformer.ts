@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { HF_TRANSFORMER_CAPABILITIES } from '../../core/pipeline/capabilities';
 import { mulberry32 } from '../../core/data/synthetic';
 import { weightStats } from '../../core/model/stats';
 import { blockInfluence, calibrationWindows, greedyRemoval, transformerTarget } from '../../core/removal';
@@ -72,6 +73,7 @@ export class TransformerSession implements Session {
         sparsity: prunableParams === 0 ? 0 : zeros / prunableParams,
         layers,
         units: model.units().map((u) => u.name),
+        capabilities: HF_TRANSFORMER_CAPABILITIES,
         removalCandidates: model.removalCandidates(),
         tokenizer: tokenizer?.kind,
         contextLength: model.contextLength,
