@@ -36,7 +36,7 @@ async function checkUnit(
         const kernel = kind.getKernel(name);
         const w = tf.tensor2d(graphKernelToMatrix(layout, kernel.dataSync() as Float32Array), [layout.rows, layout.cols]);
         const x = kind.inputRows(name, tensor);
-        product = tf.tidy(() => tf.matMul(x, w, false, true).arraySync());
+        product = tf.tidy(() => (tf.matMul(x, w, false, true) as tf.Tensor2D).arraySync());
         tf.dispose([w, x, kernel]);
       },
     });
@@ -152,7 +152,7 @@ describe('units of every prunable op', () => {
         x.dispose();
       },
     });
-    const direct = tf.tidy(() => y.reshape([-1, 4]).arraySync());
+    const direct = tf.tidy(() => (y.reshape([-1, 4]) as tf.Tensor2D).arraySync());
     check.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(direct[i][j], 4)));
     tf.dispose([y, input]);
     kind.dispose();
