@@ -48,6 +48,12 @@ export interface Prunable {
    * flattened per sample and concatenated: `[batch, Σ features]`.
    */
   forward(input: tf.Tensor, options?: PrunableForward): tf.Tensor;
+  /**
+   * `forward` through an asynchronous runtime, same options and result. Present on kinds whose
+   * models may need it (a GraphModel with control flow or dynamic shapes runs only through
+   * tfjs-converter's `executeAsync`, and its `forward` then throws); hosts prefer it when present.
+   */
+  forwardAsync?(input: tf.Tensor, options?: PrunableForward): Promise<tf.Tensor>;
   /** Names of what `bypass` accepts (DESIGN §6 Units). */
   removalCandidates(): string[];
   /** The units that still compute with `removed` bypassed (a removed sublayer's or branch's units are gone). */
