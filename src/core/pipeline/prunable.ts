@@ -19,6 +19,12 @@ export interface PrunableForward {
    * synchronously (e.g. through `Prunable.inputRows`) and `tf.keep` what must outlive it.
    */
   onUnitInput?(unit: string, input: tf.Tensor): void;
+  /**
+   * The units whose inputs `onUnitInput` is wanted for; every unit when absent. A kind that cannot
+   * hand inputs over as they are computed (a GraphModel gets them as extra outputs of one run, all
+   * alive at once) keeps only these.
+   */
+  observe?: ReadonlySet<string>;
 }
 
 /**

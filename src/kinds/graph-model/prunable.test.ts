@@ -170,6 +170,9 @@ describe('GraphModelPrunable on graph-cnn', () => {
       const seen: string[] = [];
       kind.forward(input, { bypass: new Set(['res']), onUnitInput: (unit) => seen.push(unit) }).dispose();
       expect(seen).toEqual(['conv1/filter', 'conv2/filter', 'conv3/filter', 'fc/weights']);
+      const observed: string[] = [];
+      kind.forward(input, { observe: new Set(['conv3/filter', 'dw/filter']), onUnitInput: (unit) => observed.push(unit) }).dispose();
+      expect(observed).toEqual(['dw/filter', 'conv3/filter']);
       tf.dispose([out, plain, input]);
     });
   });

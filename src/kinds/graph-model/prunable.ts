@@ -361,7 +361,9 @@ export class GraphModelPrunable implements Prunable {
     const units: [string, number][] = [];
     if (options.onUnitInput !== undefined) {
       const live = bypass.size === 0 ? this.unitList : this.liveUnits([...bypass]).map((u) => this.unit(u.name));
-      for (const unit of live) if (this.observable(unit)) units.push([unit.name, index(unit.dataInput)]);
+      for (const unit of live) {
+        if (this.observable(unit) && (options.observe === undefined || options.observe.has(unit.name))) units.push([unit.name, index(unit.dataInput)]);
+      }
     }
     return { list, outputs, units };
   }
