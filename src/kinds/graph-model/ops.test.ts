@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphKernelToMatrix, graphMatrixToKernel, einsumPlan, type GraphUnitLayout } from './layout';
+import { openModel } from '../../io/open';
+import { memoryFiles } from '../../io/test-support';
 import { GraphModelPrunable } from './prunable';
-import { b64, constant, convAttrs, openTestGraph, placeholder, seededValues, T, type TestNode, type TestWeight } from './testing';
+import { b64, constant, convAttrs, loadExport, openTestGraph, placeholder, seededValues, T, type TestNode, type TestWeight } from './testing';
 
 let start = 0;
 beforeAll(async () => {
@@ -238,5 +240,61 @@ describe('inputs', () => {
     const overridden = await GraphModelPrunable.create(opened, { shapes: { image: [4, 4, 3] } });
     expect(overridden.inputSpecs()[0]).toMatchObject({ shape: [null, 4, 4, 3], source: 'option' });
     overridden.dispose();
+  });
+});
+
+describe('functional control flow', () => {
+  it('runs a StatelessIf whose branches hold their own constants, and exports them', async () => {
+    const fn = (name: string, w: string): Record<string, unknown> => ({
+      signature: { name, inputArg: [{ name: 'a', type: 'DT_FLOAT' }], outputArg: [{ name: 'out', type: 'DT_FLOAT' }] },
+      nodeDef: [constant(w, [2, 2]), { name: 'mm', op: 'MatMul', input: ['a', `${w}:output:0`], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } }],
+      ret: { out: 'mm:product:0' },
+    });
+    const nodes = [
+      placeholder('x', [-1, 2]),
+      constant('w0', [2, 2]),
+      constant('cond', [], 'DT_BOOL'),
+      { name: 'h', op: 'MatMul', input: ['x', 'w0'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+      {
+        name: 'if',
+        op: 'StatelessIf',
+        input: ['cond', 'h'],
+        attr: { Tcond: { type: 'DT_BOOL' }, then_branch: { func: { name: 'then_fn' } }, else_branch: { func: { name: 'else_fn' } } },
+      },
+      { name: 'y', op: 'Identity', input: ['if'], attr: T },
+    ];
+    const bytes = new Uint8Array(16 + 1 + 32);
+    bytes.set(new Uint8Array(Float32Array.from([1, 0, 0, 1]).buffer), 0);
+    bytes[16] = 1;
+    bytes.set(new Uint8Array(Float32Array.from([2, 0, 0, 2, -1, 0, 0, -1]).buffer), 17);
+    const modelJson = {
+      format: 'graph-model',
+      modelTopology: { node: nodes, library: { function: [fn('then_fn', 'w_then'), fn('else_fn', 'w_else')] }, versions: { producer: 1286 } },
+      weightsManifest: [
+        {
+          paths: ['w.bin'],
+          weights: [
+            { name: 'w0', shape: [2, 2], dtype: 'float32' },
+            { name: 'cond', shape: [], dtype: 'bool' },
+            { name: 'w_then', shape: [2, 2], dtype: 'float32' },
+            { name: 'w_else', shape: [2, 2], dtype: 'float32' },
+          ],
+        },
+      ],
+    };
+    const kind = await GraphModelPrunable.create(await openModel(memoryFiles({ 'f/model.json': modelJson, 'f/w.bin': bytes })));
+    expect(kind.requiresAsync).toBe(true);
+    // units live in the main graph only: the branch bodies' MatMuls are not prunable
+    expect(kind.units().map((u) => u.name)).toEqual(['w0']);
+    kind.setKernel('w0', Float32Array.from([0, 1, 1, 0]));
+    const x = tf.tensor2d([[1, 2]]);
+    const y = await kind.forwardAsync(x);
+    expect([...(await y.data())]).toEqual([4, 2]);
+    const stock = await loadExport(await kind.exportFiles());
+    const stockY = (await stock.executeAsync({ x })) as tf.Tensor;
+    expect([...(await stockY.data())]).toEqual([4, 2]);
+    tf.dispose([x, y, stockY]);
+    stock.dispose();
+    kind.dispose();
   });
 });
