@@ -92,7 +92,6 @@ async function agree({ model, data, plan, base, removeFirst }: Case): Promise<vo
     allocation: 'uniform',
     sparsity: Object.fromEntries(units.map((u) => [u, 0])),
     locked: [],
-    removed: [],
     seed: 0,
     dataHash,
     ...plan,
