@@ -9,8 +9,9 @@ export function magnitudeScores(matrix: WeightMatrix): Float32Array {
 }
 
 /**
- * Magnitude pruning: unstructured over the whole layer (⌊s·size⌋ lowest |W|, TFMOT's rule), N:M
- * within each row, channels by the L2 norm of each row of W.
+ * Magnitude pruning: unstructured over the whole layer (the pruneCount(s, size) = ⌊s·size⌋ lowest |W|,
+ * Distiller's rule, as every criterion counts), N:M within each row, channels by the L2 norm of each
+ * row of W.
  */
 export const magnitude = scoringCriterion({
   key: 'magnitude',

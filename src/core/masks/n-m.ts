@@ -1,4 +1,4 @@
-import { checkShape, pruneLowest, type Scores } from './select';
+import { checkShape, pruneCount, pruneLowest, type Scores } from './select';
 
 /** N:M sparsity: N of every M consecutive inputs of an output row are zero. */
 export interface NMPattern {
@@ -15,9 +15,12 @@ export function parseNMPattern(granularity: string): NMPattern | null {
   return m > 0 && n <= m ? { n, m } : null;
 }
 
-/** Zeros in a group of `length` inputs: N for a full group, ⌊N·length/M⌋ for a shorter tail group. */
+/**
+ * Zeros in a group of `length` inputs: N for a full group, pruneCount(N/M, length) = ⌊N·length/M⌋
+ * for a shorter tail group (the count rule with s = N/M).
+ */
 export function groupPruneCount(pattern: NMPattern, length: number): number {
-  return length >= pattern.m ? pattern.n : Math.floor((pattern.n * length) / pattern.m);
+  return length >= pattern.m ? pattern.n : pruneCount(pattern.n / pattern.m, length);
 }
 
 /**

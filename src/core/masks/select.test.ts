@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pruneCount, pruneLowest } from './select';
+import { kthSmallest, pruneCount, pruneLowest } from './select';
 import { randomScores } from './testing';
 
 function pruned(scores: number[], count: number, type: 'f32' | 'f64' = 'f64'): number[] {
@@ -10,13 +10,38 @@ function pruned(scores: number[], count: number, type: 'f32' | 'f64' = 'f64'): n
 }
 
 describe('pruneCount', () => {
-  it('floors s·n and lands decimal shares on the integer they name', () => {
+  it('floors s·n (Distiller) and lands decimal shares on the integer they name', () => {
+    expect(pruneCount(0, 10)).toBe(0);
+    expect(pruneCount(1, 10)).toBe(10);
+    expect(pruneCount(0.3, 10)).toBe(3);
     expect(pruneCount(0.5, 7)).toBe(3);
-    expect(pruneCount(0.29, 100)).toBe(29);
+    expect(pruneCount(0.95, 20)).toBe(19);
+    expect(pruneCount(0.7 - 0.4, 10)).toBe(3); // s·n = 2.999999999999999
+    expect(pruneCount(0.29, 100)).toBe(29); // s·n = 28.999999999999996
     expect(pruneCount(0.57, 100)).toBe(57);
     expect(pruneCount(0.1, 3)).toBe(0);
-    expect(pruneCount(1, 5)).toBe(5);
+    expect(pruneCount(0.5, 2 ** 24 + 1)).toBe(2 ** 23);
     expect(pruneCount(0, 5)).toBe(0);
+  });
+});
+
+describe('kthSmallest', () => {
+  it('finds the k-th of a sorted copy on random, sorted, reversed and repetitive input', () => {
+    const random = randomScores(5000, 9);
+    const inputs = [
+      random,
+      Float64Array.from(random).sort(),
+      Float64Array.from(random).sort().reverse(),
+      Float64Array.from(random, (v) => Math.floor(v * 3)),
+      new Float64Array(1000).fill(2),
+      Float32Array.from(random, (v, i) => (i % 2 ? 0 : v)),
+    ];
+    for (const values of inputs) {
+      const sorted = Float64Array.from(values).sort();
+      for (const k of [0, 1, 17, values.length >> 1, values.length - 2, values.length - 1]) {
+        expect(kthSmallest(values.slice(), k)).toBe(sorted[k]);
+      }
+    }
   });
 });
 

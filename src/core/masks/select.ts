@@ -4,9 +4,14 @@ export type Scores = Float64Array | Float32Array;
 const RELATIVE_SLACK = 1e-12;
 
 /**
- * How many of `n` weights a share `sparsity` prunes: ⌊sparsity·n⌋, with the product nudged up by a
- * relative 1e-12 so that a decimal share lands on the integer it names (0.29·100 evaluates to
- * 28.999999999999996 in binary floating point and still prunes 29).
+ * The count rule, the one place it lives: a share `sparsity` of a group of `n` weights (a layer, a
+ * row, a block, a group of channels, an N:M tail) prunes ⌊sparsity·n⌋ of them (Distiller's rule,
+ * DESIGN §3), at most n. Floating-point guard: the product is nudged up by a relative 1e-12 before
+ * flooring, so a decimal share lands on the integer it names (0.29·100 evaluates to
+ * 28.999999999999996 and still prunes 29; (0.7 − 0.4)·10 = 2.999999999999999 prunes 3). A relative
+ * guard rather than an absolute one (s·n + 1e-9): rounding errors grow with n, and a layer of 2²⁴
+ * weights can already err by more than 1e-9, while 1e-12·n stays far below the gap between a
+ * genuinely fractional s·n and the next integer (at least 10⁻ᵈ for a share with d decimals).
  */
 export function pruneCount(sparsity: number, n: number): number {
   return Math.min(n, Math.floor(sparsity * n * (1 + RELATIVE_SLACK)));
@@ -59,10 +64,9 @@ export function pruneLowest(scores: Scores, start: number, length: number, count
     }
     return;
   }
-  const sorted = scores instanceof Float32Array ? new Float32Array(length) : new Float64Array(length);
-  for (let i = 0; i < length; i++) sorted[i] = rank(scores[start + i]);
-  sorted.sort();
-  const threshold = sorted[count - 1];
+  const scratch = scores instanceof Float32Array ? new Float32Array(length) : new Float64Array(length);
+  for (let i = 0; i < length; i++) scratch[i] = rank(scores[start + i]);
+  const threshold = kthSmallest(scratch, count - 1);
   let left = count;
   for (let i = start; i < end; i++) {
     if (rank(scores[i]) < threshold) {
@@ -76,4 +80,57 @@ export function pruneLowest(scores: Scores, start: number, length: number, count
       left--;
     }
   }
+}
+
+/**
+ * The value that would sit at index `k` of `values` sorted ascending (no NaN), by quickselect: the
+ * pivot is the median of three pseudo-random entries (a fixed xorshift sequence, so sorted or
+ * patterned input is no worse than shuffled) and the partition is three-way, so runs of equal values
+ * (a layer full of zeros) cost no more than distinct ones; after 2·log₂(n) + 8 rounds it sorts what
+ * is left. O(n) expected where a sort is O(n log n). Reorders `values`. −0 and 0 count as equal, so
+ * either may be returned for them.
+ */
+export function kthSmallest(values: Float64Array | Float32Array, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  let rounds = 2 * Math.ceil(Math.log2(values.length + 1)) + 8;
+  let state = 0x9e3779b9;
+  const next = (): number => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return state >>> 0;
+  };
+  while (hi - lo > 16) {
+    if (rounds-- === 0) {
+      values.subarray(lo, hi + 1).sort();
+      return values[k];
+    }
+    const span = hi - lo + 1;
+    const a = values[lo + (next() % span)];
+    const b = values[lo + (next() % span)];
+    const c = values[lo + (next() % span)];
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    // [lo, lt) < pivot, [lt, i) = pivot, (gt, hi] > pivot
+    let lt = lo;
+    let gt = hi;
+    let i = lo;
+    while (i <= gt) {
+      const v = values[i];
+      if (v < pivot) {
+        values[i++] = values[lt];
+        values[lt++] = v;
+      } else if (v > pivot) {
+        values[i] = values[gt];
+        values[gt--] = v;
+      } else {
+        i++;
+      }
+    }
+    if (k < lt) hi = lt - 1;
+    else if (k > gt) lo = gt + 1;
+    else return pivot;
+  }
+  values.subarray(lo, hi + 1).sort();
+  return values[k];
 }

@@ -1,8 +1,8 @@
 import { checkShape, checkSparsity, pruneCount, pruneLowest, type Scores } from './select';
 
 /**
- * Where weights compete: `layer` — the whole matrix, ⌊s·rows·cols⌋ pruned (magnitude, TFMOT);
- * `row` — each output row on its own, ⌊s·cols⌋ pruned per row (Wanda).
+ * Where weights compete: `layer` — the whole matrix, ⌊s·rows·cols⌋ pruned (magnitude, random);
+ * `row` — each output row on its own, ⌊s·cols⌋ pruned per row (Wanda). Both counts are pruneCount's.
  */
 export type UnstructuredScope = 'layer' | 'row';
 
