@@ -4,7 +4,7 @@ import { checkRequest } from './request';
 import { UnsupportedPruningError, type CalibrationStats, type Criterion, type PruneResult, type WeightMatrix } from './types';
 
 export interface SparseGptOptions {
-  /** Share of each row to prune (unstructured); ignored when `pattern` is given. */
+  /** Share of the layer to prune (unstructured, chosen per block of columns); ignored when `pattern` is given. */
   sparsity: number;
   pattern?: NMPattern | null;
   /** Columns whose mask is chosen together and whose updates are applied lazily; a multiple of M. */
@@ -43,11 +43,26 @@ export function sparseGptHessian(stats: CalibrationStats, cols: number, dampenin
 }
 
 /**
- * SparseGPT (Frantar & Alistarh 2023): prunes W column by column and updates the columns not yet
- * processed to compensate, using U, the upper Cholesky factor of H⁻¹. Columns go in blocks; an
- * unstructured mask is chosen per row at the start of each block by the lowest w²/U_cc², pruning
- * ⌊s·blockEnd⌋ − ⌊s·blockStart⌋ per row (⌊s·cols⌋ per row in all); an N:M mask is chosen at the
- * start of every group of M columns. Pruned weights are exactly 0, dead input columns too.
+ * SparseGPT (Frantar & Alistarh 2023, IST-DASLab/sparsegpt `fasterprune`): prunes W column by
+ * column and updates the columns not yet processed to compensate, using U, the upper Cholesky
+ * factor of H⁻¹: W[:, c+1:] −= (w_c − q_c)/U_cc · U[c, c+1:], within the block at once and for the
+ * later blocks lazily when the block ends.
+ *
+ * Unstructured: at the start of each block of columns [start, end) the mask is chosen over the whole
+ * rows × block at once, by the lowest w²/U_cc² of the current (already updated) weights — one
+ * threshold per block across all rows, as the reference does, not one per row. The block prunes
+ * pruneCount(s, rows·end) − pruneCount(s, rows·start) weights, so each block prunes ⌊s·rows·len⌋ or
+ * one more and the layer prunes exactly pruneCount(s, rows·cols) = ⌊s·rows·cols⌋, the count every
+ * criterion uses (DESIGN §3); when s·rows·blockSize is an integer, as at 50% on a layer of 128-column
+ * blocks, every full block prunes exactly s·rows·blockSize. (The reference takes
+ * `thresh = sort(tmp.flatten())[int(numel·s)]` and prunes `tmp <= thresh`, i.e. ⌊s·numel⌋ + 1 per
+ * block plus any ties with that element; we prune the ⌊s·n⌋ rule's count instead.) Equal scores are
+ * pruned lower flat index (row-major r·cols + c) first.
+ *
+ * N:M: at the start of every group of M columns (groups start at each block's start; the block
+ * size is a multiple of M) the N lowest w²/U_cc² of each row within the group are pruned, with the
+ * current weights, equal scores lower column first. Pruned weights are exactly 0, dead input columns
+ * too.
  */
 export function sparseGpt(matrix: WeightMatrix, stats: CalibrationStats, options: SparseGptOptions): PruneResult {
   const { rows, cols } = matrix;
@@ -70,26 +85,42 @@ export function sparseGpt(matrix: WeightMatrix, stats: CalibrationStats, options
   const w = new Float64Array(rows * cols);
   for (let i = 0; i < w.length; i++) w[i] = dead[i % cols] ? 0 : matrix.values[i];
   const mask = new Uint8Array(rows * cols).fill(1);
-  const scores = new Float64Array(rows * cols);
+  const scores = new Float64Array(pattern ? rows * cols : 0);
   const errors = new Float64Array(rows * blockSize);
 
-  const choose = (start: number, length: number, count: number): void => {
+  const score = (r: number, c: number): number => {
+    const d = u[c * cols + c];
+    return (w[r * cols + c] * w[r * cols + c]) / (d * d);
+  };
+  /** N:M: the `count` lowest of each row within columns [start, start + length). */
+  const chooseInRows = (start: number, length: number, count: number): void => {
     for (let r = 0; r < rows; r++) {
-      for (let c = start; c < start + length; c++) {
-        const d = u[c * cols + c];
-        scores[r * cols + c] = (w[r * cols + c] * w[r * cols + c]) / (d * d);
-      }
+      for (let c = start; c < start + length; c++) scores[r * cols + c] = score(r, c);
       pruneLowest(scores, r * cols + start, length, count, mask);
     }
+  };
+  // The rows × block scores, block-local row-major: its index order is the flat index order.
+  const blockScores = new Float64Array(pattern ? 0 : rows * Math.min(blockSize, cols));
+  const blockMask = new Uint8Array(blockScores.length);
+  /** Unstructured: the `count` lowest of the whole rows × [start, start + length). */
+  const chooseInBlock = (start: number, length: number, count: number): void => {
+    const size = rows * length;
+    for (let r = 0; r < rows; r++) for (let k = 0; k < length; k++) blockScores[r * length + k] = score(r, start + k);
+    blockMask.fill(1, 0, size);
+    pruneLowest(blockScores, 0, size, count, blockMask);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < length; k++) mask[r * cols + start + k] = blockMask[r * length + k];
   };
 
   for (let blockStart = 0; blockStart < cols; blockStart += blockSize) {
     const blockEnd = Math.min(blockStart + blockSize, cols);
-    if (!pattern) choose(blockStart, blockEnd - blockStart, pruneCount(options.sparsity, blockEnd) - pruneCount(options.sparsity, blockStart));
+    if (!pattern) {
+      const count = pruneCount(options.sparsity, rows * blockEnd) - pruneCount(options.sparsity, rows * blockStart);
+      chooseInBlock(blockStart, blockEnd - blockStart, count);
+    }
     for (let c = blockStart; c < blockEnd; c++) {
       if (pattern && (c - blockStart) % pattern.m === 0) {
         const length = Math.min(pattern.m, blockEnd - c);
-        choose(c, length, groupPruneCount(pattern, length));
+        chooseInRows(c, length, groupPruneCount(pattern, length));
       }
       const uRow = c * cols;
       const d = u[uRow + c];
