@@ -14,7 +14,7 @@ import type { ExportFile } from '../io/export';
 import { isRecord } from '../io/input-file';
 import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
-import { parseRecipe, planFromRecipe, recipeFromPlan, recipeJson, type Recipe } from '../io/recipe';
+import { checkRecipeWeights, parseRecipe, planFromRecipe, recipeFromPlan, recipeJson, type Recipe } from '../io/recipe';
 import type { InputFile, OpenedModel } from '../io/types';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
@@ -298,6 +298,7 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
   if (recipe !== undefined && recipe.dare === undefined && options.basePath !== undefined) throw new UsageError(`${options.recipePath} holds no DARE step: drop --base`);
   const subject = await openSubject(recipe === undefined ? args : argsForRecipe(args, recipe));
   try {
+    if (recipe !== undefined) await checkRecipeWeights(recipe, subject.opened, options.recipePath ?? 'recipe.json');
     const dense = await subject.evaluate();
     let plan: PruningPlan;
     if (recipe !== undefined) {

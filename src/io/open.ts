@@ -1,5 +1,6 @@
 import { isDatasetJson } from './dataset';
 import { NoModelFoundError } from './errors';
+import { weightsDigest } from './hash';
 import { hasExtension, readJson } from './input-file';
 import { modelFormats } from './registry';
 import type { InputFile, MatchContext, ModelFormat, OpenedModel } from './types';
@@ -13,14 +14,16 @@ async function readJsonFiles(files: readonly InputFile[]): Promise<Map<string, u
   return parsed;
 }
 
-/** Opens the model in a drop (files, folders' files, zips) with the first format that matches it. */
+/** Opens the model in a drop (files, folders' files, zips) with the first format that matches it, its weights digested. */
 export async function openModel(files: readonly InputFile[], formats: readonly ModelFormat[] = modelFormats): Promise<OpenedModel> {
   const expanded = await expandZips(files);
   const parsed = await readJsonFiles(expanded);
   const context: MatchContext = { json: (path) => parsed.get(path) };
   const format = formats.find((candidate) => candidate.match(expanded, context));
   if (format === undefined) throw new NoModelFoundError(expanded.map((f) => f.path));
-  return format.open(expanded);
+  const opened = await format.open(expanded);
+  if (opened.weightsSha256 === undefined) opened.weightsSha256 = await weightsDigest(opened);
+  return opened;
 }
 
 export interface SplitDrop {

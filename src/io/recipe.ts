@@ -2,6 +2,7 @@ import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity } from '..
 import { ALLOCATIONS, type AllocationKey, type PruningPlan } from '../core/plan';
 import type { Evaluation } from '../core/types';
 import { LopperInputError } from './errors';
+import { weightsDigest } from './hash';
 import { LOPPER_VERSION } from './export/version';
 import { isRecord } from './input-file';
 import type { ModelFormatName, OpenedModel } from './types';
@@ -15,7 +16,14 @@ export type RecipeMetrics = Partial<Pick<Evaluation, (typeof METRIC_KEYS)[number
 /** `recipe.json` (DESIGN §6): a pruning plan on disk, with what it was applied to and what it gave. */
 export interface Recipe {
   lopper: string;
-  model: { format: ModelFormatName; name: string; /** of model.json or config.json */ sha256: string };
+  model: {
+    format: ModelFormatName;
+    name: string;
+    /** Of model.json or config.json. */
+    sha256: string;
+    /** Of the weights as opened (`weightsDigest`); absent in recipes written before it existed. */
+    weightsSha256?: string;
+  };
   criterion: CriterionKey;
   granularity: Granularity;
   allocation: AllocationKey;
@@ -33,6 +41,34 @@ export class RecipeError extends LopperInputError {
   override name = 'RecipeError';
 }
 
+/** A recipe replayed onto weights other than those it was made for. */
+export class RecipeWeightsError extends LopperInputError {
+  override name = 'RecipeWeightsError';
+}
+
+/**
+ * Throws a RecipeWeightsError when `recipe` names weights (`model.weightsSha256`) and `model`'s
+ * weights digest to something else; a recipe without the field (older files) passes. The model's
+ * digest is computed when it does not carry one.
+ */
+export async function checkRecipeWeights(
+  recipe: Recipe,
+  model: Pick<OpenedModel, 'name' | 'weightsSha256' | 'artifacts' | 'transformer'>,
+  file: string,
+): Promise<void> {
+  const expected = recipe.model.weightsSha256;
+  if (expected === undefined) return;
+  const actual = model.weightsSha256 ?? (await weightsDigest(model));
+  if (actual === expected) return;
+  throw new RecipeWeightsError({
+    file,
+    message: `was made for weights ${expected} (${recipe.model.name}), this model's weights hash to ${actual} (${model.name}); replay it on the weights it was made for`,
+    expected,
+    actual,
+    mismatchInMessage: true,
+  });
+}
+
 function pickMetrics(evaluation: RecipeMetrics): RecipeMetrics {
   const metrics: RecipeMetrics = {};
   for (const key of METRIC_KEYS) {
@@ -42,16 +78,24 @@ function pickMetrics(evaluation: RecipeMetrics): RecipeMetrics {
   return metrics;
 }
 
-/** The recipe of a plan applied to a model. `locked` is a UI matter and is not kept. */
+/**
+ * The recipe of a plan applied to a model; `model.weightsSha256` is kept when the model carries it
+ * (every model `openModel` opened does). `locked` is a UI matter and is not kept.
+ */
 export function recipeFromPlan(
   plan: PruningPlan,
-  model: Pick<OpenedModel, 'format' | 'name' | 'sha256'>,
+  model: Pick<OpenedModel, 'format' | 'name' | 'sha256' | 'weightsSha256'>,
   metrics: { dense: RecipeMetrics; pruned: RecipeMetrics },
   version: string = LOPPER_VERSION,
 ): Recipe {
   return {
     lopper: version,
-    model: { format: model.format, name: model.name, sha256: model.sha256 },
+    model: {
+      format: model.format,
+      name: model.name,
+      sha256: model.sha256,
+      ...(model.weightsSha256 === undefined ? {} : { weightsSha256: model.weightsSha256 }),
+    },
     criterion: plan.criterion,
     granularity: plan.granularity,
     allocation: plan.allocation,
@@ -171,6 +215,7 @@ export function parseRecipe(json: unknown, file: string): Recipe {
       format: read.oneOf(model['format'], 'model.format', MODEL_FORMATS),
       name: read.string(model['name'], 'model.name'),
       sha256: read.sha256(model['sha256'], 'model.sha256'),
+      ...(model['weightsSha256'] === undefined ? {} : { weightsSha256: read.sha256(model['weightsSha256'], 'model.weightsSha256') }),
     },
     criterion: read.oneOf(json['criterion'], 'criterion', CRITERIA),
     granularity: read.oneOf(json['granularity'], 'granularity', GRANULARITIES),

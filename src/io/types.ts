@@ -21,6 +21,11 @@ export interface OpenedModel {
   artifacts: tf.io.ModelArtifacts;
   /** Hex SHA-256 of the model.json (or config.json) bytes. */
   sha256: string;
+  /**
+   * Hex SHA-256 of the weights as opened (`weightsDigest` in hash.ts), what a recipe replays onto;
+   * `openModel` sets it for every format, a format's own `open` need not.
+   */
+  weightsSha256?: string;
   /** The files that were used, in manifest order. */
   files: string[];
   /** A Hugging Face transformer (`format: 'hf-transformer'`); its `artifacts` then hold no model. */
