@@ -13,7 +13,21 @@ export default defineConfig({
   preview: { headers: isolationHeaders, port: 4173 },
   worker: { format: 'es' },
   // Pre-bundled up front: the worker imports them late, which would otherwise reload the page once.
-  optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', 'fflate', 'react', 'react-dom', 'zustand', 'd3-axis', 'd3-format', 'd3-scale', 'd3-selection'] },
+  optimizeDeps: {
+    include: [
+      '@tensorflow/tfjs',
+      '@tensorflow/tfjs-backend-wasm',
+      '@tensorflow/tfjs-backend-webgpu',
+      'fflate',
+      'react',
+      'react-dom',
+      'zustand',
+      'd3-axis',
+      'd3-format',
+      'd3-scale',
+      'd3-selection',
+    ],
+  },
   build: {
     // tfjs-backend-wasm rebuilds its helper threads from source text; minification breaks that text.
     minify: false,

@@ -88,7 +88,11 @@ async function benchBackend(wanted: CliBackend, digits: Digits): Promise<Row | u
   const x = tf.tensor(digits.inputs, digits.shape);
   try {
     if (wanted === 'wasm') {
-      process.stdout.write(`groups cut: ${Object.entries(removed).map(([id, n]) => `${id} −${n}`).join(', ')}\n`);
+      process.stdout.write(
+        `groups cut: ${Object.entries(removed)
+          .map(([id, n]) => `${id} −${n}`)
+          .join(', ')}\n`,
+      );
       process.stdout.write(`parameters: ${before} → ${after} (${(after / before).toFixed(3)}×)\n`);
     }
     await timePredict(dense.layersModel, x);
@@ -136,6 +140,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
   if (row) rows.push(row);
   else process.stdout.write(`${backend}: not available in this Node\n`);
 }
-process.stdout.write(`digits-cnn, ${SPARSITY * 100}% of the channels of every shrinkable group removed (magnitude), predict on ${digits.shape[0]} digits in batches of ${BATCH}; median of the rounds\n`);
+process.stdout.write(
+  `digits-cnn, ${SPARSITY * 100}% of the channels of every shrinkable group removed (magnitude), predict on ${digits.shape[0]} digits in batches of ${BATCH}; median of the rounds\n`,
+);
 process.stdout.write(`${table(rows)}\n`);
 process.stdout.write('speed ratio = dense ms / shrunk ms; accuracies are without fine-tuning after the cut\n');

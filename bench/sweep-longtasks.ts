@@ -30,14 +30,23 @@ async function main(): Promise<void> {
     const page = await browser.newPage();
     page.on('console', (m) => m.text().startsWith('longtask') && console.log(m.text()));
     await page.goto(`http://localhost:${PORT}/`);
-    await page.waitForFunction(() => {
-      const state = (window as unknown as { __lopper?: { busy: boolean; evaluation: unknown } }).__lopper;
-      return state !== undefined && !state.busy && state.evaluation !== null;
-    }, null, { timeout: 120_000 });
+    await page.waitForFunction(
+      () => {
+        const state = (window as unknown as { __lopper?: { busy: boolean; evaluation: unknown } }).__lopper;
+        return state !== undefined && !state.busy && state.evaluation !== null;
+      },
+      null,
+      { timeout: 120_000 },
+    );
     await page.evaluate(() => {
       const store = window as unknown as { __longTasks: number[] };
       store.__longTasks = [];
-      new PerformanceObserver((list) => list.getEntries().forEach((e) => { store.__longTasks.push(e.duration); console.log(`longtask ${e.duration.toFixed(0)}ms at ${e.startTime.toFixed(0)}`); })).observe({ type: 'longtask', buffered: false });
+      new PerformanceObserver((list) =>
+        list.getEntries().forEach((e) => {
+          store.__longTasks.push(e.duration);
+          console.log(`longtask ${e.duration.toFixed(0)}ms at ${e.startTime.toFixed(0)}`);
+        }),
+      ).observe({ type: 'longtask', buffered: false });
     });
     const started = Date.now();
     console.log('click at', await page.evaluate(() => performance.now().toFixed(0)));

@@ -32,9 +32,13 @@ test('a Wanda plan made in the page replays with `lopper prune --recipe` to the 
   expect(recipe.criterion).toBe('wanda');
   expect(Object.keys(recipe.sparsity).sort()).toEqual([...(planned.model?.layers ?? [])].sort());
   const out = join(dir, 'replayed');
-  execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'lopper.js'), 'prune', CHAR_LM, '--data', join(CHAR_LM, 'eval.txt'), '--recipe', recipePath, '--out', out, '--json'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  execFileSync(
+    process.execPath,
+    [join(import.meta.dirname, '..', 'bin', 'lopper.js'), 'prune', CHAR_LM, '--data', join(CHAR_LM, 'eval.txt'), '--recipe', recipePath, '--out', out, '--json'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const fromPage = Buffer.from(entries[name('model.safetensors')]);
   const fromCli = readFileSync(join(out, 'model.safetensors'));
   expect(fromCli.length).toBe(fromPage.length);

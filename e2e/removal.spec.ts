@@ -61,7 +61,10 @@ test('the demo LM: perplexity shown, FinerCut for a few steps, the slider change
   await page.getByTestId('model-picker').selectOption('char-lm');
   const opened = await waitIdle(page, (s) => s.model?.name === 'char-lm');
   expect(opened.error).toBeNull();
-  const reference = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'public', 'models', 'char-lm', 'reference.json'), 'utf8')) as { perplexity: number; unigram_perplexity: number };
+  const reference = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'public', 'models', 'char-lm', 'reference.json'), 'utf8')) as {
+    perplexity: number;
+    unigram_perplexity: number;
+  };
   const dense = opened.evaluation?.perplexity ?? NaN;
   expect(Math.abs(dense - reference.perplexity) / reference.perplexity).toBeLessThan(1e-3);
   expect(dense).toBeLessThan(reference.unigram_perplexity);
@@ -117,7 +120,9 @@ test('the page and `lopper remove` give the same greedy order on the same model 
     pageOrder.push((await marked.getAttribute('data-candidate')) ?? '');
   }
   const out = join(mkdtempSync(join(tmpdir(), 'lopper-remove-')), 'remove.json');
-  execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'lopper.js'), 'remove', fixture, '--data', join(fixture, 'calibration.txt'), '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'lopper.js'), 'remove', fixture, '--data', join(fixture, 'calibration.txt'), '--out', out], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const cli = JSON.parse(readFileSync(out, 'utf8')) as { steps: { removed: string }[] };
   expect(pageOrder.length).toBeGreaterThan(0);
   expect(pageOrder).toEqual(cli.steps.map((s) => s.removed));

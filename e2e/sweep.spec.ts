@@ -74,7 +74,9 @@ test('a full sweep fills the heatmap; clicking a cell puts that sparsity in the 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('sweep-export-json').click()]);
   const fromPage = JSON.parse(readFileSync(await download.path(), 'utf8')) as SweepFile;
   const out = join(mkdtempSync(join(tmpdir(), 'lopper-sweep-')), 'sweep.json');
-  execFileSync(process.execPath, [join(ROOT, 'bin', 'lopper.js'), 'sweep', join(DEMO, 'model.json'), '--data', join(DEMO, 'eval.json'), '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(process.execPath, [join(ROOT, 'bin', 'lopper.js'), 'sweep', join(DEMO, 'model.json'), '--data', join(DEMO, 'eval.json'), '--out', out], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const fromCli = JSON.parse(readFileSync(out, 'utf8')) as SweepFile;
   for (const key of ['criterion', 'granularity', 'metric', 'sparsities', 'layers', 'dataHash'] as const) expect(fromPage[key], key).toEqual(fromCli[key]);
   expect(Math.abs(fromPage.dense - fromCli.dense)).toBeLessThanOrEqual(1e-6);
@@ -127,7 +129,9 @@ test('a dropped functional model sweeps with Wanda; the heatmap exports as CSV, 
   expect(cells).toBe(units.length * GRID);
 
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('sweep-export-csv').click()]);
-  const lines = readFileSync(await csv.path(), 'utf8').trim().split('\n');
+  const lines = readFileSync(await csv.path(), 'utf8')
+    .trim()
+    .split('\n');
   expect(lines).toHaveLength(units.length + 1);
   expect(lines[0].startsWith('layer,0,0.1')).toBe(true);
   const [svg] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'SVG', exact: true }).click()]);

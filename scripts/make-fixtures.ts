@@ -79,9 +79,7 @@ function functionalModel(): tf.LayersModel {
   const stemNorm = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(stem);
   const trunk = tf.layers.activation({ activation: 'relu', name: 'stem_relu' }).apply(stemNorm);
   const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'branch_dw' }).apply(trunk);
-  const separable = tf.layers
-    .separableConv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'branch_sep' })
-    .apply(depthwise);
+  const separable = tf.layers.separableConv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'branch_sep' }).apply(depthwise);
   const branch = tf.layers.batchNormalization({ name: 'branch_bn' }).apply(separable);
   const residual = tf.layers.add({ name: 'residual_add' }).apply([trunk, branch] as tf.SymbolicTensor[]);
   const pooled = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(residual);
@@ -119,10 +117,7 @@ function quantizableNet(): tf.Sequential {
 function mlp(): tf.Sequential {
   return tf.sequential({
     name: 'mlp',
-    layers: [
-      tf.layers.dense({ inputShape: [8], units: 16, activation: 'relu', name: 'hidden' }),
-      tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
-    ],
+    layers: [tf.layers.dense({ inputShape: [8], units: 16, activation: 'relu', name: 'hidden' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' })],
   });
 }
 

@@ -45,7 +45,10 @@ export function renderCurves(el: HTMLElement, initial: CurvesData, options: { wi
     const lo = Math.min(...values);
     const hi = Math.max(...values);
     const x = scaleLinear().domain([0, 1]).range([0, innerWidth]);
-    const y = scaleLinear().domain(lo === hi ? [lo - 1, hi + 1] : [lo, hi]).nice().range([innerHeight, 0]);
+    const y = scaleLinear()
+      .domain(lo === hi ? [lo - 1, hi + 1] : [lo, hi])
+      .nice()
+      .range([innerHeight, 0]);
     xAxis.call(axisBottom(x).ticks(5, '.0%'));
     yAxis.call(axisLeft(y).ticks(5, format('.3~g')));
     denseLine.attr('x1', 0).attr('x2', innerWidth).attr('y1', y(data.dense)).attr('y2', y(data.dense));

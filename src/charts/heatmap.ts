@@ -105,8 +105,14 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
     const label = `Heatmap of ${next.metric} per ${naming.rowAttribute.replace('data-', '')} and ${naming.columnAttribute.replace('data-', '')}; dense ${fmt(next.dense)}`;
     title.text(label);
     svg.attr('aria-label', label);
-    const x = scaleBand<number>().domain(next.columns.map((_, i) => i)).range([labelWidth, labelWidth + next.columns.length * cellWidth]).padding(0.06);
-    const y = scaleBand<string>().domain(next.rows.map((r) => r.name)).range([top, top + next.rows.length * cellHeight]).padding(0.08);
+    const x = scaleBand<number>()
+      .domain(next.columns.map((_, i) => i))
+      .range([labelWidth, labelWidth + next.columns.length * cellWidth])
+      .padding(0.06);
+    const y = scaleBand<string>()
+      .domain(next.rows.map((r) => r.name))
+      .range([top, top + next.rows.length * cellHeight])
+      .padding(0.08);
     const cells = cellsOf(next);
     const worst = Math.max(1e-9, ...cells.map((c) => damage(c.value, next.dense, next.higherIsBetter)));
     const colour = scaleSequential(interpolateCividis).domain([worst, 0]);
@@ -142,8 +148,16 @@ function drawRowLabels(group: Selection<SVGGElement, unknown, null, undefined>, 
       return g;
     })
     .attr('transform', (r) => `translate(0,${y(r.name) ?? 0})`);
-  rowGroups.select('text.name').attr('x', 4).attr('y', 11).text((r) => r.name);
-  rowGroups.select('text.detail').attr('x', 4).attr('y', 22).text((r) => r.detail);
+  rowGroups
+    .select('text.name')
+    .attr('x', 4)
+    .attr('y', 11)
+    .text((r) => r.name);
+  rowGroups
+    .select('text.detail')
+    .attr('x', 4)
+    .attr('y', 22)
+    .text((r) => r.detail);
 }
 
 function drawCells(
@@ -186,16 +200,14 @@ function drawCells(
     .attr('height', y.bandwidth())
     .attr('rx', 3)
     .attr('fill', fill);
-  joined.select('title').text((c) => `${c.row} · ${naming.columnLabel(c.key, c.column)}\n${data.metric} ${fmt(c.value)} (dense ${fmt(data.dense)}, change ${c.change >= 0 ? '+' : ''}${fmt(c.change)})`);
+  joined
+    .select('title')
+    .text(
+      (c) => `${c.row} · ${naming.columnLabel(c.key, c.column)}\n${data.metric} ${fmt(c.value)} (dense ${fmt(data.dense)}, change ${c.change >= 0 ? '+' : ''}${fmt(c.change)})`,
+    );
 }
 
-function drawLegend(
-  group: Selection<SVGGElement, unknown, null, undefined>,
-  colour: (v: number) => string,
-  worst: number,
-  data: HeatmapData,
-  y: number,
-): void {
+function drawLegend(group: Selection<SVGGElement, unknown, null, undefined>, colour: (v: number) => string, worst: number, data: HeatmapData, y: number): void {
   const stops = 24;
   const width = 180;
   group.attr('transform', `translate(${labelWidth},${y})`);

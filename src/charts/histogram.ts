@@ -27,15 +27,14 @@ const margin = { top: 8, right: 12, bottom: 28, left: 44 };
 export function renderHistogram(el: HTMLElement, data: HistogramData, options: HistogramOptions = {}): Chart<HistogramData> {
   const width = options.width ?? 420;
   const height = options.height ?? 180;
-  const svg = select(el)
-    .append('svg')
-    .attr('class', 'chart histogram')
-    .attr('viewBox', `0 0 ${width} ${height}`)
-    .attr('role', 'img');
+  const svg = select(el).append('svg').attr('class', 'chart histogram').attr('viewBox', `0 0 ${width} ${height}`).attr('role', 'img');
   const title = svg.append('title');
   const plot = svg.append('g').attr('transform', `translate(${margin.left},${margin.top})`);
   const bars = plot.append('g').attr('class', 'bars');
-  const xAxis = plot.append('g').attr('class', 'axis x').attr('transform', `translate(0,${height - margin.top - margin.bottom})`);
+  const xAxis = plot
+    .append('g')
+    .attr('class', 'axis x')
+    .attr('transform', `translate(0,${height - margin.top - margin.bottom})`);
   const yAxis = plot.append('g').attr('class', 'axis y');
   const innerWidth = width - margin.left - margin.right;
   const innerHeight = height - margin.top - margin.bottom;
@@ -45,8 +44,13 @@ export function renderHistogram(el: HTMLElement, data: HistogramData, options: H
     svg.attr('aria-label', next.label);
     const lo = next.edges[0] ?? 0;
     const hi = next.edges[next.edges.length - 1] ?? 1;
-    const x = scaleLinear().domain(lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi]).range([0, innerWidth]);
-    const y = scaleLinear().domain([0, Math.max(1, ...next.counts)]).nice().range([innerHeight, 0]);
+    const x = scaleLinear()
+      .domain(lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi])
+      .range([0, innerWidth]);
+    const y = scaleLinear()
+      .domain([0, Math.max(1, ...next.counts)])
+      .nice()
+      .range([innerHeight, 0]);
     const bins = next.counts.map((count, i) => ({ count, x0: next.edges[i], x1: next.edges[i + 1] }));
     joinBars(bars, bins, x, y, innerHeight);
     xAxis.call(axisBottom(x).ticks(6, '~g'));
@@ -66,13 +70,7 @@ interface Bin {
   x1: number;
 }
 
-function joinBars(
-  group: Selection<SVGGElement, unknown, null, undefined>,
-  bins: Bin[],
-  x: (v: number) => number,
-  y: (v: number) => number,
-  innerHeight: number,
-): void {
+function joinBars(group: Selection<SVGGElement, unknown, null, undefined>, bins: Bin[], x: (v: number) => number, y: (v: number) => number, innerHeight: number): void {
   const rects = group
     .selectAll<SVGRectElement, Bin>('rect')
     .data(bins)

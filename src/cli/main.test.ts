@@ -15,7 +15,12 @@ describe('lopper inspect', () => {
   it('prints one JSON object with the layer list of the demo CNN', async () => {
     const { code, stdout } = await run(['inspect', join(DEMO, 'model.json'), '--json', '--backend', 'cpu']);
     expect(code).toBe(0);
-    const result = JSON.parse(stdout) as { format: string; name: string; totalParams: number; layers: { name: string; outputShape: (number | null)[]; params: number; prunable: boolean }[] };
+    const result = JSON.parse(stdout) as {
+      format: string;
+      name: string;
+      totalParams: number;
+      layers: { name: string; outputShape: (number | null)[]; params: number; prunable: boolean }[];
+    };
     expect(result.format).toBe('layers-model');
     expect(result.name).toBe('digits-cnn');
     expect(result.totalParams).toBe(160 + 4640 + 51264 + 650);

@@ -89,7 +89,12 @@ function humanPrint(value: Record<string, unknown>): void {
   for (const [key, v] of Object.entries(value)) {
     if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'object') {
       process.stdout.write(`${key}:\n`);
-      for (const row of v) process.stdout.write(`  ${Object.values(row as Record<string, unknown>).map((x) => JSON.stringify(x)).join('  ')}\n`);
+      for (const row of v)
+        process.stdout.write(
+          `  ${Object.values(row as Record<string, unknown>)
+            .map((x) => JSON.stringify(x))
+            .join('  ')}\n`,
+        );
     } else {
       process.stdout.write(`${key}: ${typeof v === 'string' ? v : JSON.stringify(v)}\n`);
     }

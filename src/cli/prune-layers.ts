@@ -151,7 +151,14 @@ class LayersSubject implements PruneSubject {
   private async sweep(plan: PruningPlan, units: readonly string[]): Promise<SensitivityCurves> {
     if (this.data.labels === undefined) throw new Error('--allocation sensitivity needs labels in --data to run its sweep, or a saved sweep with --sweep F');
     log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
-    return runSweep(this.model, this.data, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'accuracy', seed: plan.seed, units });
+    return runSweep(this.model, this.data, {
+      criterion: plan.criterion,
+      granularity: plan.granularity,
+      sparsities: DEFAULT_SPARSITIES,
+      metric: 'accuracy',
+      seed: plan.seed,
+      units,
+    });
   }
 
   /** The plan's criterion through the pipeline the page uses too; channels shrink the model (core/structure/plan-shrink.ts). */

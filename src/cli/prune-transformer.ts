@@ -82,7 +82,12 @@ class TransformerSubject implements PruneSubject {
 
   /** Share of zeros over the kernels of the units outside removed sublayers. */
   async achievedSparsity(removed: readonly string[]): Promise<number> {
-    return achievedSparsity(await readKernels(this, this.liveUnits(removed).map((unit) => unit.name))).overall;
+    return achievedSparsity(
+      await readKernels(
+        this,
+        this.liveUnits(removed).map((unit) => unit.name),
+      ),
+    ).overall;
   }
 
   async readKernel(unit: string): Promise<Float32Array> {
@@ -164,7 +169,14 @@ class TransformerSubject implements PruneSubject {
   private async sweep(plan: PruningPlan, units: readonly string[]): Promise<SensitivityCurves> {
     if (this.data.ids === undefined) throw new Error('--allocation sensitivity needs a text (--data .txt) to run its sweep on, or a saved sweep with --sweep F');
     log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
-    const result = await runTransformerSweep(this.model, this.data.ids, { criterion: plan.criterion, granularity: plan.granularity, sparsities: DEFAULT_SPARSITIES, metric: 'loss', seed: plan.seed, units });
+    const result = await runTransformerSweep(this.model, this.data.ids, {
+      criterion: plan.criterion,
+      granularity: plan.granularity,
+      sparsities: DEFAULT_SPARSITIES,
+      metric: 'loss',
+      seed: plan.seed,
+      units,
+    });
     return { layers: result.layers, sparsities: result.sparsities, values: result.values, dense: result.dense, metric: result.metric };
   }
 
@@ -189,7 +201,12 @@ class TransformerSubject implements PruneSubject {
   }
 
   async write(removed: readonly string[], options: { recipe?: Recipe; float16: boolean }): Promise<ExportFile[]> {
-    const { files } = await writeHfTransformer(this.opened, this.model, { removed, float16: options.float16, configJson: this.configJson, ...(options.recipe && { recipe: options.recipe }) });
+    const { files } = await writeHfTransformer(this.opened, this.model, {
+      removed,
+      float16: options.float16,
+      configJson: this.configJson,
+      ...(options.recipe && { recipe: options.recipe }),
+    });
     return files;
   }
 

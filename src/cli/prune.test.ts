@@ -289,7 +289,11 @@ describe('lopper prune', () => {
   it.each([
     ['no --out', [DEMO, '--sparsity', '0.5'], /--out <folder> is required/],
     ['neither --sparsity nor --recipe', [DEMO, '--out', 'x'], /give --sparsity S .* or --recipe R/],
-    ['an unknown allocation', [DEMO, '--sparsity', '0.5', '--allocation', 'fancy', '--out', 'x'], /--allocation must be one of uniform, global, sensitivity, owl, ecoflap, got "fancy"/],
+    [
+      'an unknown allocation',
+      [DEMO, '--sparsity', '0.5', '--allocation', 'fancy', '--out', 'x'],
+      /--allocation must be one of uniform, global, sensitivity, owl, ecoflap, got "fancy"/,
+    ],
     ['sensitivity data-free', [DEMO, '--sparsity', '0.5', '--allocation', 'sensitivity', '--out', 'x'], /sensitivity needs labelled --data/],
     ['a sparsity outside [0, 1]', [DEMO, '--sparsity', '1.5', '--out', 'x'], /--sparsity expects a number in \[0, 1\]/],
     ['--dare without --base', [DEMO, '--sparsity', '0', '--dare', '0.5', '--out', 'x'], /--dare needs --base B/],
@@ -304,7 +308,11 @@ describe('lopper prune', () => {
   });
 
   it.each([
-    ['a base of another architecture', [INVERTED, '--base', join(FIXTURES, 'two-shards'), '--dare', '0.5', '--sparsity', '0'], /--base two-shards is not the same architecture: conv1 is \[3, 3, 1, 16\] here, \[3, 3, 1, 8\] in the base/],
+    [
+      'a base of another architecture',
+      [INVERTED, '--base', join(FIXTURES, 'two-shards'), '--dare', '0.5', '--sparsity', '0'],
+      /--base two-shards is not the same architecture: conv1 is \[3, 3, 1, 16\] here, \[3, 3, 1, 8\] in the base/,
+    ],
     ['a base of another format', [INVERTED, '--base', LLAMA, '--dare', '0.5', '--sparsity', '0'], /--base hf-llama-tiny is a hf-transformer, the model a layers-model/],
     ['channels on a transformer', [LLAMA, '--sparsity', '0.5', '--granularity', 'channels'], /channels is not available for transformers/],
   ])('exits 1 with a one-line error for %s', async (_, args, message) => {

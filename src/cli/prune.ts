@@ -105,7 +105,8 @@ function pruneArgs(args: ParsedArgs): PruneArgs {
   const refusals = LAYER_KINDS.map((kind) => getCriterion(criterion).supports(kind, granularity)).filter((r): r is string => r !== true);
   if (refusals.length === LAYER_KINDS.length) throw new UsageError(refusals[0]);
   const pattern = parseNMPattern(granularity);
-  if (pattern && allocation !== 'uniform') throw new UsageError(`--granularity ${granularity} prunes every unit at ${pattern.n}/${pattern.m}; --allocation ${allocation} does not apply`);
+  if (pattern && allocation !== 'uniform')
+    throw new UsageError(`--granularity ${granularity} prunes every unit at ${pattern.n}/${pattern.m}; --allocation ${allocation} does not apply`);
   if (pattern && target !== 0 && Math.abs(target - pattern.n / pattern.m) > 1e-9) {
     throw new UsageError(`--granularity ${granularity} prunes exactly ${pattern.n} of every ${pattern.m} weights: pass --sparsity ${pattern.n / pattern.m}`);
   }
@@ -178,7 +179,9 @@ function checkSameUnits(fine: readonly UnitInfo[], base: readonly UnitInfo[], ba
   const extra = base.filter((unit) => !fine.some((u) => u.name === unit.name)).map((unit) => `${unit.name} is only in the base`);
   const problems = [...differing, ...extra];
   if (problems.length > 0) {
-    throw new ArchitectureMismatchError(`--base ${baseName} is not the same architecture: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` and ${problems.length - 3} more` : ''}`);
+    throw new ArchitectureMismatchError(
+      `--base ${baseName} is not the same architecture: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` and ${problems.length - 3} more` : ''}`,
+    );
   }
 }
 
@@ -201,7 +204,11 @@ const log = (message: string): void => {
 };
 
 /** DARE (or DAREx-q) against the base, set on the model; the `dare` entry of the plan. */
-async function applyDare(subject: PruneSubject, request: { basePath: string; p: number; rescale?: number | 'auto'; sha256?: string }, seed: number): Promise<NonNullable<PruningPlan['dare']>> {
+async function applyDare(
+  subject: PruneSubject,
+  request: { basePath: string; p: number; rescale?: number | 'auto'; sha256?: string },
+  seed: number,
+): Promise<NonNullable<PruningPlan['dare']>> {
   const { sha256, base } = await openBase(subject, request.basePath);
   try {
     if (request.sha256 !== undefined && request.sha256 !== sha256) {
@@ -232,7 +239,11 @@ async function allocateUnits(subject: PruneSubject, plan: PruningPlan, sweepPath
   }
   const sweep = sweepPath === undefined ? undefined : await readSweep(sweepPath);
   const units: AllocationUnit[] = live.map((unit) => ({ name: unit.name, size: unit.size }));
-  const extra = await subject.allocationInput(plan, units.map((u) => u.name), sweep);
+  const extra = await subject.allocationInput(
+    plan,
+    units.map((u) => u.name),
+    sweep,
+  );
   const result = allocate(plan.allocation, { ...extra, units, target: plan.target, locked: {} });
   if (result.note !== undefined) log(result.note);
   return result.sparsity;
@@ -241,10 +252,13 @@ async function allocateUnits(subject: PruneSubject, plan: PruningPlan, sweepPath
 /** The plan a recipe replays, with the data and model it was made with checked against these. */
 function replayPlan(recipe: Recipe, subject: PruneSubject, path: string): PruningPlan {
   const plan = planFromRecipe(recipe);
-  if (recipe.model.sha256 !== subject.opened.sha256) log(`${path} was made for ${recipe.model.name} (SHA-256 ${recipe.model.sha256.slice(0, 12)}…); replaying it on ${subject.opened.name}`);
+  if (recipe.model.sha256 !== subject.opened.sha256)
+    log(`${path} was made for ${recipe.model.name} (SHA-256 ${recipe.model.sha256.slice(0, 12)}…); replaying it on ${subject.opened.name}`);
   if (recipe.dataHash !== subject.dataHash) {
     if (getCriterion(plan.criterion).needs !== 'none') {
-      throw new Error(`${path} was calibrated on data ${recipe.dataHash}, this run has ${subject.dataHash}: pass the same --data (or --samples/--seed) to replay ${plan.criterion} exactly`);
+      throw new Error(
+        `${path} was calibrated on data ${recipe.dataHash}, this run has ${subject.dataHash}: pass the same --data (or --samples/--seed) to replay ${plan.criterion} exactly`,
+      );
     }
     log(`${path} was evaluated on data ${recipe.dataHash}; the metrics here are on ${subject.dataHash}`);
   }
@@ -303,7 +317,8 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
     let plan: PruningPlan;
     if (recipe !== undefined) {
       plan = replayPlan(recipe, subject, options.recipePath ?? 'recipe.json');
-      if (recipe.dare !== undefined) plan.dare = await applyDare(subject, { ...recipe.dare, basePath: options.basePath ?? '', rescale: recipe.dare.q, sha256: recipe.dare.base }, plan.seed);
+      if (recipe.dare !== undefined)
+        plan.dare = await applyDare(subject, { ...recipe.dare, basePath: options.basePath ?? '', rescale: recipe.dare.q, sha256: recipe.dare.base }, plan.seed);
     } else {
       const { criterion, granularity, allocation, target, seed } = options;
       plan = { criterion, granularity, allocation, target, sparsity: {}, locked: [], removed: [], seed, dataHash: subject.dataHash };

@@ -52,7 +52,22 @@ describe('lopper remove', () => {
     const outputs: string[] = [];
     for (const name of ['a.json', 'b.json']) {
       const outPath = join(dir, name);
-      const { code, stderr } = await run(['remove', join(FIXTURES, 'hf-gpt2-tiny'), '--metric', 'kl', '--steps', '2', '--samples', '2', '--seed', '3', '--out', outPath, '--backend', 'cpu']);
+      const { code, stderr } = await run([
+        'remove',
+        join(FIXTURES, 'hf-gpt2-tiny'),
+        '--metric',
+        'kl',
+        '--steps',
+        '2',
+        '--samples',
+        '2',
+        '--seed',
+        '3',
+        '--out',
+        outPath,
+        '--backend',
+        'cpu',
+      ]);
       expect(code).toBe(0);
       expect(stderr).toMatch(/2 of 4 candidates removed in .* s; wrote /);
       outputs.push(await readFile(outPath, 'utf8'));

@@ -62,7 +62,22 @@ describe('lopper sweep', () => {
 
   it('runs data-free on seeded synthetic inputs with the js metric; N:M sweeps [0, N/M]', async () => {
     const outPath = join(dir, 'free.json');
-    const { code, stdout, stderr } = await run(['sweep', DEMO, '--granularity', '2:4', '--criterion', 'wanda', '--samples', '8', '--seed', '3', '--out', outPath, '--backend', 'cpu']);
+    const { code, stdout, stderr } = await run([
+      'sweep',
+      DEMO,
+      '--granularity',
+      '2:4',
+      '--criterion',
+      'wanda',
+      '--samples',
+      '8',
+      '--seed',
+      '3',
+      '--out',
+      outPath,
+      '--backend',
+      'cpu',
+    ]);
     expect(code).toBe(0);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/4 units × 2 sparsities \(8 cells\) in [\d.]+ s; dense js 0\.000; wrote .*free\.json/);
@@ -76,7 +91,22 @@ describe('lopper sweep', () => {
 
   it('writes null for the units a criterion skips, and lists them with the reason', async () => {
     const outPath = join(dir, 'functional.json');
-    const { code, stderr } = await run(['sweep', FUNCTIONAL, '--data', join(FUNCTIONAL, 'eval.json'), '--criterion', 'sparsegpt', '--sparsities', '0,0.5', '--metric', 'loss', '--out', outPath, '--backend', 'cpu']);
+    const { code, stderr } = await run([
+      'sweep',
+      FUNCTIONAL,
+      '--data',
+      join(FUNCTIONAL, 'eval.json'),
+      '--criterion',
+      'sparsegpt',
+      '--sparsities',
+      '0,0.5',
+      '--metric',
+      'loss',
+      '--out',
+      outPath,
+      '--backend',
+      'cpu',
+    ]);
     expect(code).toBe(0);
     expect(stderr).toMatch(/units skipped/);
     const result = await readSweep(outPath);
@@ -147,7 +177,9 @@ describe('lopper sweep on HF transformers', () => {
     expect(result).toMatchObject({ criterion: 'magnitude', granularity: 'unstructured', metric: 'loss', sparsities: [0, 0.5], backend: 'cpu' });
     expect(result.dataHash).toBe(await sha256Hex(await readFile(textPath)));
     expect(result.layers).toHaveLength(28);
-    expect(result.layers.slice(0, 7)).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((p) => `model.layers.0.self_attn.${p}`).concat(['gate_proj', 'up_proj', 'down_proj'].map((p) => `model.layers.0.mlp.${p}`)));
+    expect(result.layers.slice(0, 7)).toEqual(
+      ['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((p) => `model.layers.0.self_attn.${p}`).concat(['gate_proj', 'up_proj', 'down_proj'].map((p) => `model.layers.0.mlp.${p}`)),
+    );
     expect(JSON.parse(stdout)).toMatchObject({ out: outPath, cells: 56 });
     expect(stderr.trim().split('\n')).toEqual(result.layers.map((unit, i) => expect.stringContaining(`lopper sweep: ${i + 1}/28 ${unit} (`)));
 
@@ -163,7 +195,22 @@ describe('lopper sweep on HF transformers', () => {
     const files: SweepFile[] = [];
     for (const name of ['a.json', 'b.json']) {
       const outPath = join(dir, name);
-      const { code, stdout, stderr } = await run(['sweep', GPT2, '--criterion', 'wanda', '--granularity', '2:4', '--samples', '2', '--seed', '3', '--out', outPath, '--backend', 'cpu']);
+      const { code, stdout, stderr } = await run([
+        'sweep',
+        GPT2,
+        '--criterion',
+        'wanda',
+        '--granularity',
+        '2:4',
+        '--samples',
+        '2',
+        '--seed',
+        '3',
+        '--out',
+        outPath,
+        '--backend',
+        'cpu',
+      ]);
       expect(code).toBe(0);
       expect(stdout).toBe('');
       expect(stderr).toMatch(/8 units × 2 sparsities \(16 cells\) in [\d.]+ s; dense js 0\.000; wrote .*\.json/);

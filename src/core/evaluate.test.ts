@@ -49,7 +49,11 @@ describe('evaluate and predict', () => {
     const tensors = tf.memory().numTensors;
     const result = await evaluate(cnn, data, { batchSize: 4, onProgress: (done, total) => progress.push([done, total]) });
     expect(tf.memory().numTensors).toBe(tensors);
-    expect(progress).toEqual([[4, 10], [8, 10], [10, 10]]);
+    expect(progress).toEqual([
+      [4, 10],
+      [8, 10],
+      [10, 10],
+    ]);
     expect(result.samples).toBe(10);
     expect(result.batchSize).toBe(4);
     expect(result.accuracy).toBeCloseTo(expected.accuracy, 6);

@@ -4,18 +4,20 @@ import { decodeFloat16, dequantizeAffine, dequantizeWeights, float16BitsToNumber
 import type { WeightSpec } from './manifest';
 
 describe('float16BitsToNumber', () => {
-  it.each([
-    [0x3c00, 1],
-    [0xc000, -2],
-    [0x7bff, 65504],
-    [0x0001, 2 ** -24],
-    [0x03ff, 1023 * 2 ** -24],
-    [0x0400, 2 ** -14],
-    [0x3555, 0.333251953125],
-    [0x7c00, Infinity],
-    [0xfc00, -Infinity],
-    [0x0000, 0],
-  ].map(([bits, value]) => ({ hex: `0x${(bits ?? 0).toString(16).padStart(4, '0')}`, bits: bits ?? 0, value })))('$hex decodes to $value', ({ bits, value }) => {
+  it.each(
+    [
+      [0x3c00, 1],
+      [0xc000, -2],
+      [0x7bff, 65504],
+      [0x0001, 2 ** -24],
+      [0x03ff, 1023 * 2 ** -24],
+      [0x0400, 2 ** -14],
+      [0x3555, 0.333251953125],
+      [0x7c00, Infinity],
+      [0xfc00, -Infinity],
+      [0x0000, 0],
+    ].map(([bits, value]) => ({ hex: `0x${(bits ?? 0).toString(16).padStart(4, '0')}`, bits: bits ?? 0, value })),
+  )('$hex decodes to $value', ({ bits, value }) => {
     expect(float16BitsToNumber(bits)).toBe(value);
   });
 

@@ -65,10 +65,7 @@ export function dequantizeWeights(specs: readonly WeightSpec[], data: Uint8Array
     if (readOffset + storedLength > data.byteLength) {
       throw new RangeError(`weight "${spec.name}" ends at byte ${readOffset + storedLength} but the weight data has ${data.byteLength}`);
     }
-    const decoded =
-      spec.quantization === undefined
-        ? data.subarray(readOffset, readOffset + storedLength)
-        : decodeQuantized(spec, copyBytes(data, readOffset, storedLength));
+    const decoded = spec.quantization === undefined ? data.subarray(readOffset, readOffset + storedLength) : decodeQuantized(spec, copyBytes(data, readOffset, storedLength));
     out.set(decoded, writeOffset);
     readOffset += storedLength;
     writeOffset += decoded.byteLength;

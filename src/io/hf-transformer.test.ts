@@ -83,7 +83,11 @@ describe('hfTransformerFormat', () => {
   });
 
   it.each([
-    ['an unsupported model_type', { ...LLAMA, model_type: 'bert' }, 'tiny/config.json: field "model_type" names an architecture Lopper does not run (expected gpt2, llama, qwen2, mistral, got "bert")'],
+    [
+      'an unsupported model_type',
+      { ...LLAMA, model_type: 'bert' },
+      'tiny/config.json: field "model_type" names an architecture Lopper does not run (expected gpt2, llama, qwen2, mistral, got "bert")',
+    ],
     ['a missing field', { ...LLAMA, hidden_size: undefined }, 'tiny/config.json: field "hidden_size" is missing (expected a positive integer, got nothing)'],
     ['heads that do not divide', { ...LLAMA, num_key_value_heads: 3 }, 'field "num_key_value_heads" (3) does not divide num_attention_heads (2)'],
     ['rope scaling', { ...LLAMA, rope_scaling: { type: 'linear', factor: 2 } }, 'field "rope_scaling" is set, but Lopper implements plain RoPE only'],
@@ -106,7 +110,9 @@ describe('hfTransformerFormat', () => {
 
   it('names a tensor whose shape does not fit the config, and the file holding it', async () => {
     const open = openModel(llamaFolder(LLAMA, { ...LLAMA_SHAPES, 'model.layers.0.self_attn.k_proj.weight': [4, 4] }));
-    await expect(open).rejects.toThrow('tiny/model.safetensors: tensor "model.layers.0.self_attn.k_proj.weight" has the wrong shape for config.json (llama) (expected [2, 4], got [4, 4])');
+    await expect(open).rejects.toThrow(
+      'tiny/model.safetensors: tensor "model.layers.0.self_attn.k_proj.weight" has the wrong shape for config.json (llama) (expected [2, 4], got [4, 4])',
+    );
   });
 
   it('asks for an untied lm_head', async () => {

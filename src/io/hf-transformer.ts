@@ -70,11 +70,7 @@ async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config:
   }
 }
 
-async function readWeights(
-  files: readonly InputFile[],
-  configFile: InputFile,
-  config: TransformerConfig,
-): Promise<{ tensors: Map<string, NamedTensor>; files: string[] }> {
+async function readWeights(files: readonly InputFile[], configFile: InputFile, config: TransformerConfig): Promise<{ tensors: Map<string, NamedTensor>; files: string[] }> {
   const folder = dirname(configFile.path);
   if (!hasSafetensorsBeside(files, configFile)) {
     const siblings = files.filter((file) => dirname(file.path) === folder).map((file) => basename(file.path));

@@ -44,7 +44,9 @@ describe('parseModelJson', () => {
     expect(modelJsonKind(graph)).toBe('graph-model');
     expect(modelJsonKind({ modelTopology: { node: [] }, weightsManifest: [] })).toBe('graph-model');
     expect(() => parseModelJson(graph, 'g/model.json')).toThrow(UnsupportedFormatError);
-    expect(() => parseModelJson(graph, 'g/model.json')).toThrow(/^g\/model\.json: is a TF\.js GraphModel, not a LayersModel; .*\(expected format "layers-model", got format "graph-model"\)$/);
+    expect(() => parseModelJson(graph, 'g/model.json')).toThrow(
+      /^g\/model\.json: is a TF\.js GraphModel, not a LayersModel; .*\(expected format "layers-model", got format "graph-model"\)$/,
+    );
   });
 
   it('names what is missing in a broken file', () => {
@@ -58,9 +60,19 @@ describe('parseModelJson', () => {
   });
 
   it('rejects malformed weight entries', () => {
-    expect(() => parseModelJson(withWeights([{ name: 'w', shape: [2, -1], dtype: 'float32' }]), 'model.json')).toThrow(/weight "w" has an invalid shape \(expected a list of non-negative integers, got \[2,-1\]\)/);
+    expect(() => parseModelJson(withWeights([{ name: 'w', shape: [2, -1], dtype: 'float32' }]), 'model.json')).toThrow(
+      /weight "w" has an invalid shape \(expected a list of non-negative integers, got \[2,-1\]\)/,
+    );
     expect(() => parseModelJson(withWeights([{ shape: [2], dtype: 'float32' }]), 'model.json')).toThrow(/entry without a name/);
-    expect(() => parseModelJson(withWeights([{ name: 'w', shape: [1], dtype: 'float32' }, { name: 'w', shape: [1], dtype: 'float32' }]), 'model.json')).toThrow(/"w" is listed twice/);
+    expect(() =>
+      parseModelJson(
+        withWeights([
+          { name: 'w', shape: [1], dtype: 'float32' },
+          { name: 'w', shape: [1], dtype: 'float32' },
+        ]),
+        'model.json',
+      ),
+    ).toThrow(/"w" is listed twice/);
   });
 
   it('throws UnsupportedDtypeError naming the weight', () => {

@@ -44,7 +44,9 @@ describe('openModel', () => {
   it('refuses two models in one drop', async () => {
     const open = openModel(memoryFiles({ 'a/model.json': denseModelJson(), 'b/model.json': denseModelJson() }));
     await expect(open).rejects.toBeInstanceOf(ManifestError);
-    await expect(open).rejects.toThrow('a/model.json: is one of several model files in the drop; drop one model at a time (expected one model.json, got a/model.json, b/model.json)');
+    await expect(open).rejects.toThrow(
+      'a/model.json: is one of several model files in the drop; drop one model at a time (expected one model.json, got a/model.json, b/model.json)',
+    );
   });
 
   it('gives a ManifestError for a model.json that is not JSON', async () => {
@@ -54,11 +56,7 @@ describe('openModel', () => {
 
 describe('splitDrop', () => {
   it('separates dataset files from the model files, zips expanded', async () => {
-    const files = [
-      ...(await fixtureFiles('functional')),
-      ...(await fixtureFiles('two-shards.zip')),
-      ...memoryFiles({ 'extra/config.json': { a: 1 } }),
-    ];
+    const files = [...(await fixtureFiles('functional')), ...(await fixtureFiles('two-shards.zip')), ...memoryFiles({ 'extra/config.json': { a: 1 } })];
     const split = await splitDrop(files);
     expect(split.datasetFiles.map((f) => f.path)).toEqual(['functional/eval.json']);
     expect(split.modelFiles.map((f) => f.path)).toEqual([

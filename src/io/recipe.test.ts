@@ -50,9 +50,7 @@ function errorFor(json: unknown): RecipeError {
 describe('recipeFromPlan', () => {
   it('writes the plan, the model and the metrics in DESIGN §6 order', () => {
     const recipe = validRecipe();
-    expect(Object.keys(recipe)).toEqual([
-      'lopper', 'model', 'criterion', 'granularity', 'allocation', 'target', 'sparsity', 'removed', 'dare', 'seed', 'dataHash', 'metrics',
-    ]);
+    expect(Object.keys(recipe)).toEqual(['lopper', 'model', 'criterion', 'granularity', 'allocation', 'target', 'sparsity', 'removed', 'dare', 'seed', 'dataHash', 'metrics']);
     expect(recipe.lopper).toBe(LOPPER_VERSION);
     expect(recipe.model).toEqual(model);
     expect(recipe.metrics.dense).toEqual({ accuracy: 0.982, loss: 0.057, samples: 2000 });

@@ -51,11 +51,7 @@ export class RecipeWeightsError extends LopperInputError {
  * weights digest to something else; a recipe without the field (older files) passes. The model's
  * digest is computed when it does not carry one.
  */
-export async function checkRecipeWeights(
-  recipe: Recipe,
-  model: Pick<OpenedModel, 'name' | 'weightsSha256' | 'artifacts' | 'transformer'>,
-  file: string,
-): Promise<void> {
+export async function checkRecipeWeights(recipe: Recipe, model: Pick<OpenedModel, 'name' | 'weightsSha256' | 'artifacts' | 'transformer'>, file: string): Promise<void> {
   const expected = recipe.model.weightsSha256;
   if (expected === undefined) return;
   const actual = model.weightsSha256 ?? (await weightsDigest(model));

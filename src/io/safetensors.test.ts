@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UnsupportedDtypeError } from './errors';
-import {
-  SafetensorsError,
-  encodeSafetensors,
-  parseSafetensorsHeader,
-  readSafetensors,
-  readSafetensorsCheckpoint,
-} from './safetensors';
+import { SafetensorsError, encodeSafetensors, parseSafetensorsHeader, readSafetensors, readSafetensorsCheckpoint } from './safetensors';
 import { memoryFiles } from './test-support';
 
 /** A safetensors file from a header object and raw data bytes, built by hand. */
@@ -67,8 +61,16 @@ describe('readSafetensors', () => {
     ['a file shorter than 8 bytes', new Uint8Array(4), /w\.safetensors: is too short/],
     ['a header longer than the file', handBuilt({}, new Uint8Array(0), 999), /w\.safetensors: declares a header longer than the file/],
     ['a header that is not JSON', handBuilt({}, new Uint8Array(0)).fill(0x41, 8), /w\.safetensors: has a header that is not a JSON object/],
-    ['offsets past the data', handBuilt({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(4)), /tensor "t" has data_offsets out of range \(expected 0 ≤ begin ≤ end ≤ 4, got \[0, 8\]\)/],
-    ['a byte count that does not fit the shape', handBuilt({ t: { dtype: 'F16', shape: [3], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor "t" of shape \[3\] and dtype F16 has the wrong byte count \(expected 6 bytes, got 4 bytes\)/],
+    [
+      'offsets past the data',
+      handBuilt({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(4)),
+      /tensor "t" has data_offsets out of range \(expected 0 ≤ begin ≤ end ≤ 4, got \[0, 8\]\)/,
+    ],
+    [
+      'a byte count that does not fit the shape',
+      handBuilt({ t: { dtype: 'F16', shape: [3], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      /tensor "t" of shape \[3\] and dtype F16 has the wrong byte count \(expected 6 bytes, got 4 bytes\)/,
+    ],
     ['a missing shape', handBuilt({ t: { dtype: 'F32', data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor "t" has an invalid shape/],
   ])('rejects %s, naming the file', (_, bytes, message) => {
     expect(() => readSafetensors(bytes, 'w.safetensors')).toThrow(SafetensorsError);
@@ -97,14 +99,19 @@ describe('readSafetensorsCheckpoint', () => {
       'm/model-00002-of-00002.safetensors': one('b', 2),
     });
     const checkpoint = await readSafetensorsCheckpoint(files, 'm');
-    expect([...checkpoint.tensors.entries()].map(([n, t]) => [n, t.values[0]])).toEqual([['a', 1], ['b', 2]]);
+    expect([...checkpoint.tensors.entries()].map(([n, t]) => [n, t.values[0]])).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
     expect(checkpoint.sources.get('b')).toBe('m/model-00002-of-00002.safetensors');
     expect(checkpoint.files).toEqual(['m/model.safetensors.index.json', 'm/model-00001-of-00002.safetensors', 'm/model-00002-of-00002.safetensors']);
   });
 
   it('names a shard the index lists but the drop lacks', async () => {
     const files = memoryFiles({ 'm/model.safetensors.index.json': { weight_map: { a: 'one.safetensors', b: 'two.safetensors' } }, 'm/one.safetensors': one('a', 1) });
-    await expect(readSafetensorsCheckpoint(files, 'm')).rejects.toThrow('m/model.safetensors.index.json: weight_map lists "two.safetensors" but no such file was dropped (got: model.safetensors.index.json, one.safetensors)');
+    await expect(readSafetensorsCheckpoint(files, 'm')).rejects.toThrow(
+      'm/model.safetensors.index.json: weight_map lists "two.safetensors" but no such file was dropped (got: model.safetensors.index.json, one.safetensors)',
+    );
   });
 
   it('names a tensor the index places in a shard that does not hold it', async () => {

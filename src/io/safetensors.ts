@@ -68,8 +68,7 @@ function isShape(value: unknown): value is number[] {
 }
 
 function parseEntry(file: string, name: string, value: unknown, dataBytes: number): SafetensorsEntry {
-  const fail = (message: string, expected?: string, actual?: string): SafetensorsError =>
-    new SafetensorsError({ file, message: `tensor "${name}" ${message}`, expected, actual });
+  const fail = (message: string, expected?: string, actual?: string): SafetensorsError => new SafetensorsError({ file, message: `tensor "${name}" ${message}`, expected, actual });
   if (!isRecord(value)) throw fail('is not an object in the header', '{dtype, shape, data_offsets}', JSON.stringify(value));
   const { dtype, shape, data_offsets: offsets } = value;
   if (typeof dtype !== 'string') throw fail('has no dtype', 'a dtype string such as "F32"', JSON.stringify(dtype));
@@ -191,11 +190,7 @@ function inFolder(files: readonly InputFile[], folder: string): InputFile[] {
   return files.filter((file) => dirname(file.path) === folder);
 }
 
-async function readShardedCheckpoint(
-  indexFile: InputFile,
-  files: readonly InputFile[],
-  options: ReadSafetensorsOptions,
-): Promise<CheckpointContents> {
+async function readShardedCheckpoint(indexFile: InputFile, files: readonly InputFile[], options: ReadSafetensorsOptions): Promise<CheckpointContents> {
   const weightMap = parseSafetensorsIndex(parseJsonBytes(await indexFile.bytes()), indexFile.path);
   const siblings = inFolder(files, dirname(indexFile.path));
   const shardNames = [...new Set(weightMap.values())];
@@ -239,11 +234,7 @@ async function readShardedCheckpoint(
  * Reads the weights of a Hugging Face checkpoint folder: the shards named by
  * `model.safetensors.index.json` if there is one, else every `*.safetensors` file in `folder`.
  */
-export async function readSafetensorsCheckpoint(
-  files: readonly InputFile[],
-  folder: string,
-  options: ReadSafetensorsOptions = {},
-): Promise<CheckpointContents> {
+export async function readSafetensorsCheckpoint(files: readonly InputFile[], folder: string, options: ReadSafetensorsOptions = {}): Promise<CheckpointContents> {
   const siblings = inFolder(files, folder);
   const index = siblings.find((file) => basename(file.path) === SAFETENSORS_INDEX);
   if (index !== undefined) return readShardedCheckpoint(index, files, options);

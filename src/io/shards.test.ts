@@ -7,9 +7,21 @@ import type { InputFile } from './types';
 
 const twelveBytes = float32Bytes([1, 2, 3]);
 
-function setup(paths: string[], files: Record<string, Uint8Array>, modelPath = 'model.json'): { resolve: () => ReturnType<typeof resolveShards>; modelFile: InputFile; all: InputFile[] } {
+function setup(
+  paths: string[],
+  files: Record<string, Uint8Array>,
+  modelPath = 'model.json',
+): { resolve: () => ReturnType<typeof resolveShards>; modelFile: InputFile; all: InputFile[] } {
   const json = denseModelJson({
-    weightsManifest: [{ paths, weights: [{ name: 'dense/kernel', shape: [2, 1], dtype: 'float32' }, { name: 'dense/bias', shape: [1], dtype: 'float32' }] }],
+    weightsManifest: [
+      {
+        paths,
+        weights: [
+          { name: 'dense/kernel', shape: [2, 1], dtype: 'float32' },
+          { name: 'dense/bias', shape: [1], dtype: 'float32' },
+        ],
+      },
+    ],
   });
   const all = memoryFiles({ [modelPath]: json, ...files });
   const modelFile = all[0] as InputFile;
@@ -18,12 +30,26 @@ function setup(paths: string[], files: Record<string, Uint8Array>, modelPath = '
 
 describe('resolveShards', () => {
   it('matches by base name: ./ prefixes, folders, no .bin extension', () => {
-    expect(setup(['./group1-shard1of1.bin'], { 'group1-shard1of1.bin': twelveBytes }).resolve()[0]?.files.map((f) => f.path)).toEqual(['group1-shard1of1.bin']);
-    expect(setup(['group1-shard1of1.bin'], { 'm/group1-shard1of1.bin': twelveBytes }, 'm/model.json').resolve()[0]?.files.map((f) => f.path)).toEqual([
-      'm/group1-shard1of1.bin',
-    ]);
-    expect(setup(['weights'], { 'old/weights': twelveBytes }, 'old/model.json').resolve()[0]?.files.map((f) => f.path)).toEqual(['old/weights']);
-    expect(setup(['group1-shard1of1'], { 'group1-shard1of1.bin': twelveBytes }).resolve()[0]?.files.map((f) => f.path)).toEqual(['group1-shard1of1.bin']);
+    expect(
+      setup(['./group1-shard1of1.bin'], { 'group1-shard1of1.bin': twelveBytes })
+        .resolve()[0]
+        ?.files.map((f) => f.path),
+    ).toEqual(['group1-shard1of1.bin']);
+    expect(
+      setup(['group1-shard1of1.bin'], { 'm/group1-shard1of1.bin': twelveBytes }, 'm/model.json')
+        .resolve()[0]
+        ?.files.map((f) => f.path),
+    ).toEqual(['m/group1-shard1of1.bin']);
+    expect(
+      setup(['weights'], { 'old/weights': twelveBytes }, 'old/model.json')
+        .resolve()[0]
+        ?.files.map((f) => f.path),
+    ).toEqual(['old/weights']);
+    expect(
+      setup(['group1-shard1of1'], { 'group1-shard1of1.bin': twelveBytes })
+        .resolve()[0]
+        ?.files.map((f) => f.path),
+    ).toEqual(['group1-shard1of1.bin']);
   });
 
   it('keeps the order of paths and sums the group', () => {
@@ -77,7 +103,9 @@ describe('readShards', () => {
   it('checks the bytes actually read against the declared size', async () => {
     const { modelFile } = setup(['a.bin'], {});
     const lying: InputFile = { path: 'a.bin', size: 12, bytes: async () => twelveBytes.slice(0, 10) };
-    await expect(readShards(modelFile, [{ files: [lying], expectedBytes: 12 }])).rejects.toThrow('model.json: shard "a.bin" holds 10 bytes but the weights listed for it need 12 (expected 12 bytes, got 10 bytes)');
+    await expect(readShards(modelFile, [{ files: [lying], expectedBytes: 12 }])).rejects.toThrow(
+      'model.json: shard "a.bin" holds 10 bytes but the weights listed for it need 12 (expected 12 bytes, got 10 bytes)',
+    );
   });
 });
 

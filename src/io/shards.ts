@@ -60,7 +60,12 @@ export function resolveShards(manifest: Pick<ModelJson, 'weightsManifest'>, mode
   const groups = manifest.weightsManifest.map((group) => {
     const groupFiles = group.paths.map((path) => {
       const file = findShard(path, modelFile, candidates);
-      if (file === undefined) throw new MissingShardError(modelFile.path, basename(path), files.map((f) => f.path));
+      if (file === undefined)
+        throw new MissingShardError(
+          modelFile.path,
+          basename(path),
+          files.map((f) => f.path),
+        );
       used.add(file);
       return file;
     });
@@ -70,13 +75,22 @@ export function resolveShards(manifest: Pick<ModelJson, 'weightsManifest'>, mode
 
   const extra = candidates.filter((f) => !used.has(f) && looksLikeShard(f.path)).map((f) => f.path);
   if (extra.length > 0) {
-    throw new ExtraShardError(modelFile.path, extra, manifest.weightsManifest.flatMap((g) => g.paths.map(basename)));
+    throw new ExtraShardError(
+      modelFile.path,
+      extra,
+      manifest.weightsManifest.flatMap((g) => g.paths.map(basename)),
+    );
   }
 
   for (const group of groups) {
     const actualBytes = group.files.reduce((sum, f) => sum + f.size, 0);
     if (actualBytes !== group.expectedBytes) {
-      throw new ShardSizeError(modelFile.path, group.files.map((f) => basename(f.path)), group.expectedBytes, actualBytes);
+      throw new ShardSizeError(
+        modelFile.path,
+        group.files.map((f) => basename(f.path)),
+        group.expectedBytes,
+        actualBytes,
+      );
     }
   }
   return groups;
@@ -92,13 +106,23 @@ export async function readShards(modelFile: InputFile, groups: readonly Resolved
     for (const file of group.files) {
       const bytes = await file.bytes();
       if (offset + bytes.byteLength > groupStart + group.expectedBytes) {
-        throw new ShardSizeError(modelFile.path, group.files.map((f) => basename(f.path)), group.expectedBytes, offset - groupStart + bytes.byteLength);
+        throw new ShardSizeError(
+          modelFile.path,
+          group.files.map((f) => basename(f.path)),
+          group.expectedBytes,
+          offset - groupStart + bytes.byteLength,
+        );
       }
       data.set(bytes, offset);
       offset += bytes.byteLength;
     }
     if (offset - groupStart !== group.expectedBytes) {
-      throw new ShardSizeError(modelFile.path, group.files.map((f) => basename(f.path)), group.expectedBytes, offset - groupStart);
+      throw new ShardSizeError(
+        modelFile.path,
+        group.files.map((f) => basename(f.path)),
+        group.expectedBytes,
+        offset - groupStart,
+      );
     }
   }
   return data;

@@ -135,7 +135,9 @@ describe('broken fixtures give their own error', () => {
   it('bad-size', async () => {
     const open = openFixture('bad-size');
     await expect(open).rejects.toBeInstanceOf(ShardSizeError);
-    await expect(open).rejects.toThrow('bad-size/model.json: shard "group1-shard1of1.bin" holds 777 bytes but the weights listed for it need 780 (expected 780 bytes, got 777 bytes)');
+    await expect(open).rejects.toThrow(
+      'bad-size/model.json: shard "group1-shard1of1.bin" holds 777 bytes but the weights listed for it need 780 (expected 780 bytes, got 777 bytes)',
+    );
   });
 
   it('unknown-layer', async () => {

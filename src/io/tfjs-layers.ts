@@ -27,7 +27,10 @@ export async function openLayersModel(modelFile: InputFile, files: readonly Inpu
   checkLayerClasses(manifest.modelTopology, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);
-  const decoded = dequantizeWeights(manifest.weightsManifest.flatMap((group) => group.weights), stored);
+  const decoded = dequantizeWeights(
+    manifest.weightsManifest.flatMap((group) => group.weights),
+    stored,
+  );
 
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: manifest.modelTopology,
@@ -53,7 +56,11 @@ export const tfjsLayersFormat: ModelFormat = {
   },
   async open(files: readonly InputFile[]): Promise<OpenedModel> {
     const modelFile = onlyModelJson(await readModelJsonFilesOfKind(files, 'layers-model'));
-    if (modelFile === undefined) throw new NoModelFoundError(files.map((f) => f.path), 'a TF.js LayersModel model.json');
+    if (modelFile === undefined)
+      throw new NoModelFoundError(
+        files.map((f) => f.path),
+        'a TF.js LayersModel model.json',
+      );
     return openLayersModel(modelFile, files);
   },
 };

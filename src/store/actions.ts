@@ -4,9 +4,7 @@ import { fetchDemoIndex, type DemoEntry } from '../worker/demo';
 import { densePlan } from '../core/plan';
 import { idleRemoval, useLopper, type JobState } from './state';
 
-export const client = new WorkerClient(
-  () => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }),
-);
+export const client = new WorkerClient(() => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }));
 client.onTensorCount = (count) => useLopper.setState({ workerTensors: count });
 client.onRestart = () => void restoreAfterCrash();
 
@@ -31,8 +29,7 @@ export async function runJob<T>(label: string, work: (signal: AbortSignal, onPro
   controllers.set(id, controller);
   const job: JobState = { id, label, done: 0, total: 0, startedAt: performance.now(), cancellable };
   useLopper.setState((s) => ({ jobs: [...s.jobs, job] }));
-  const onProgress = (p: Progress) =>
-    useLopper.setState((s) => ({ jobs: s.jobs.map((j) => (j.id === id ? { ...j, label: p.label || label, done: p.done, total: p.total } : j)) }));
+  const onProgress = (p: Progress) => useLopper.setState((s) => ({ jobs: s.jobs.map((j) => (j.id === id ? { ...j, label: p.label || label, done: p.done, total: p.total } : j)) }));
   try {
     return await work(controller.signal, onProgress);
   } catch (error) {

@@ -156,7 +156,9 @@ export async function exportPlan(): Promise<{ fileName: string; zip: Uint8Array 
   useLopper.setState((s) => ({ exporting: { ...s.exporting, status: result.check.ok ? 'done' : 'failed', result: rest } }));
   if (!result.check.ok) {
     useLopper.setState({
-      error: { message: `The export did not reproduce the in-app evaluation (${result.check.metric} ${result.check.inApp} in the app, ${result.check.reloaded} reloaded); it was not saved.` },
+      error: {
+        message: `The export did not reproduce the in-app evaluation (${result.check.metric} ${result.check.inApp} in the app, ${result.check.reloaded} reloaded); it was not saved.`,
+      },
     });
     return null;
   }

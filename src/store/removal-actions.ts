@@ -26,7 +26,16 @@ export async function runRemoval(): Promise<void> {
   const config = removal.config;
   const n = model.removalCandidates.length;
   const steps = Math.min(config.steps ?? n, n);
-  const empty: RemovalReport = { metric: config.metric, candidates: model.removalCandidates, steps: [], dense: 0, cancelled: false, blockInfluence: [], dataHash: data.hash, seconds: 0 };
+  const empty: RemovalReport = {
+    metric: config.metric,
+    candidates: model.removalCandidates,
+    steps: [],
+    dense: 0,
+    cancelled: false,
+    blockInfluence: [],
+    dataHash: data.hash,
+    seconds: 0,
+  };
   setRemoval({ status: 'running', report: empty, done: 0, total: (steps * (2 * n - steps + 1)) / 2, startedAt: performance.now(), count: 0, applied: null });
   setPlanRemoved([]);
   let cancelled = false;
@@ -38,7 +47,9 @@ export async function runRemoval(): Promise<void> {
           onProgress(p);
           const score = p.score;
           if (!score) return;
-          useLopper.setState((s) => (s.removal.report ? { removal: { ...s.removal, done: p.done, report: withScore(s.removal.report, score.step, score.candidate, score.value) } } : {}));
+          useLopper.setState((s) =>
+            s.removal.report ? { removal: { ...s.removal, done: p.done, report: withScore(s.removal.report, score.step, score.candidate, score.value) } } : {},
+          );
         },
       });
     } catch (error) {

@@ -1,7 +1,20 @@
 import { create } from 'zustand';
 import type { Evaluation, WeightStats } from '../core/types';
 import { densePlan, type PruningPlan } from '../core/plan';
-import type { BackendName, BackendState, BaseModelInfo, DataSummary, ExportResult, ModelSummary, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../worker/protocol';
+import type {
+  BackendName,
+  BackendState,
+  BaseModelInfo,
+  DataSummary,
+  ExportResult,
+  ModelSummary,
+  PlanResult,
+  RemovalConfig,
+  RemovalReport,
+  RemovedEvaluation,
+  SweepConfig,
+  SweepReport,
+} from '../worker/protocol';
 
 export interface JobState {
   id: number;

@@ -28,9 +28,7 @@ export function DataPanel() {
       ) : (
         <p className="hint">No data yet.</p>
       )}
-      {data?.synthetic && (
-        <p className="hint">Without labels the metric is the divergence from the dense model's outputs. Drop a dataset .json to see accuracy and loss.</p>
-      )}
+      {data?.synthetic && <p className="hint">Without labels the metric is the divergence from the dense model's outputs. Drop a dataset .json to see accuracy and loss.</p>}
       <button type="button" className="button secondary" disabled={!hasModel} onClick={() => void switchToSyntheticData()}>
         Use synthetic data
       </button>

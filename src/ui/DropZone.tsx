@@ -68,8 +68,7 @@ export function DropZone() {
     <section className="panel drop-zone" data-testid="drop-zone" onDrop={onDrop} onDragOver={(e) => e.preventDefault()} aria-labelledby="drop-title">
       <h2 id="drop-title">Open a model</h2>
       <p className="hint">
-        Drop a TF.js <code>model.json</code> with its weight shards, a folder or a <code>.zip</code> — add a dataset <code>.json</code> to
-        evaluate it. Nothing leaves this browser.
+        Drop a TF.js <code>model.json</code> with its weight shards, a folder or a <code>.zip</code> — add a dataset <code>.json</code> to evaluate it. Nothing leaves this browser.
       </p>
       <div className="buttons">
         <label className="button">

@@ -18,11 +18,7 @@ function ModelPicker() {
   return (
     <label className="field">
       <span>Demo model</span>
-      <select
-        data-testid="model-picker"
-        value={demoName ?? ''}
-        onChange={(e) => e.target.value && void openDemo(e.target.value)}
-      >
+      <select data-testid="model-picker" value={demoName ?? ''} onChange={(e) => e.target.value && void openDemo(e.target.value)}>
         {demoName === null && <option value="">(your model)</option>}
         {demos.map((demo) => (
           <option key={demo.name} value={demo.name} title={demo.description}>

@@ -22,8 +22,8 @@ export function LayerTable() {
     <section className="panel layers" aria-labelledby="layers-title">
       <h2 id="layers-title">Layers</h2>
       <p className="totals" data-testid="layer-totals">
-        {model.layers.length} layers · {prunable} prunable · {formatCount(model.totalParams)} parameters · {formatCount(model.totalFlops)} FLOPs per
-        sample · sparsity {formatPercent(model.sparsity)}
+        {model.layers.length} layers · {prunable} prunable · {formatCount(model.totalParams)} parameters · {formatCount(model.totalFlops)} FLOPs per sample · sparsity{' '}
+        {formatPercent(model.sparsity)}
       </p>
       <div className="table-scroll">
         <table data-testid="layer-table">

@@ -55,7 +55,10 @@ export function ModelPanel() {
   return (
     <section className="panel" aria-labelledby="model-title">
       <h2 id="model-title">
-        Model <span className="model-name" data-testid="model-name">{model.name}</span>
+        Model{' '}
+        <span className="model-name" data-testid="model-name">
+          {model.name}
+        </span>
       </h2>
       <dl className="facts">
         <dt>Format</dt>

@@ -94,8 +94,24 @@ function Controls() {
         <output>{formatPercent(plan.target)}</output>
       </label>
       <Choice label="Allocation" testId="plan-allocation" value={plan.allocation} options={ALLOCATIONS} onChange={setAllocation} unavailable={(o) => why('allocation', o)} />
-      <Choice label="Criterion" testId="plan-criterion" ariaLabel="Plan criterion" value={plan.criterion} options={CRITERIA} onChange={setCriterion} unavailable={(o) => why('criterion', o)} />
-      <Choice label="Granularity" testId="plan-granularity" ariaLabel="Plan granularity" value={plan.granularity} options={GRANULARITIES} onChange={setGranularity} unavailable={(o) => why('granularity', o)} />
+      <Choice
+        label="Criterion"
+        testId="plan-criterion"
+        ariaLabel="Plan criterion"
+        value={plan.criterion}
+        options={CRITERIA}
+        onChange={setCriterion}
+        unavailable={(o) => why('criterion', o)}
+      />
+      <Choice
+        label="Granularity"
+        testId="plan-granularity"
+        ariaLabel="Plan granularity"
+        value={plan.granularity}
+        options={GRANULARITIES}
+        onChange={setGranularity}
+        unavailable={(o) => why('granularity', o)}
+      />
       {plan.allocation === 'owl' && (
         <>
           <label className="field">
@@ -160,12 +176,28 @@ function Delta() {
         </span>
         <label className="field">
           <span>p (drop)</span>
-          <input type="range" data-testid="dare-p" min={0} max={0.99} step={0.01} value={delta.p} onChange={(e) => setDareParameters(Number(e.target.value), 1 - Number(e.target.value))} />
+          <input
+            type="range"
+            data-testid="dare-p"
+            min={0}
+            max={0.99}
+            step={0.01}
+            value={delta.p}
+            onChange={(e) => setDareParameters(Number(e.target.value), 1 - Number(e.target.value))}
+          />
           <output>{formatPercent(delta.p)}</output>
         </label>
         <label className="field">
           <span>q (rescale 1/q)</span>
-          <input type="number" data-testid="dare-q" min={0.01} max={1} step={0.01} value={Number(delta.q.toFixed(4))} onChange={(e) => setDareParameters(delta.p, Number(e.target.value))} />
+          <input
+            type="number"
+            data-testid="dare-q"
+            min={0.01}
+            max={1}
+            step={0.01}
+            value={Number(delta.q.toFixed(4))}
+            onChange={(e) => setDareParameters(delta.p, Number(e.target.value))}
+          />
         </label>
         <button type="button" className="button small secondary" data-testid="dare-search" disabled={!delta.base} onClick={() => void searchDareRescale()}>
           Search q (DAREx-q)
@@ -177,7 +209,8 @@ function Delta() {
       </div>
       {delta.search && (
         <p className="hint" data-testid="dare-search-result">
-          DAREx-q: best q = {delta.search.q.toFixed(3)} (loss {formatNumber(delta.search.value)}); tried {delta.search.curve.map((point) => `${point.q.toFixed(2)}→${formatNumber(point.value)}`).join(', ')}
+          DAREx-q: best q = {delta.search.q.toFixed(3)} (loss {formatNumber(delta.search.value)}); tried{' '}
+          {delta.search.curve.map((point) => `${point.q.toFixed(2)}→${formatNumber(point.value)}`).join(', ')}
         </p>
       )}
     </details>
@@ -198,9 +231,7 @@ function ChannelGroups() {
   if (!groups) return <p className="hint">Reading channel groups…</p>;
   return (
     <details className="groups" open data-testid="channel-groups">
-      <summary>
-        {groups.length} channel groups: whole neurons and filters go, with every coupled weight
-      </summary>
+      <summary>{groups.length} channel groups: whole neurons and filters go, with every coupled weight</summary>
       <ul>
         {groups.map((g) => (
           <li key={g.id} data-shrinkable={String(g.shrinkable)}>
@@ -272,7 +303,8 @@ function Live() {
       </dl>
       {plan.granularity !== 'channels' && result.overall > 0 && (
         <p className="warning" role="note">
-          Unstructured and N:M zeros make the download smaller once compressed, but TF.js runs dense kernels: inference will not get faster. Use the channels granularity to shrink the model.
+          Unstructured and N:M zeros make the download smaller once compressed, but TF.js runs dense kernels: inference will not get faster. Use the channels granularity to shrink
+          the model.
         </p>
       )}
       {result.skipped.length > 0 && <p className="hint">Left dense: {result.skipped.map((s) => `${s.unit} (${s.reason})`).join('; ')}</p>}

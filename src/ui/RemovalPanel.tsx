@@ -14,7 +14,6 @@ const selectModel = (s: LopperState) => s.model;
 const selectDense = (s: LopperState) => s.denseEvaluation;
 const selectJobs = (s: LopperState) => s.jobs;
 
-
 const REMOVAL_CELLS: CellNaming = {
   testId: 'removal-cell',
   rowAttribute: 'data-candidate',
@@ -128,8 +127,8 @@ export function RemovalPanel() {
     <section className="panel removal" aria-labelledby="removal-title">
       <h2 id="removal-title">Layer removal (FinerCut)</h2>
       <p className="hint">
-        Greedy: at each step every remaining {model.format === 'hf-transformer' ? 'attention and FFN sublayer' : 'residual branch or shape-preserving layer'} is removed in turn on top of the
-        earlier removals; the one that changes the outputs least goes. {none ? 'This model has no removal candidates.' : `${model.removalCandidates.length} candidates.`}
+        Greedy: at each step every remaining {model.format === 'hf-transformer' ? 'attention and FFN sublayer' : 'residual branch or shape-preserving layer'} is removed in turn on
+        top of the earlier removals; the one that changes the outputs least goes. {none ? 'This model has no removal candidates.' : `${model.removalCandidates.length} candidates.`}
       </p>
       <div className="sweep-controls">
         <Choice label="Output change" value={removal.config.metric} options={OUTPUT_CHANGE_METRICS} disabled={running} onChange={(metric) => setRemovalConfig({ metric })} />

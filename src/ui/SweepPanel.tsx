@@ -19,7 +19,6 @@ const selectPlan = (s: LopperState) => s.plan.sparsity;
 const selectJobs = (s: LopperState) => s.jobs;
 const selectBase = (s: LopperState) => s.delta.base;
 
-
 function parseGrid(text: string): number[] | string {
   const values = text
     .split(/[\s,]+/)
@@ -46,8 +45,22 @@ function Controls() {
   const delta = sweep.config.delta === true && base !== null;
   return (
     <div className="sweep-controls">
-      <Choice label="Criterion" ariaLabel="Sweep criterion" value={sweep.config.criterion} options={CRITERIA} disabled={running} onChange={(criterion) => setSweepConfig({ criterion })} />
-      <Choice label="Granularity" ariaLabel="Sweep granularity" value={sweep.config.granularity} options={GRANULARITIES} disabled={running} onChange={(granularity) => setSweepConfig({ granularity })} />
+      <Choice
+        label="Criterion"
+        ariaLabel="Sweep criterion"
+        value={sweep.config.criterion}
+        options={CRITERIA}
+        disabled={running}
+        onChange={(criterion) => setSweepConfig({ criterion })}
+      />
+      <Choice
+        label="Granularity"
+        ariaLabel="Sweep granularity"
+        value={sweep.config.granularity}
+        options={GRANULARITIES}
+        disabled={running}
+        onChange={(granularity) => setSweepConfig({ granularity })}
+      />
       <Choice
         label="Metric"
         ariaLabel="Sweep metric"

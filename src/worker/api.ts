@@ -3,7 +3,23 @@ import type { Evaluation } from '../core/types';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
 import type { InputFile, OpenedModel } from '../io/types';
-import type { BackendState, BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, OpenResult, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport, TransferFile } from './protocol';
+import type {
+  BackendState,
+  BaseModelInfo,
+  DataSummary,
+  ExportRequest,
+  ExportResult,
+  LayerDetail,
+  OpenResult,
+  PlanRequest,
+  PlanResult,
+  RemovalConfig,
+  RemovalReport,
+  RemovedEvaluation,
+  SweepConfig,
+  SweepReport,
+  TransferFile,
+} from './protocol';
 import { LayersSession } from './sessions/layers';
 import { throwIfCancelled, type JobContext, type Session, type SessionData } from './sessions/session';
 import { TransformerSession } from './sessions/transformer';

@@ -150,7 +150,12 @@ export async function chooseBackend(): Promise<BackendState> {
       if (gpuMs <= wasmMs && (await trySetBackend('webgpu'))) {
         return describe('webgpu', `WebGPU on ${adapter.description}: ${gpuMs.toFixed(1)} ms vs WASM ${wasmMs.toFixed(1)} ms per 256×256 matMul`, available, benchmarkMs);
       }
-      return describe('wasm', `WASM (${getThreadsCount()} threads) beat WebGPU on ${adapter.description}: ${wasmMs.toFixed(1)} vs ${gpuMs.toFixed(1)} ms per 256×256 matMul`, available, benchmarkMs);
+      return describe(
+        'wasm',
+        `WASM (${getThreadsCount()} threads) beat WebGPU on ${adapter.description}: ${wasmMs.toFixed(1)} vs ${gpuMs.toFixed(1)} ms per 256×256 matMul`,
+        available,
+        benchmarkMs,
+      );
     }
     return describe('webgpu', `WebGPU on ${adapter.description}; WASM did not start`, available);
   }

@@ -1,13 +1,4 @@
-import {
-  CancelledError,
-  type FromWorker,
-  type RequestKind,
-  type Requests,
-  type SerializedError,
-  type RemovalScoreEvent,
-  type SweepCell,
-  type ToWorker,
-} from './protocol';
+import { CancelledError, type FromWorker, type RequestKind, type Requests, type SerializedError, type RemovalScoreEvent, type SweepCell, type ToWorker } from './protocol';
 
 export interface Progress {
   label: string;
@@ -63,11 +54,7 @@ export class WorkerClient {
     this.worker = this.start();
   }
 
-  call<K extends RequestKind>(
-    kind: K,
-    args: Requests[K]['args'],
-    options: CallOptions = {},
-  ): Promise<Requests[K]['result']> {
+  call<K extends RequestKind>(kind: K, args: Requests[K]['args'], options: CallOptions = {}): Promise<Requests[K]['result']> {
     const id = this.nextId++;
     const { signal, onProgress } = options;
     if (signal?.aborted) return Promise.reject(new CancelledError());

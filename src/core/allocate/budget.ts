@@ -94,9 +94,7 @@ function totalAt(ramps: readonly Ramp[], t: number): number {
  * the goal is out of reach the ramps stop at the nearer end.
  */
 export function solveRamps(ramps: readonly Ramp[], goal: number): Float64Array {
-  const breakpoints = [
-    ...new Set(ramps.filter((r) => r.slope > 0).flatMap((r) => [(r.low - r.offset) / r.slope, (r.high - r.offset) / r.slope])),
-  ].sort((a, b) => a - b);
+  const breakpoints = [...new Set(ramps.filter((r) => r.slope > 0).flatMap((r) => [(r.low - r.offset) / r.slope, (r.high - r.offset) / r.slope]))].sort((a, b) => a - b);
   let t = 0;
   if (breakpoints.length > 0) {
     const totals = breakpoints.map((b) => totalAt(ramps, b));

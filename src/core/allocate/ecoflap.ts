@@ -37,7 +37,11 @@ export const ecoflap: Allocation = {
       high: 1,
     }));
     const density = solveRamps(ramps, budget.freeSize - budget.goal);
-    return assemble(input, budget, density.map((d) => 1 - d));
+    return assemble(
+      input,
+      budget,
+      density.map((d) => 1 - d),
+    );
   },
 };
 

@@ -40,8 +40,7 @@ export const global: Allocation = {
     const caps = budget.free.map((unit) => pruneCount(budget.cap, unit.size));
     const capacity = caps.reduce((a, b) => a + b, 0);
     const wanted = Math.max(0, Math.min(capacity, Math.round(budget.goal)));
-    const prunedUpTo = (value: number, inclusive: boolean): number[] =>
-      sorted.map((values, i) => Math.min(caps[i], countBelow(values, value, inclusive)));
+    const prunedUpTo = (value: number, inclusive: boolean): number[] => sorted.map((values, i) => Math.min(caps[i], countBelow(values, value, inclusive)));
     const sum = (counts: number[]): number => counts.reduce((a, b) => a + b, 0);
 
     const candidates = new Float32Array(sorted.reduce((n, values) => n + values.length, 0));

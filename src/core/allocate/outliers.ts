@@ -22,11 +22,7 @@ export interface OutlierRatioOptions extends CaptureOptions {
  * with X the unit's inputs in the dense model on the first min(128, N) calibration samples.
  * Units the criteria have no layout for (e.g. transposed convolutions) are left out.
  */
-export async function unitOutlierRatios(
-  model: PrunableModel,
-  calibration: CalibrationData,
-  options: OutlierRatioOptions = {},
-): Promise<Map<string, number>> {
+export async function unitOutlierRatios(model: PrunableModel, calibration: CalibrationData, options: OutlierRatioOptions = {}): Promise<Map<string, number>> {
   const all = model.units();
   const wanted = options.units ? new Set(options.units) : undefined;
   const blockOf = options.blockOf ?? ((unit: string) => unit);

@@ -20,7 +20,13 @@ function storedKernel(model: PrunableModel, unit: string): Float32Array {
 }
 
 function planFor(model: PrunableModel, changes: Partial<PruningPlan>): PruningPlan {
-  return { ...densePlan(model.units().map((u) => u.name), 'test'), ...changes };
+  return {
+    ...densePlan(
+      model.units().map((u) => u.name),
+      'test',
+    ),
+    ...changes,
+  };
 }
 
 /**
@@ -38,8 +44,7 @@ async function pruneInPlace(model: PrunableModel, plan: PruningPlan, data: Calib
       const layout = prunableLayout(model, unit.name, criterion, plan.granularity);
       if (sparsity === 0 || typeof layout === 'string') continue;
       const captured = model.captureInputs(x, [unit.layer], { bypass });
-      const stats =
-        criterion.needs === 'none' ? undefined : await collectStats(model, unit.name, captured.get(unit.layer)?.inputs[0] ?? x, criterion.needs);
+      const stats = criterion.needs === 'none' ? undefined : await collectStats(model, unit.name, captured.get(unit.layer)?.inputs[0] ?? x, criterion.needs);
       disposeActivations(captured);
       const { values } = criterion.prune({
         kind: layout.kind,

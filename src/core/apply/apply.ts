@@ -78,12 +78,7 @@ function checkPlan(model: PrunableModel, plan: PruningPlan): void {
  * min(128, N) calibration samples as they enter each unit in the model with the units before it
  * already pruned and `plan.removed` bypassed; magnitude and random need no data.
  */
-export async function applyPlan(
-  model: PrunableModel,
-  plan: PruningPlan,
-  calibration: CalibrationData | undefined,
-  options: ApplyOptions = {},
-): Promise<ApplyResult> {
+export async function applyPlan(model: PrunableModel, plan: PruningPlan, calibration: CalibrationData | undefined, options: ApplyOptions = {}): Promise<ApplyResult> {
   checkPlan(model, plan);
   const criterion = getCriterion(plan.criterion);
   const pattern = parseNMPattern(plan.granularity);

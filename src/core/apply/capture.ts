@@ -40,12 +40,7 @@ export function calibrationBatches(data: CalibrationData, options: CaptureOption
  * What `captureInputs` keeps before `layer`'s first call, one entry per batch, under `forward`
  * (substitute kernels, bypasses). Free with `disposeActivations`.
  */
-export function captureBefore(
-  model: PrunableModel,
-  batches: readonly tf.Tensor[],
-  layer: string,
-  forward: ForwardOptions = {},
-): CapturedActivations[] {
+export function captureBefore(model: PrunableModel, batches: readonly tf.Tensor[], layer: string, forward: ForwardOptions = {}): CapturedActivations[] {
   const captured: CapturedActivations[] = [];
   try {
     for (const x of batches) {
@@ -68,9 +63,15 @@ export function captureBefore(
 export function layerInput(model: PrunableModel, batches: readonly tf.Tensor[], layer: string, forward: ForwardOptions = {}): tf.Tensor {
   const captured = captureBefore(model, batches, layer, forward);
   try {
-    return tf.tidy(() => (captured.length === 1 ? captured[0].inputs[0].clone() : tf.concat(captured.map((c) => c.inputs[0]), 0)));
+    return tf.tidy(() =>
+      captured.length === 1
+        ? captured[0].inputs[0].clone()
+        : tf.concat(
+            captured.map((c) => c.inputs[0]),
+            0,
+          ),
+    );
   } finally {
     disposeActivations(captured);
   }
 }
-

@@ -7,10 +7,7 @@ import * as tf from '@tensorflow/tfjs';
  */
 export function twoDense(): tf.LayersModel {
   const model = tf.sequential({
-    layers: [
-      tf.layers.dense({ inputShape: [2], units: 2, useBias: false, name: 'first' }),
-      tf.layers.dense({ units: 2, useBias: false, name: 'second' }),
-    ],
+    layers: [tf.layers.dense({ inputShape: [2], units: 2, useBias: false, name: 'first' }), tf.layers.dense({ units: 2, useBias: false, name: 'second' })],
   });
   const first = tf.tensor2d([
     [0.6, 0.7],

@@ -252,7 +252,11 @@ describe('sparsegpt', () => {
     const stats = randomGram(600, cols, 81, [17, 250]);
     const plain = normalMatrix(rows, cols, 82);
     // Row 0 ten times larger: a per-block threshold prunes it far less than ⌊s·cols⌋, a per-row one would not.
-    const loud = weightMatrix(rows, cols, plain.values.map((v, i) => (i < cols ? 10 * v : v)));
+    const loud = weightMatrix(
+      rows,
+      cols,
+      plain.values.map((v, i) => (i < cols ? 10 * v : v)),
+    );
     const cases: [WeightMatrix, number, NMPattern | null][] = [
       [plain, 0.5, null],
       [loud, 0.5, null],
@@ -278,7 +282,11 @@ describe('sparsegpt', () => {
     for (const s of [0, 0.1, 0.3, 0.5, 0.95, 1]) {
       const { values, mask } = sparsegpt.prune(request(matrix, stats, s, 'unstructured'));
       expect(zeroCount(mask)).toBe(pruneCount(s, rows * cols));
-      for (const [start, end] of [[0, 128], [128, 256], [256, 300]]) {
+      for (const [start, end] of [
+        [0, 128],
+        [128, 256],
+        [256, 300],
+      ]) {
         let zeros = 0;
         for (let r = 0; r < rows; r++) zeros += zeroCount(mask, r * cols + start, r * cols + end);
         expect(zeros).toBe(pruneCount(s, rows * end) - pruneCount(s, rows * start));

@@ -81,12 +81,7 @@ export function checkSameArchitecture(fine: PrunableModel, base: PrunableModel):
  * checked first). Returns the new kernels by unit; the models are not changed. Each unit draws
  * from its own stream (`unitSeed(seed, unit)`).
  */
-export async function dareModel(
-  fine: PrunableModel,
-  base: PrunableModel,
-  units: readonly string[],
-  options: DareOptions,
-): Promise<Map<string, Float32Array>> {
+export async function dareModel(fine: PrunableModel, base: PrunableModel, units: readonly string[], options: DareOptions): Promise<Map<string, Float32Array>> {
   checkSameArchitecture(fine, base);
   checkOptions(options);
   const kernels = new Map<string, Float32Array>();

@@ -88,7 +88,10 @@ describe('searchRescale (DAREx-q)', () => {
       shouldStop: () => calls === 2,
     });
     expect(stopped.cancelled).toBe(true);
-    expect(stopped.curve).toEqual([{ q: 0.5, value: 0.5 }, { q: 0.625, value: 0.375 }]);
+    expect(stopped.curve).toEqual([
+      { q: 0.5, value: 0.5 },
+      { q: 0.625, value: 0.375 },
+    ]);
     expect(stopped.q).toBe(0.625);
     expect(seen).toEqual([0.2, 0.4]);
   });

@@ -39,11 +39,7 @@ export function rescaleGrid(p: number, steps = 12): number[] {
  * lower is better) at every point of `rescaleGrid(p, steps)`, in order, and returns the best q
  * with the whole curve.
  */
-export async function searchRescale(
-  p: number,
-  objective: (q: number) => Promise<number>,
-  options: RescaleSearchOptions = {},
-): Promise<RescaleSearch> {
+export async function searchRescale(p: number, objective: (q: number) => Promise<number>, options: RescaleSearchOptions = {}): Promise<RescaleSearch> {
   const grid = rescaleGrid(p, options.steps);
   const curve: RescalePoint[] = [];
   let best: RescalePoint | undefined;

@@ -13,14 +13,7 @@ export { unstructuredMask, type UnstructuredScope } from './unstructured';
  * The keep-mask (1 = kept) of a score matrix at a granularity. `sparsity` is ignored for N:M (N/M
  * is implied); `scope` only matters for unstructured masks.
  */
-export function maskFor(
-  granularity: Granularity,
-  scores: Scores,
-  rows: number,
-  cols: number,
-  sparsity: number,
-  scope: UnstructuredScope = 'layer',
-): Uint8Array {
+export function maskFor(granularity: Granularity, scores: Scores, rows: number, cols: number, sparsity: number, scope: UnstructuredScope = 'layer'): Uint8Array {
   if (granularity === 'unstructured') return unstructuredMask(scores, rows, cols, sparsity, scope);
   if (granularity === 'channels') return channelMask(scores, rows, cols, sparsity);
   const pattern = parseNMPattern(granularity);

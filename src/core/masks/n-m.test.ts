@@ -24,7 +24,10 @@ describe('nmMask', () => {
 
   it('has exactly N zeros in every full group and ⌊N·len/M⌋ in a tail group', () => {
     const [rows, cols] = [5, 30];
-    for (const pattern of [{ n: 2, m: 4 }, { n: 4, m: 8 }]) {
+    for (const pattern of [
+      { n: 2, m: 4 },
+      { n: 4, m: 8 },
+    ]) {
       const mask = nmMask(randomScores(rows * cols, 3), rows, cols, pattern);
       for (let r = 0; r < rows; r++) {
         for (let c = 0; c < cols; c += pattern.m) {

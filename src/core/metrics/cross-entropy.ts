@@ -8,12 +8,7 @@ export interface CrossEntropyOptions {
 }
 
 /** Mean over rows of −ln p[label], with p clamped at `epsilon` (1e-7). */
-export function crossEntropy(
-  outputs: Float32Array,
-  labels: ArrayLike<number>,
-  classes: number,
-  options: CrossEntropyOptions = {},
-): number {
+export function crossEntropy(outputs: Float32Array, labels: ArrayLike<number>, classes: number, options: CrossEntropyOptions = {}): number {
   const rows = rowCount(outputs, classes);
   if (labels.length !== rows) throw new Error(`cross-entropy: ${rows} output rows but ${labels.length} labels`);
   if (rows === 0) return NaN;

@@ -26,8 +26,14 @@ describe('jsDivergence', () => {
   it('averages ½KL(p‖m) + ½KL(q‖m) over rows', () => {
     const kl = (x: number[], y: number[]): number => x.reduce((s, v, j) => (v > 0 ? s + v * Math.log(v / y[j]) : s), 0);
     const rows = [
-      [[0.5, 0.5], [0.25, 0.75]],
-      [[1, 0], [0.5, 0.5]],
+      [
+        [0.5, 0.5],
+        [0.25, 0.75],
+      ],
+      [
+        [1, 0],
+        [0.5, 0.5],
+      ],
     ];
     const expected =
       rows.reduce((sum, [a, b]) => {

@@ -23,13 +23,7 @@ function klRow(p: Float64Array, q: Float64Array, floor: number): number {
   return sum;
 }
 
-function meanOverRows(
-  p: Float32Array,
-  q: Float32Array,
-  classes: number,
-  options: DivergenceOptions,
-  perRow: (pRow: Float64Array, qRow: Float64Array) => number,
-): number {
+function meanOverRows(p: Float32Array, q: Float32Array, classes: number, options: DivergenceOptions, perRow: (pRow: Float64Array, qRow: Float64Array) => number): number {
   const rows = pairRows(p, q, classes);
   if (rows === 0) return NaN;
   const pRow = new Float64Array(classes);

@@ -46,18 +46,13 @@ function predictProbabilities(model: tf.LayersModel, dataset: DigitsDataset, cou
 
 describe('digits-cnn demo model', () => {
   it('reproduces the PyTorch outputs and held-out accuracy it was trained to', async () => {
-    const [dataset, reference] = await Promise.all([
-      readJson<DigitsDataset>('eval.json'),
-      readJson<TorchReference>('reference.json'),
-    ]);
+    const [dataset, reference] = await Promise.all([readJson<DigitsDataset>('eval.json'), readJson<TorchReference>('reference.json')]);
     const tensorsBefore = tf.memory().numTensors;
     const model = await tf.loadLayersModel({ load: async () => readArtifacts() });
 
     const firstOutputs = predictProbabilities(model, dataset, reference.samples);
     const expected = tf.tensor2d(reference.outputs);
-    const relativeError = tf.tidy(() =>
-      firstOutputs.sub(expected).abs().max().div(expected.abs().max()).dataSync()[0],
-    );
+    const relativeError = tf.tidy(() => firstOutputs.sub(expected).abs().max().div(expected.abs().max()).dataSync()[0]);
     expect(relativeError).toBeLessThan(1e-4);
 
     const samples = dataset.shape[0];

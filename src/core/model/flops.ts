@@ -75,9 +75,7 @@ const merge: FlopRule = (step) => elements(step.outputShapes[0]) * (step.inputSh
 
 const pooling: FlopRule = (step) => {
   const poolSize = step.layer.getConfig().poolSize;
-  const window = Array.isArray(poolSize)
-    ? poolSize.reduce<number>((a, d) => a * Number(d), 1)
-    : Number(poolSize ?? 1);
+  const window = Array.isArray(poolSize) ? poolSize.reduce<number>((a, d) => a * Number(d), 1) : Number(poolSize ?? 1);
   return window * elements(step.outputShapes[0]);
 };
 
@@ -95,12 +93,8 @@ const rules = new Map<string, FlopRule>([
   ['BatchNormalization', normalization],
   ['LayerNormalization', normalization],
   ...['Add', 'Subtract', 'Multiply', 'Maximum', 'Minimum', 'Average'].map((name): [string, FlopRule] => [name, merge]),
-  ...['MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D'].map(
-    (name): [string, FlopRule] => [name, pooling],
-  ),
-  ...['GlobalAveragePooling1D', 'GlobalMaxPooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D'].map(
-    (name): [string, FlopRule] => [name, globalPooling],
-  ),
+  ...['MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D'].map((name): [string, FlopRule] => [name, pooling]),
+  ...['GlobalAveragePooling1D', 'GlobalMaxPooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D'].map((name): [string, FlopRule] => [name, globalPooling]),
 ]);
 
 export function registerFlopRule(className: string, rule: FlopRule): void {

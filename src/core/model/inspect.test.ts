@@ -21,12 +21,12 @@ function pick(rows: LayerInfo[]): [string, number, number][] {
 
 describe('inspectLayers', () => {
   it('counts Dense params and FLOPs', () => {
-    const rows = inspectSequential([
-      tf.layers.dense({ inputShape: [10], units: 4, name: 'd1' }),
-      tf.layers.dense({ units: 3, useBias: false, activation: 'softmax', name: 'd2' }),
-    ]);
+    const rows = inspectSequential([tf.layers.dense({ inputShape: [10], units: 4, name: 'd1' }), tf.layers.dense({ units: 3, useBias: false, activation: 'softmax', name: 'd2' })]);
     // d1: 10·4 + 4 weights; 2·10·4 + 4 bias adds. d2: 4·3; 2·4·3.
-    expect(pick(rows)).toEqual([['d1', 44, 84], ['d2', 12, 24]]);
+    expect(pick(rows)).toEqual([
+      ['d1', 44, 84],
+      ['d2', 12, 24],
+    ]);
     expect(rows[1]).toMatchObject({ type: 'Dense', outputShape: [null, 3], prunable: true, sparsity: 0 });
   });
 
@@ -37,13 +37,17 @@ describe('inspectLayers', () => {
       // 6×6×5 → 3×3×4: 3·3·5·4 + 4; 2·9·5·4·9 + 4·9
       tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', name: 'same2' }),
     ]);
-    expect(pick(rows)).toEqual([['valid', 140, 9900], ['same2', 184, 3276]]);
-    expect(rows.map((r) => r.outputShape)).toEqual([[null, 6, 6, 5], [null, 3, 3, 4]]);
+    expect(pick(rows)).toEqual([
+      ['valid', 140, 9900],
+      ['same2', 184, 3276],
+    ]);
+    expect(rows.map((r) => r.outputShape)).toEqual([
+      [null, 6, 6, 5],
+      [null, 3, 3, 4],
+    ]);
 
     // 7×7×2 → ceil(7/2) = 4: 4×4×3; 2·9·2·3·16 + 3·16
-    const odd = inspectSequential([
-      tf.layers.conv2d({ inputShape: [7, 7, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same', name: 'odd' }),
-    ]);
+    const odd = inspectSequential([tf.layers.conv2d({ inputShape: [7, 7, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same', name: 'odd' })]);
     expect(pick(odd)).toEqual([['odd', 57, 1776]]);
   });
 
@@ -55,7 +59,10 @@ describe('inspectLayers', () => {
       // 2·9·8·16 + 2·8·5·16 + 5·16
       tf.layers.separableConv2d({ filters: 5, kernelSize: 3, padding: 'same', name: 'sep' }),
     ]);
-    expect(pick(rows)).toEqual([['dw', 80, 2432], ['sep', 117, 2304 + 1280 + 80]]);
+    expect(pick(rows)).toEqual([
+      ['dw', 80, 2432],
+      ['sep', 117, 2304 + 1280 + 80],
+    ]);
   });
 
   it('counts BatchNorm (moving statistics included), pooling and merges', () => {
@@ -69,7 +76,13 @@ describe('inspectLayers', () => {
     const rows = inspectLayers(model);
     // bn: 4 weights × 4 channels, 2 per element of 6·6·4; add: 144; pool: 2·2 per 3·3·4 outputs;
     // global pooling: one per input element 3·3·4; activation: 0
-    expect(pick(rows)).toEqual([['bn', 16, 288], ['add', 0, 144], ['pool', 0, 144], ['gap', 0, 36], ['act', 0, 0]]);
+    expect(pick(rows)).toEqual([
+      ['bn', 16, 288],
+      ['add', 0, 144],
+      ['pool', 0, 144],
+      ['gap', 0, 36],
+      ['act', 0, 0],
+    ]);
     expect(rows.every((r) => !r.prunable)).toBe(true);
     expect(modelSummary(model)).toEqual({ totalParams: 16, totalFlops: 612, prunableParams: 0, sparsity: 0 });
     model.dispose();

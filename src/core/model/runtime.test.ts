@@ -157,9 +157,7 @@ describe('PrunableModel on a functional model', () => {
   });
 
   it('flattens the nested model and names units', () => {
-    expect(model.layerNames()).toEqual([
-      'pad', 'conv', 'bn', 'dw', 'res', 'sep', 'drop', 'cat', 'gap', 'shared', 'h1', 'h2', 'sum', 'logits',
-    ]);
+    expect(model.layerNames()).toEqual(['pad', 'conv', 'bn', 'dw', 'res', 'sep', 'drop', 'cat', 'gap', 'shared', 'h1', 'h2', 'sum', 'logits']);
     expect(model.graph.steps.filter((s) => s.layer.name === 'shared')).toHaveLength(2);
     expect(model.units().map((u) => [u.name, u.weight, u.shape])).toEqual([
       ['conv', 'conv/kernel', [3, 3, 2, 4]],
@@ -172,9 +170,7 @@ describe('PrunableModel on a functional model', () => {
       ['logits', 'logits/kernel', [8, 5]],
     ]);
     expect(model.outputIsProbability()).toBe(false);
-    expect(model.shapePreservingLayers()).toEqual([
-      'bn', 'dw', 'res', 'sep', 'drop', 'shared', 'h1', 'h2', 'sum',
-    ]);
+    expect(model.shapePreservingLayers()).toEqual(['bn', 'dw', 'res', 'sep', 'drop', 'shared', 'h1', 'h2', 'sum']);
   });
 
   it('bypassing BatchNorm equals an identity BatchNorm', () => {
@@ -201,7 +197,10 @@ describe('PrunableModel on a functional model', () => {
     const before = tf.memory().numTensors;
     const pointwise = tf.zeros([1, 1, 4, 4]);
     const head = tf.zeros([8, 8]);
-    const kernels = new Map([['sep/pointwise', pointwise], ['h2', head]]);
+    const kernels = new Map([
+      ['sep/pointwise', pointwise],
+      ['h2', head],
+    ]);
     const substituted = model.forward(x, { kernels });
     expect(kernelValues(model, 'sep/pointwise')).toEqual(stored);
     expect(kernelValues(model, 'h2')).toEqual(storedHead);
@@ -228,7 +227,10 @@ describe('PrunableModel on a functional model', () => {
       expect(maxAbsDiff(out, full), name).toBe(0);
       out.dispose();
     }
-    expect(captured.get('res')!.inputs.map((t) => t.shape)).toEqual([[3, 6, 6, 4], [3, 6, 6, 4]]);
+    expect(captured.get('res')!.inputs.map((t) => t.shape)).toEqual([
+      [3, 6, 6, 4],
+      [3, 6, 6, 4],
+    ]);
     expect(captured.get('dw')!.values.size).toBe(2);
 
     const kernels = new Map([['sep/depthwise', tf.zeros([3, 3, 4, 1])]]);

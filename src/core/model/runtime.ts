@@ -29,9 +29,7 @@ export interface CapturedActivations {
   readonly values: ReadonlyMap<string, tf.Tensor>;
 }
 
-export function disposeActivations(
-  activations: CapturedActivations | ReadonlyMap<string, CapturedActivations> | Iterable<CapturedActivations>,
-): void {
+export function disposeActivations(activations: CapturedActivations | ReadonlyMap<string, CapturedActivations> | Iterable<CapturedActivations>): void {
   const list =
     activations instanceof Map
       ? [...(activations as ReadonlyMap<string, CapturedActivations>).values()]
@@ -127,9 +125,7 @@ export class PrunableModel {
 
   /** Layers with one input and one output of the same static shape: the ones `bypass` accepts. */
   shapePreservingLayers(): string[] {
-    return this.layerList
-      .filter((layer) => this.stepsOf(layer.name).every((step) => this.canBypass(step)))
-      .map((layer) => layer.name);
+    return this.layerList.filter((layer) => this.stepsOf(layer.name).every((step) => this.canBypass(step))).map((layer) => layer.name);
   }
 
   /** True when the model's output passes through a softmax (probabilities), false for logits. */
@@ -180,11 +176,7 @@ export class PrunableModel {
    * Runs the model and keeps, for each named layer, the values needed to resume just before
    * its first call. Stops after the last of those layers' first calls.
    */
-  captureInputs(
-    inputs: tf.Tensor | readonly tf.Tensor[],
-    layerNames: readonly string[],
-    options: ForwardOptions = {},
-  ): Map<string, CapturedActivations> {
+  captureInputs(inputs: tf.Tensor | readonly tf.Tensor[], layerNames: readonly string[], options: ForwardOptions = {}): Map<string, CapturedActivations> {
     const list = inputs instanceof tf.Tensor ? [inputs] : inputs;
     const seed = new Map(this.graph.inputKeys.map((key, i) => [key, list[i]]));
     const wanted = new Map<number, string[]>();
@@ -210,11 +202,7 @@ export class PrunableModel {
    * `captureInputs` kept, or the layer's input tensor(s) where nothing else is alive at that
    * point (any layer of a plain chain).
    */
-  forwardFrom(
-    layerName: string,
-    start: CapturedActivations | tf.Tensor | readonly tf.Tensor[],
-    options: ForwardOptions = {},
-  ): tf.Tensor {
+  forwardFrom(layerName: string, start: CapturedActivations | tf.Tensor | readonly tf.Tensor[], options: ForwardOptions = {}): tf.Tensor {
     const boundary = this.stepIndex(layerName);
     if (!(start instanceof tf.Tensor) && 'boundary' in start) {
       if (start.boundary !== boundary) {
@@ -227,9 +215,7 @@ export class PrunableModel {
     const live = liveKeys(this.graph, boundary);
     const cut = new Set(step.inputs);
     if (live.length !== cut.size || live.some((key) => !cut.has(key))) {
-      throw new Error(
-        `cannot resume before ${layerName} from its inputs alone: ${live.length - cut.size} other values are alive there; use captureInputs`,
-      );
+      throw new Error(`cannot resume before ${layerName} from its inputs alone: ${live.length - cut.size} other values are alive there; use captureInputs`);
     }
     if (tensors.length !== step.inputs.length) {
       throw new Error(`${layerName} takes ${step.inputs.length} inputs, received ${tensors.length}`);
@@ -335,9 +321,7 @@ export class PrunableModel {
       for (const [unit, value] of kernels) {
         const variable = backingVariable(this.unitVariable(unit));
         if (!sameShape(variable.shape, value.shape) || value.dtype !== 'float32') {
-          throw new Error(
-            `kernel ${unit}: expected float32 [${variable.shape.join(', ')}], received ${value.dtype} [${value.shape.join(', ')}]`,
-          );
+          throw new Error(`kernel ${unit}: expected float32 [${variable.shape.join(', ')}], received ${value.dtype} [${value.shape.join(', ')}]`);
         }
         restore.push([variable, tf.clone(variable)]);
         variable.assign(value);
@@ -355,9 +339,7 @@ export class PrunableModel {
     for (const name of options.bypass ?? []) {
       for (const step of this.stepsOf(name)) {
         if (!this.canBypass(step)) {
-          throw new Error(
-            `cannot bypass ${name}: input shape [${step.inputShapes[0]?.join(', ')}] differs from output shape [${step.outputShapes[0]?.join(', ')}]`,
-          );
+          throw new Error(`cannot bypass ${name}: input shape [${step.inputShapes[0]?.join(', ')}] differs from output shape [${step.outputShapes[0]?.join(', ')}]`);
         }
       }
     }
@@ -365,11 +347,7 @@ export class PrunableModel {
   }
 
   private canBypass(step: ExecutionStep): boolean {
-    return (
-      step.outputShapes.length === 1 &&
-      step.inputShapes.length >= 1 &&
-      sameShape(step.inputShapes[0], step.outputShapes[0])
-    );
+    return step.outputShapes.length === 1 && step.inputShapes.length >= 1 && sameShape(step.inputShapes[0], step.outputShapes[0]);
   }
 
   private stepsOf(layerName: string): ExecutionStep[] {

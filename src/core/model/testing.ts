@@ -7,7 +7,13 @@ export function randomizeWeights(model: tf.LayersModel, seed = 1): void {
   model.weights.forEach((weight, i) => {
     const isVariance = weight.originalName.endsWith('moving_variance');
     const values = tf.tidy(() => {
-      const noise = tf.randomNormal(weight.shape.map((d) => d ?? 1), 0, 0.5, 'float32', seed + i);
+      const noise = tf.randomNormal(
+        weight.shape.map((d) => d ?? 1),
+        0,
+        0.5,
+        'float32',
+        seed + i,
+      );
       return isVariance ? noise.abs().add(0.5) : noise;
     });
     weight.write(values);
@@ -44,22 +50,15 @@ export function tinyFunctional(): tf.LayersModel {
   const padded = tf.layers.zeroPadding2d({ padding: 1, name: 'pad' }).apply(input) as tf.SymbolicTensor;
   const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'conv' }).apply(padded) as tf.SymbolicTensor;
   const norm = tf.layers.batchNormalization({ name: 'bn' }).apply(conv) as tf.SymbolicTensor;
-  const depthwise = tf.layers
-    .depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw' })
-    .apply(norm) as tf.SymbolicTensor;
+  const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw' }).apply(norm) as tf.SymbolicTensor;
   const residual = tf.layers.add({ name: 'res' }).apply([conv, depthwise]) as tf.SymbolicTensor;
-  const separable = tf.layers
-    .separableConv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'sep' })
-    .apply(residual) as tf.SymbolicTensor;
+  const separable = tf.layers.separableConv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'sep' }).apply(residual) as tf.SymbolicTensor;
   const dropped = tf.layers.dropout({ rate: 0.3, name: 'drop' }).apply(separable) as tf.SymbolicTensor;
   const joined = tf.layers.concatenate({ name: 'cat' }).apply([dropped, residual]) as tf.SymbolicTensor;
   const pooled = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(joined) as tf.SymbolicTensor;
   const head = tf.sequential({
     name: 'head',
-    layers: [
-      tf.layers.dense({ inputShape: [8], units: 8, activation: 'relu', name: 'h1' }),
-      tf.layers.dense({ units: 8, name: 'h2' }),
-    ],
+    layers: [tf.layers.dense({ inputShape: [8], units: 8, activation: 'relu', name: 'h1' }), tf.layers.dense({ units: 8, name: 'h2' })],
   });
   const headed = head.apply(pooled) as tf.SymbolicTensor;
   const shared = tf.layers.dense({ units: 8, name: 'shared' });

@@ -28,7 +28,12 @@ export interface AllocationOptions {
  * M·mean, X from the dense model (with `removed` bypassed) on the calibration batches, all units in
  * one pass per batch. Units without a W view are left out.
  */
-export async function outlierRatios(model: Prunable, batches: readonly tf.Tensor[], units: readonly string[], options: { removed?: readonly string[]; threshold?: number } = {}): Promise<Map<string, number>> {
+export async function outlierRatios(
+  model: Prunable,
+  batches: readonly tf.Tensor[],
+  units: readonly string[],
+  options: { removed?: readonly string[]; threshold?: number } = {},
+): Promise<Map<string, number>> {
   const measurable = units.filter((unit) => typeof model.layout(unit) !== 'string');
   const bypass = options.removed && options.removed.length > 0 ? new Set(options.removed) : undefined;
   const stats = await captureStats(model, batches, new Set(measurable), 'norms', { bypass });
@@ -76,7 +81,14 @@ async function lossFunction(
           const dense = model.forward(batch, { bypass });
           if (data.kind === 'samples') return dense.reshape([count, -1]).argMax(-1).toInt();
           const length = batch.shape[1] ?? 1;
-          return dense.argMax(-1).toInt().pad([[0, 0], [1, 0]]).slice([0, 0], [count, length]);
+          return dense
+            .argMax(-1)
+            .toInt()
+            .pad([
+              [0, 0],
+              [1, 0],
+            ])
+            .slice([0, 0], [count, length]);
         }),
       );
     }
@@ -90,7 +102,13 @@ async function lossFunction(
       const rows = outputs.shape[0] ?? 1;
       const flat = outputs.reshape([rows, -1]);
       const logP = probabilities ? flat.maximum(1e-7).log() : tf.logSoftmax(flat);
-      const picked = tf.gather(logP.reshape([-1]), tf.range(0, rows, 1, 'int32').mul(tf.scalar(flat.shape[1] ?? 1, 'int32')).add(target));
+      const picked = tf.gather(
+        logP.reshape([-1]),
+        tf
+          .range(0, rows, 1, 'int32')
+          .mul(tf.scalar(flat.shape[1] ?? 1, 'int32'))
+          .add(target),
+      );
       return picked.neg().mean() as tf.Scalar;
     });
   return { loss, dispose: () => tf.dispose(targets) };
@@ -130,19 +148,25 @@ export async function zerothOrderImportance(
   };
   const scores = new Map<string, number>();
   try {
-  for (const unit of units) {
-    if (options.shouldStop?.()) break;
-    const weights = await readKernel(model, unit);
-    const direction = normalGenerator(mulberry32(unitSeed(options.seed, unit)));
-    let score = 0;
-    for (let draw = 0; draw < draws; draw++) {
-      const z = Float64Array.from(weights, () => direction());
-      const plus = await lossWith(unit, Float32Array.from(weights, (w, j) => w + epsilon * z[j]));
-      const minus = await lossWith(unit, Float32Array.from(weights, (w, j) => w - epsilon * z[j]));
-      score += Math.abs((plus - minus) / (2 * epsilon));
+    for (const unit of units) {
+      if (options.shouldStop?.()) break;
+      const weights = await readKernel(model, unit);
+      const direction = normalGenerator(mulberry32(unitSeed(options.seed, unit)));
+      let score = 0;
+      for (let draw = 0; draw < draws; draw++) {
+        const z = Float64Array.from(weights, () => direction());
+        const plus = await lossWith(
+          unit,
+          Float32Array.from(weights, (w, j) => w + epsilon * z[j]),
+        );
+        const minus = await lossWith(
+          unit,
+          Float32Array.from(weights, (w, j) => w - epsilon * z[j]),
+        );
+        score += Math.abs((plus - minus) / (2 * epsilon));
+      }
+      scores.set(unit, score);
     }
-    scores.set(unit, score);
-  }
   } finally {
     objective.dispose();
   }
@@ -170,7 +194,9 @@ export async function allocationExtras(
     case 'owl':
       return { outlierRatios: await outlierRatios(model, batches, units, { removed: plan.removed, threshold: options.outlierThreshold }) };
     case 'ecoflap':
-      return { importance: await zerothOrderImportance(model, data, batches, units, { seed: plan.seed, removed: plan.removed, epsilon: options.epsilon, shouldStop: options.shouldStop }) };
+      return {
+        importance: await zerothOrderImportance(model, data, batches, units, { seed: plan.seed, removed: plan.removed, epsilon: options.epsilon, shouldStop: options.shouldStop }),
+      };
     default:
       return {};
   }

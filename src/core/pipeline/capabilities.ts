@@ -32,10 +32,17 @@ const CHANNEL_CRITERIA: readonly string[] = ['magnitude', 'wanda', 'random'];
  * Why a choice is not available for the open model with the rest of the plan as it is, or
  * undefined when it is. `what` is the select the option belongs to.
  */
-export function unavailableChoice(capabilities: KindCapabilities, what: 'criterion' | 'granularity' | 'allocation', option: string, plan: { criterion: string; granularity: string }): string | undefined {
+export function unavailableChoice(
+  capabilities: KindCapabilities,
+  what: 'criterion' | 'granularity' | 'allocation',
+  option: string,
+  plan: { criterion: string; granularity: string },
+): string | undefined {
   const offered: readonly string[] = what === 'criterion' ? capabilities.criteria : what === 'granularity' ? capabilities.granularities : capabilities.allocations;
   if (!offered.includes(option)) return capabilities.unavailable[option] ?? `${option} is not available for this model`;
-  if (what === 'granularity' && option === 'channels' && !CHANNEL_CRITERIA.includes(plan.criterion)) return `channel groups are scored by ${CHANNEL_CRITERIA.join(', ')}, not ${plan.criterion}`;
-  if (what === 'criterion' && plan.granularity === 'channels' && !CHANNEL_CRITERIA.includes(option)) return `${option} cannot score channel groups: pick unstructured or N:M for it`;
+  if (what === 'granularity' && option === 'channels' && !CHANNEL_CRITERIA.includes(plan.criterion))
+    return `channel groups are scored by ${CHANNEL_CRITERIA.join(', ')}, not ${plan.criterion}`;
+  if (what === 'criterion' && plan.granularity === 'channels' && !CHANNEL_CRITERIA.includes(option))
+    return `${option} cannot score channel groups: pick unstructured or N:M for it`;
   return undefined;
 }

@@ -22,7 +22,14 @@ export async function allocatePlan(
   const pattern = parseNMPattern(plan.granularity);
   if (pattern) return { sparsity: Object.fromEntries(live.map((unit) => [unit.name, plan.target > 0 ? pattern.n / pattern.m : 0])) };
   const units = live.map((unit) => ({ name: unit.name, size: unit.size }));
-  const extras = await allocationExtras(model, plan, data, batches, units.map((u) => u.name), options);
+  const extras = await allocationExtras(
+    model,
+    plan,
+    data,
+    batches,
+    units.map((u) => u.name),
+    options,
+  );
   const locked = Object.fromEntries(Object.entries(lockedSparsities(plan)).filter(([unit]) => units.some((u) => u.name === unit)));
   const result = allocate(plan.allocation, { ...extras, units, target: plan.target, locked, ...(options.lambda !== undefined && { lambda: options.lambda }) });
   return { sparsity: result.sparsity, ...(result.note !== undefined && { note: result.note }) };

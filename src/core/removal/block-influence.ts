@@ -20,11 +20,7 @@ function blockOf(candidate: string): string {
  * residual stream entering block i, over every token of the calibration windows. A low influence
  * means the block changes its input little: ShortGPT removes the lowest first, in one shot.
  */
-export async function blockInfluence(
-  model: TransformerModel,
-  windows: readonly (readonly number[])[],
-  options: { batchSize?: number } = {},
-): Promise<BlockInfluence[]> {
+export async function blockInfluence(model: TransformerModel, windows: readonly (readonly number[])[], options: { batchSize?: number } = {}): Promise<BlockInfluence[]> {
   const layers = model.config.layers;
   const sums = new Float64Array(layers);
   let tokens = 0;
@@ -36,11 +32,15 @@ export async function blockInfluence(
       onHidden: (index, hidden) => {
         if (previous !== undefined) {
           const before = previous;
-          kept.push(tf.keep(tf.tidy(() => {
-            const dot = before.mul(hidden).sum(-1);
-            const norms = before.norm('euclidean', -1).mul(hidden.norm('euclidean', -1)).maximum(1e-30);
-            return dot.div(norms).sum() as tf.Scalar;
-          })));
+          kept.push(
+            tf.keep(
+              tf.tidy(() => {
+                const dot = before.mul(hidden).sum(-1);
+                const norms = before.norm('euclidean', -1).mul(hidden.norm('euclidean', -1)).maximum(1e-30);
+                return dot.div(norms).sum() as tf.Scalar;
+              }),
+            ),
+          );
           before.dispose();
         }
         previous = index < layers ? hidden.clone() : undefined;

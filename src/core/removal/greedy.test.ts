@@ -95,8 +95,7 @@ describe('greedyRemoval', () => {
     const base = [4, 0, 0, 1];
     return {
       candidates: () => [...names],
-      outputs: (bypass) =>
-        tf.tensor2d([names.filter((n) => !bypass.has(n)).reduce((sum, n) => sum.map((v, i) => v + parts[n][i]), base)]),
+      outputs: (bypass) => tf.tensor2d([names.filter((n) => !bypass.has(n)).reduce((sum, n) => sum.map((v, i) => v + parts[n][i]), base)]),
     };
   }
 

@@ -55,7 +55,12 @@ export function layerRemovalCandidates(model: PrunableModel): LayerCandidate[] {
  * `Add` passes its skip input on, and steps whose values are no longer needed are not run.
  * Returns the first model output; the caller disposes it.
  */
-export function forwardWithRemovals(model: PrunableModel, input: tf.Tensor, removed: ReadonlySet<string>, candidates: readonly LayerCandidate[] = layerRemovalCandidates(model)): tf.Tensor {
+export function forwardWithRemovals(
+  model: PrunableModel,
+  input: tf.Tensor,
+  removed: ReadonlySet<string>,
+  candidates: readonly LayerCandidate[] = layerRemovalCandidates(model),
+): tf.Tensor {
   const { graph } = model;
   if (graph.inputKeys.length !== 1) throw new Error(`layer removal supports models with one input; this one takes ${graph.inputKeys.length}`);
   const byName = new Map(candidates.map((c) => [c.name, c]));

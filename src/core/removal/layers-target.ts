@@ -21,7 +21,8 @@ export function layersModelTarget(model: PrunableModel, data: { inputs: Float32A
   const [samples, ...sampleShape] = data.shape;
   const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
   if (!Number.isInteger(samples) || samples < 1) throw new Error(`calibration needs at least one sample, received shape [${data.shape.join(', ')}]`);
-  if (data.inputs.length !== samples * sampleSize) throw new Error(`calibration data has ${data.inputs.length} values, shape [${data.shape.join(', ')}] needs ${samples * sampleSize}`);
+  if (data.inputs.length !== samples * sampleSize)
+    throw new Error(`calibration data has ${data.inputs.length} values, shape [${data.shape.join(', ')}] needs ${samples * sampleSize}`);
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, received ${batchSize}`);
   const candidates = layerRemovalCandidates(model);

@@ -108,7 +108,8 @@ export function topologyWithout(topology: unknown, removed: readonly LayerCandid
   const names = new Set(removed.map((c) => c.name));
   let rewritten: Record<string, unknown> | LayerJson[];
   if (model['class_name'] === 'Sequential') {
-    if (removed.some((c) => !layers.some((layer) => layerName(layer) === c.name))) throw new Error(`cannot write the model without ${[...names].join(', ')}: not all are top-level layers`);
+    if (removed.some((c) => !layers.some((layer) => layerName(layer) === c.name)))
+      throw new Error(`cannot write the model without ${[...names].join(', ')}: not all are top-level layers`);
     const kept = sequentialWithout(layers, names);
     rewritten = isRecord(config) ? { ...config, layers: kept } : kept;
   } else {

@@ -16,14 +16,20 @@ function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
 describe('transformerTarget', () => {
   it.each([REMOVAL_FIXTURE, 'hf-gpt2-tiny'])('%s: removing a sublayer equals zeroing its output projection weight and bias', async (name) => {
     const { model } = await fixtureModel(name);
-    const windows = [[1, 5, 2, 7, 3, 9], [4, 4, 8, 0, 6, 1]];
+    const windows = [
+      [1, 5, 2, 7, 3, 9],
+      [4, 4, 8, 0, 6, 1],
+    ];
     const target = transformerTarget(model, windows);
     expect(target.candidates()).toEqual(model.removalCandidates());
     const before = tf.memory().numTensors;
     for (const candidate of target.candidates()) {
       const removed = target.outputs(new Set([candidate]));
       const { model: zeroed, payload } = await fixtureModel(name);
-      const projection = zeroed.units().filter((u) => u.name.startsWith(`${candidate}.`)).at(-1)!.name;
+      const projection = zeroed
+        .units()
+        .filter((u) => u.name.startsWith(`${candidate}.`))
+        .at(-1)!.name;
       for (const suffix of ['.weight', '.bias']) {
         const stored = payload.tensors.get(projection + suffix);
         if (stored !== undefined) zeroed.setParameter(projection + suffix, new Float32Array(stored.values.length));
@@ -40,7 +46,15 @@ describe('transformerTarget', () => {
 
   it('splits the windows into batches and checks them', async () => {
     const { model } = await fixtureModel(REMOVAL_FIXTURE);
-    const target = transformerTarget(model, [[1, 2], [3, 4], [5, 6]], { batchSize: 2 });
+    const target = transformerTarget(
+      model,
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      { batchSize: 2 },
+    );
     expect(target.batches).toBe(2);
     const last = target.outputs(new Set(), 1);
     expect(last.shape).toEqual([1, 2, model.config.vocabSize]);
@@ -65,7 +79,13 @@ describe('blockInfluence', () => {
     const batched = await blockInfluence(model, reference.windows, { batchSize: 1 });
     batched.forEach((b, i) => expect(Math.abs(b.influence - influence[i].influence)).toBeLessThan(1e-6));
     expect(blockInfluenceOrder(influence)).toEqual(['model.layers.3', 'model.layers.2', 'model.layers.1', 'model.layers.0']);
-    expect(blockInfluenceOrder([{ block: 'a', influence: 0.5 }, { block: 'b', influence: 0.2 }, { block: 'c', influence: 0.2 }])).toEqual(['b', 'c', 'a']);
+    expect(
+      blockInfluenceOrder([
+        { block: 'a', influence: 0.5 },
+        { block: 'b', influence: 0.2 },
+        { block: 'c', influence: 0.2 },
+      ]),
+    ).toEqual(['b', 'c', 'a']);
     model.dispose();
   });
 

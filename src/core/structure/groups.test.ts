@@ -118,7 +118,12 @@ describe('dependencyGroups', () => {
     expect(groups.map((g) => g.id)).toEqual(['c1', 'sep/pointwise', 'out']);
     const c1 = group(groups, 'c1');
     expect(slice(c1, 'sep/depthwise_kernel').indices).toEqual(same(4));
-    expect(slice(c1, 'sep/pointwise_kernel', 2).indices).toEqual([[0, 1], [2, 3], [4, 5], [6, 7]]);
+    expect(slice(c1, 'sep/pointwise_kernel', 2).indices).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+    ]);
     const sep = group(groups, 'sep/pointwise');
     expect(sep.slices.map((s) => `${s.weight}[${s.axis}] ${s.role}`)).toEqual([
       'sep/pointwise_kernel[3] output',
@@ -132,8 +137,16 @@ describe('dependencyGroups', () => {
   it('DepthwiseConv2D with a multiplier: channel c owns outputs c·m … c·m + m − 1', () => {
     const c1 = group(dependencyGroups(prunable(depthwiseMultiplier())), 'c1');
     expect(slice(c1, 'dw/depthwise_kernel').indices).toEqual(same(3));
-    expect(slice(c1, 'dw/bias').indices).toEqual([[0, 1], [2, 3], [4, 5]]);
-    expect(slice(c1, 'out/kernel').indices).toEqual([[0, 1], [2, 3], [4, 5]]);
+    expect(slice(c1, 'dw/bias').indices).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
+    expect(slice(c1, 'out/kernel').indices).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
   });
 
   it('the demo CNN: conv1, conv2 and dense1 shrink, the softmax output does not', async () => {
@@ -163,14 +176,25 @@ describe('dependencyGroups', () => {
     const cases: [string, (x: tf.SymbolicTensor) => tf.SymbolicTensor, number[], string, RegExp][] = [
       [
         'a Reshape downstream',
-        (x) => sym(tf.layers.dense({ units: 2, name: 'out' }), sym(tf.layers.reshape({ targetShape: [16], name: 'r' }), sym(tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'conv' }), x))),
+        (x) =>
+          sym(
+            tf.layers.dense({ units: 2, name: 'out' }),
+            sym(tf.layers.reshape({ targetShape: [16], name: 'r' }), sym(tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'conv' }), x)),
+          ),
         [2, 2, 1],
         'conv',
         /Reshape 'r' reshapes its input/,
       ],
       [
         'a Conv2DTranspose downstream',
-        (x) => sym(tf.layers.dense({ units: 2, name: 'out' }), sym(tf.layers.flatten({}), sym(tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, name: 'up' }), sym(tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'conv' }), x)))),
+        (x) =>
+          sym(
+            tf.layers.dense({ units: 2, name: 'out' }),
+            sym(
+              tf.layers.flatten({}),
+              sym(tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, name: 'up' }), sym(tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'conv' }), x)),
+            ),
+          ),
         [2, 2, 1],
         'conv',
         /Conv2DTranspose 'up' is a transposed convolution/,
@@ -205,7 +229,11 @@ describe('dependencyGroups', () => {
       ],
       [
         'an unknown layer downstream',
-        (x) => sym(tf.layers.dense({ units: 2, name: 'out' }), sym(tf.layers.flatten({}), sym(tf.layers.repeatVector({ n: 2, name: 'rep' }), sym(tf.layers.dense({ units: 4, name: 'd' }), x)))),
+        (x) =>
+          sym(
+            tf.layers.dense({ units: 2, name: 'out' }),
+            sym(tf.layers.flatten({}), sym(tf.layers.repeatVector({ n: 2, name: 'rep' }), sym(tf.layers.dense({ units: 4, name: 'd' }), x))),
+          ),
         [3],
         'd',
         /RepeatVector 'rep' is not a layer whose channels can be followed/,

@@ -61,7 +61,10 @@ function mergeSlices(sourceClass: SourceClass): ChannelSlice[] {
   }
   const slices = [...byKey.values()];
   for (const slice of slices) slice.indices = slice.indices.map((list) => [...new Set(list)].sort((a, b) => a - b));
-  return slices.map((slice, i) => ({ slice, i })).sort((a, b) => ROLE_ORDER[a.slice.role] - ROLE_ORDER[b.slice.role] || a.i - b.i).map(({ slice }) => slice);
+  return slices
+    .map((slice, i) => ({ slice, i }))
+    .sort((a, b) => ROLE_ORDER[a.slice.role] - ROLE_ORDER[b.slice.role] || a.i - b.i)
+    .map(({ slice }) => slice);
 }
 
 function toGroup(sourceClass: SourceClass): ChannelGroup {

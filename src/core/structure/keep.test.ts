@@ -20,7 +20,12 @@ function setKernel(model: tf.LayersModel, layer: string, rows: number[][]): void
  * x (2) → d1 (4) → out (2), d1's kernel [in, out] = [[3, 0, 1, 0], [4, 0, 0, 2]]: the L2 norms of
  * its output channels are 5, 0, 1, 2.
  */
-function oneHidden(kernel = [[3, 0, 1, 0], [4, 0, 0, 2]]): PrunableModel {
+function oneHidden(
+  kernel = [
+    [3, 0, 1, 0],
+    [4, 0, 0, 2],
+  ],
+): PrunableModel {
   const model = tf.sequential({
     layers: [tf.layers.dense({ inputShape: [2], units: 4, name: 'd1' }), tf.layers.dense({ units: 2, name: 'out' })],
   });
@@ -36,8 +41,14 @@ function coupledPair(): PrunableModel {
   const sum = tf.layers.add({ name: 'add' }).apply([a, b]) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 2, name: 'out' }).apply(sum) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: out });
-  setKernel(model, 'a', [[1, 2, 3], [0, 0, 0]]);
-  setKernel(model, 'b', [[0, 0.3, 0], [3, 0.4, 0]]);
+  setKernel(model, 'a', [
+    [1, 2, 3],
+    [0, 0, 0],
+  ]);
+  setKernel(model, 'b', [
+    [0, 0.3, 0],
+    [3, 0.4, 0],
+  ]);
   return held(new PrunableModel(model));
 }
 
@@ -51,7 +62,10 @@ describe('channelKeepMasks', () => {
   });
 
   it('prunes the lower channel first when scores tie, and always keeps one', async () => {
-    const model = oneHidden([[1, 1, 1, 1], [0, 0, 0, 0]]);
+    const model = oneHidden([
+      [1, 1, 1, 1],
+      [0, 0, 0, 0],
+    ]);
     expect((await channelKeepMasks(model, { sparsity: { d1: 0.5 } })).get('d1')).toEqual(Uint8Array.from([0, 0, 1, 1]));
     expect((await channelKeepMasks(model, { sparsity: { d1: 1 } })).get('d1')).toEqual(Uint8Array.from([0, 0, 0, 1]));
   });

@@ -178,8 +178,7 @@ const passThrough: ChannelRule = (call) => {
   return [call.inputs[0]];
 };
 
-const activationRule: ChannelRule = (call) =>
-  configOf(call.step.layer)['activation'] === 'softmax' ? opaque(call, 'applies a softmax across the channels') : passThrough(call);
+const activationRule: ChannelRule = (call) => (configOf(call.step.layer)['activation'] === 'softmax' ? opaque(call, 'applies a softmax across the channels') : passThrough(call));
 
 const softmaxRule: ChannelRule = (call) => {
   const rank = call.step.inputShapes[0].length;
@@ -226,11 +225,31 @@ const OPAQUE_REASONS: Record<string, string> = {
 };
 
 const PASS_THROUGH = [
-  'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU',
-  'Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
-  'MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
-  'GlobalAveragePooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling1D', 'GlobalMaxPooling2D',
-  'ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Rescaling', 'CenterCrop', 'Resizing',
+  'ReLU',
+  'LeakyReLU',
+  'ELU',
+  'ThresholdedReLU',
+  'Dropout',
+  'SpatialDropout1D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'MaxPooling1D',
+  'MaxPooling2D',
+  'MaxPooling3D',
+  'AveragePooling1D',
+  'AveragePooling2D',
+  'AveragePooling3D',
+  'GlobalAveragePooling1D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling1D',
+  'GlobalMaxPooling2D',
+  'ZeroPadding2D',
+  'Cropping2D',
+  'UpSampling2D',
+  'Rescaling',
+  'CenterCrop',
+  'Resizing',
 ];
 
 const rules = new Map<string, ChannelRule>([

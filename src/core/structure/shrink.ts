@@ -113,11 +113,7 @@ async function readWeights(model: PrunableModel, kernels: ReadonlyMap<string, Fl
  * removed channels carry zeros all the way (zero kernel rows and biases, and activations that map 0
  * to 0), the shrunk model computes what the original does. Nothing in `model` changes.
  */
-export async function shrinkModel(
-  model: PrunableModel,
-  keep: ReadonlyMap<string, Uint8Array>,
-  options: ShrinkOptions = {},
-): Promise<ShrinkResult> {
+export async function shrinkModel(model: PrunableModel, keep: ReadonlyMap<string, Uint8Array>, options: ShrinkOptions = {}): Promise<ShrinkResult> {
   const groups = options.groups ?? dependencyGroups(model);
   const byId = new Map(groups.map((group) => [group.id, group]));
   const removals: Removals = new Map();

@@ -5,7 +5,14 @@ describe('removeIndices', () => {
   it('removes indices along several axes of a row-major array', () => {
     // [2, 3, 2]: value = 100·i + 10·j + k
     const values = Float32Array.from({ length: 12 }, (_, n) => 100 * Math.floor(n / 6) + 10 * (Math.floor(n / 2) % 3) + (n % 2));
-    const { shape, values: out } = removeIndices(values, [2, 3, 2], new Map([[1, new Set([1])], [2, new Set([0])]]));
+    const { shape, values: out } = removeIndices(
+      values,
+      [2, 3, 2],
+      new Map([
+        [1, new Set([1])],
+        [2, new Set([0])],
+      ]),
+    );
     expect(shape).toEqual([2, 2, 1]);
     expect(Array.from(out)).toEqual([1, 21, 101, 121]);
   });

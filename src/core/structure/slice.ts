@@ -10,11 +10,7 @@ function emptyLike(values: WeightArray, length: number): WeightArray {
  * The values with the given indices removed along each axis (row-major, any rank): `removed.get(a)`
  * lists indices of axis a that go. Returns the new shape and a new array.
  */
-export function removeIndices(
-  values: WeightArray,
-  shape: readonly number[],
-  removed: ReadonlyMap<number, ReadonlySet<number>>,
-): { shape: number[]; values: WeightArray } {
+export function removeIndices(values: WeightArray, shape: readonly number[], removed: ReadonlyMap<number, ReadonlySet<number>>): { shape: number[]; values: WeightArray } {
   const rank = shape.length;
   const size = shape.reduce((a, b) => a * b, 1);
   if (values.length !== size) throw new RangeError(`expected ${size} values for shape [${shape.join(', ')}], got ${values.length}`);
@@ -26,7 +22,10 @@ export function removeIndices(
     return Array.from({ length: dim }, (_, i) => i).filter((i) => gone === undefined || !gone.has(i));
   });
   const newShape = kept.map((list) => list.length);
-  const out = emptyLike(values, newShape.reduce((a, b) => a * b, 1));
+  const out = emptyLike(
+    values,
+    newShape.reduce((a, b) => a * b, 1),
+  );
   if (rank === 0) {
     out.set(values);
     return { shape: newShape, values: out };

@@ -195,7 +195,7 @@ export class ChannelTracer {
   private find(id: number): number {
     let root = id;
     while (this.parent[root] !== root) root = this.parent[root];
-    for (let node = id; this.parent[node] !== root; ) {
+    for (let node = id; this.parent[node] !== root;) {
       const next = this.parent[node];
       this.parent[node] = root;
       node = next;

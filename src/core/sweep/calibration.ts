@@ -101,14 +101,7 @@ function convolve(x: tf.Tensor, kernel: tf.Tensor, geometry: ConvGeometry): tf.T
     case 4:
       return tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, [strides[0], strides[1]], padding, 'NHWC', [dilations[0], dilations[1]]);
     case 5:
-      return tf.conv3d(
-        x as tf.Tensor5D,
-        kernel as tf.Tensor5D,
-        [strides[0], strides[1], strides[2]],
-        padding,
-        'NDHWC',
-        [dilations[0], dilations[1], dilations[2]],
-      );
+      return tf.conv3d(x as tf.Tensor5D, kernel as tf.Tensor5D, [strides[0], strides[1], strides[2]], padding, 'NDHWC', [dilations[0], dilations[1], dilations[2]]);
     default:
       throw new Error(`convolution inputs of rank ${x.rank} are not supported`);
   }
@@ -180,12 +173,7 @@ function addInto(total: Float64Array, values: ArrayLike<number>): void {
  * the depthwise output; depthwise units give per-channel norms (`groups` = channels). Norms are
  * Σ X², the Gram matrix XᵀX; both summed in float64 over slices of samples.
  */
-export async function collectStats(
-  model: PrunableModel,
-  unit: string,
-  layerInput: tf.Tensor,
-  needs: 'norms' | 'gram',
-): Promise<CalibrationStats> {
+export async function collectStats(model: PrunableModel, unit: string, layerInput: tf.Tensor, needs: 'norms' | 'gram'): Promise<CalibrationStats> {
   const info = unitInfo(model, unit);
   const layout = unitLayoutOf(model, unit);
   if (typeof layout === 'string') throw new Error(`${unit}: ${layout}`);

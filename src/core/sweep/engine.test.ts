@@ -66,7 +66,11 @@ describe('runSweep on the digits-cnn demo', () => {
     expect(cached.dense).toBe(naive.dense);
     expect(cached).toMatchObject({ layers: ['conv1', 'conv2', 'dense1', 'dense2'], sparsities: [0, 0.5, 0.9], cancelled: false, cells: 12, skipped: [] });
     expect(cells.map((c) => c.index)).toEqual([...Array(12).keys()]);
-    expect(cells.slice(0, 3).map((c) => [c.unit, c.sparsity, c.total])).toEqual([['conv1', 0, 12], ['conv1', 0.5, 12], ['conv1', 0.9, 12]]);
+    expect(cells.slice(0, 3).map((c) => [c.unit, c.sparsity, c.total])).toEqual([
+      ['conv1', 0, 12],
+      ['conv1', 0.5, 12],
+      ['conv1', 0.9, 12],
+    ]);
     expect(cached.values.map((row) => row[0])).toEqual([cached.dense, cached.dense, cached.dense, cached.dense]);
     // Pruning 90% of a layer costs more than pruning half of it.
     for (const row of cached.values) expect(row[2]).toBeGreaterThan(row[1]);

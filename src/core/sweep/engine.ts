@@ -106,14 +106,7 @@ interface PreparedUnit {
   stats?: CalibrationStats;
 }
 
-async function prepareUnit(
-  model: PrunableModel,
-  unit: string,
-  layout: UnitLayout,
-  criterion: Criterion,
-  runner: LayerRunner,
-  calibrationSamples: number,
-): Promise<PreparedUnit> {
+async function prepareUnit(model: PrunableModel, unit: string, layout: UnitLayout, criterion: Criterion, runner: LayerRunner, calibrationSamples: number): Promise<PreparedUnit> {
   const matrix: WeightMatrix = kernelToMatrix(layout, await readKernel(model, unit));
   if (criterion.needs === 'none') return { matrix };
   const input = runner.layerInput(calibrationSamples);
@@ -172,7 +165,12 @@ async function sweepWith(model: PrunableModel, data: EvalData, options: SweepOpt
 
   const swept = units.filter((_, row) => typeof targets[row] !== 'string' && grid.some((s) => s > 0)).map((unit) => unit.layer);
   const batches = inputBatches(data, options.batchSize ?? 64);
-  const evaluator = makeEvaluator(model, batches, swept.filter((layer, i) => layer !== swept[i - 1]), options.captureBudgetBytes ?? 256 * 2 ** 20);
+  const evaluator = makeEvaluator(
+    model,
+    batches,
+    swept.filter((layer, i) => layer !== swept[i - 1]),
+    options.captureBudgetBytes ?? 256 * 2 ** 20,
+  );
   try {
     const reference = await evaluator.dense(shouldStop);
     if (reference === undefined) return stopped();

@@ -97,10 +97,7 @@ function captureBytesPerSample(model: PrunableModel, layer: string): number {
   let total = 0;
   for (const key of liveKeys(graph, firstStep(model, layer))) {
     const producer = graph.producedAt.get(key) ?? -1;
-    const shape =
-      producer < 0
-        ? model.layersModel.inputs[graph.inputKeys.indexOf(key)]?.shape
-        : graph.steps[producer].outputShapes[graph.steps[producer].outputs.indexOf(key)];
+    const shape = producer < 0 ? model.layersModel.inputs[graph.inputKeys.indexOf(key)]?.shape : graph.steps[producer].outputShapes[graph.steps[producer].outputs.indexOf(key)];
     const dims = shape?.slice(1) ?? [null];
     total += dims.reduce<number>((size, d) => (d === null ? Infinity : size * d), 4);
   }
@@ -111,7 +108,11 @@ function captureBytesPerSample(model: PrunableModel, layer: string): number {
 function capturedRunner(model: PrunableModel, layer: string, captured: readonly CapturedActivations[]): LayerRunner {
   return {
     layer,
-    layerInput: (count) => firstSamples(captured.map((c) => c.inputs[0]), count),
+    layerInput: (count) =>
+      firstSamples(
+        captured.map((c) => c.inputs[0]),
+        count,
+      ),
     outputs: (kernels, stop) => collectOutputs(captured.length, (i) => model.forwardFrom(layer, captured[i], { kernels }), stop),
   };
 }

@@ -92,7 +92,16 @@ describe('runTransformerSweep on hf-llama-tiny', () => {
     expect(tf.memory().numTensors).toBe(tensors);
     const units = model.units().map((u) => u.name);
     expect(units).toHaveLength(14);
-    expect(result).toMatchObject({ criterion: 'magnitude', granularity: 'unstructured', metric: 'loss', sparsities: [0, 0.5, 0.9], layers: units, skipped: [], cancelled: false, cells: 42 });
+    expect(result).toMatchObject({
+      criterion: 'magnitude',
+      granularity: 'unstructured',
+      metric: 'loss',
+      sparsities: [0, 0.5, 0.9],
+      layers: units,
+      skipped: [],
+      cancelled: false,
+      cells: 42,
+    });
     expect(cells.map((c) => c.index)).toEqual([...Array(42).keys()]);
     const dense = await perplexity(model, ids, { contextLength: LENGTH });
     expect(dense.tokens).toBe(SAMPLES * (LENGTH - 1));
@@ -159,7 +168,10 @@ describe('runTransformerSweep on hf-llama-tiny', () => {
   });
 
   it('sweeps [0, N/M] for N:M granularities, whatever the grid', async () => {
-    for (const [granularity, share] of [['2:4', 0.5], ['4:8', 0.5]] as const) {
+    for (const [granularity, share] of [
+      ['2:4', 0.5],
+      ['4:8', 0.5],
+    ] as const) {
       const result = await runTransformerSweep(model, ids, options({ granularity, criterion: 'wanda', units: ['model.layers.0.self_attn.o_proj'] }));
       expect(result.sparsities).toEqual([0, share]);
       expect(result.values[0]).toHaveLength(2);
@@ -281,7 +293,16 @@ describe('runTransformerSweep on hf-gpt2-tiny', () => {
     const tensors = tf.memory().numTensors;
     for (const criterion of ['magnitude', 'wanda', 'sparsegpt', 'random'] as const) {
       const result = await runTransformerSweep(model, ids, options({ criterion, metric: 'kl', sparsities: [0, 0.8] }));
-      expect(result.layers).toEqual(['transformer.h.0.attn.c_attn', 'transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_fc', 'transformer.h.0.mlp.c_proj', 'transformer.h.1.attn.c_attn', 'transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj']);
+      expect(result.layers).toEqual([
+        'transformer.h.0.attn.c_attn',
+        'transformer.h.0.attn.c_proj',
+        'transformer.h.0.mlp.c_fc',
+        'transformer.h.0.mlp.c_proj',
+        'transformer.h.1.attn.c_attn',
+        'transformer.h.1.attn.c_proj',
+        'transformer.h.1.mlp.c_fc',
+        'transformer.h.1.mlp.c_proj',
+      ]);
       for (const [dense, pruned] of result.values) {
         expect(dense).toBe(0);
         expect(pruned).toBeGreaterThan(0);

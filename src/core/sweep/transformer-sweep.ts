@@ -330,7 +330,14 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
           break;
         }
         matrix ??= await unitMatrix(model, unit.name, target);
-        const pruned = criterion.prune({ kind: target.kind, matrix: { ...matrix, values: matrix.values.slice() }, sparsity, granularity, seed: options.seed ?? 0, stats: unitStats });
+        const pruned = criterion.prune({
+          kind: target.kind,
+          matrix: { ...matrix, values: matrix.values.slice() },
+          sparsity,
+          granularity,
+          seed: options.seed ?? 0,
+          stats: unitStats,
+        });
         const kernel = tf.tensor2d(matrixToKernel(target, pruned.values), [unit.shape[0], unit.shape[1]], 'float32');
         let value: number | undefined;
         try {

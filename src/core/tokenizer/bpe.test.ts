@@ -7,8 +7,26 @@ import { regexFromPattern } from './pipeline';
 import { TokenizerError } from './types';
 
 const VOCAB: Record<string, number> = {
-  '<s>': 0, '</s>': 1, h: 2, e: 3, l: 4, o: 5, 'Ġ': 6, w: 7, r: 8, d: 9, '!': 10,
-  he: 11, ll: 12, llo: 13, hello: 14, 'Ġw': 15, or: 16, 'Ġwor': 17, '1': 18, '2': 19,
+  '<s>': 0,
+  '</s>': 1,
+  h: 2,
+  e: 3,
+  l: 4,
+  o: 5,
+  Ġ: 6,
+  w: 7,
+  r: 8,
+  d: 9,
+  '!': 10,
+  he: 11,
+  ll: 12,
+  llo: 13,
+  hello: 14,
+  Ġw: 15,
+  or: 16,
+  Ġwor: 17,
+  '1': 18,
+  '2': 19,
 };
 const MERGES = ['h e', 'l l', 'll o', 'he llo', 'Ġ w', 'o r', 'Ġw or'];
 
@@ -72,7 +90,15 @@ describe('BpeTokenizer', () => {
     const whole = BpeTokenizer.fromJson(tokenizerJson({ model: { type: 'BPE', vocab: VOCAB, merges: [], ignore_merges: true } }));
     expect(whole.encode('hello llo')).toEqual([14, 6, 4, 4, 5]);
     const digits = BpeTokenizer.fromJson(
-      tokenizerJson({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, { type: 'ByteLevel', use_regex: false }] } }),
+      tokenizerJson({
+        pre_tokenizer: {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'Digits', individual_digits: true },
+            { type: 'ByteLevel', use_regex: false },
+          ],
+        },
+      }),
     );
     expect(digits.encode('12')).toEqual([18, 19]);
   });

@@ -90,7 +90,8 @@ export class BpeTokenizer implements Tokenizer {
     }
     for (const field of ['continuing_subword_prefix', 'end_of_word_suffix']) {
       const value = model[field];
-      if (value !== undefined && value !== null && value !== '') throw new TokenizerError(`model.${field} is set, which byte-level BPE does not use`, '"" or null', JSON.stringify(value));
+      if (value !== undefined && value !== null && value !== '')
+        throw new TokenizerError(`model.${field} is set, which byte-level BPE does not use`, '"" or null', JSON.stringify(value));
     }
     this.vocab = parseVocab(model);
     this.ranks = parseMerges(model);
@@ -100,8 +101,7 @@ export class BpeTokenizer implements Tokenizer {
       this.addedById.set(token.id, token);
       this.tokens.set(token.id, token.content);
     }
-    this.addedPattern =
-      this.added.length === 0 ? undefined : new RegExp(this.added.map((t) => t.content.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gu');
+    this.addedPattern = this.added.length === 0 ? undefined : new RegExp(this.added.map((t) => t.content.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gu');
     this.normalize = buildNormalizer(json['normalizer']);
     const pipeline = buildPreTokenizer(json['pre_tokenizer']);
     if (!pipeline.byteLevel) throw new TokenizerError('pre_tokenizer has no ByteLevel step, so this is not a byte-level BPE', 'a ByteLevel pre-tokenizer');

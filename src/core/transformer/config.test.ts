@@ -21,16 +21,40 @@ const LLAMA = {
 describe('normalizeTransformerConfig', () => {
   it('reads GPT-2 (n_inner null → 4·n_embd, tied, biases everywhere)', () => {
     expect(normalizeTransformerConfig({ ...GPT2, n_inner: null })).toEqual({
-      modelType: 'gpt2', family: 'gpt2', vocabSize: 50257, hiddenSize: 768, layers: 12, heads: 12, kvHeads: 12, headDim: 64,
-      intermediateSize: 3072, contextLength: 1024, normEps: 1e-5, activation: 'gelu_new', ropeTheta: 0, tieWordEmbeddings: true,
-      qkvBias: true, outputBias: true, mlpBias: true,
+      modelType: 'gpt2',
+      family: 'gpt2',
+      vocabSize: 50257,
+      hiddenSize: 768,
+      layers: 12,
+      heads: 12,
+      kvHeads: 12,
+      headDim: 64,
+      intermediateSize: 3072,
+      contextLength: 1024,
+      normEps: 1e-5,
+      activation: 'gelu_new',
+      ropeTheta: 0,
+      tieWordEmbeddings: true,
+      qkvBias: true,
+      outputBias: true,
+      mlpBias: true,
     });
   });
 
   it('reads a SmolLM-style LLaMA config with grouped-query attention', () => {
     expect(normalizeTransformerConfig(LLAMA)).toMatchObject({
-      family: 'llama', heads: 9, kvHeads: 3, headDim: 64, contextLength: 2048, tieWordEmbeddings: true,
-      qkvBias: false, outputBias: false, mlpBias: false, bosTokenId: 0, eosTokenId: 0, activation: 'silu',
+      family: 'llama',
+      heads: 9,
+      kvHeads: 3,
+      headDim: 64,
+      contextLength: 2048,
+      tieWordEmbeddings: true,
+      qkvBias: false,
+      outputBias: false,
+      mlpBias: false,
+      bosTokenId: 0,
+      eosTokenId: 0,
+      activation: 'silu',
     });
   });
 

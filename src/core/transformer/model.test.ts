@@ -49,7 +49,10 @@ describe('TransformerModel', () => {
     for (const candidate of model.removalCandidates()) {
       const bypassed = model.forward(ids, { bypass: new Set([candidate]) });
       const { model: zeroed, payload } = await fixtureModel(name);
-      const output = zeroed.units().filter((u) => u.name.startsWith(`${candidate}.`)).at(-1)!.name;
+      const output = zeroed
+        .units()
+        .filter((u) => u.name.startsWith(`${candidate}.`))
+        .at(-1)!.name;
       for (const suffix of ['.weight', '.bias']) {
         const stored = payload.tensors.get(output + suffix);
         if (stored !== undefined) zeroed.setParameter(output + suffix, new Float32Array(stored.values.length));
@@ -93,7 +96,12 @@ describe('TransformerModel', () => {
 
   it('names units and removal candidates as in DESIGN §6, kernels [in, out]', async () => {
     const { model: gpt2 } = await fixtureModel('hf-gpt2-tiny');
-    expect(gpt2.units().slice(0, 4).map((u) => [u.name, u.shape])).toEqual([
+    expect(
+      gpt2
+        .units()
+        .slice(0, 4)
+        .map((u) => [u.name, u.shape]),
+    ).toEqual([
       ['transformer.h.0.attn.c_attn', [32, 96]],
       ['transformer.h.0.attn.c_proj', [32, 32]],
       ['transformer.h.0.mlp.c_fc', [32, 128]],
@@ -102,11 +110,27 @@ describe('TransformerModel', () => {
     expect(gpt2.removalCandidates()).toEqual(['transformer.h.0.attn', 'transformer.h.0.mlp', 'transformer.h.1.attn', 'transformer.h.1.mlp']);
     gpt2.dispose();
     const { model: llama } = await fixtureModel('hf-llama-tiny');
-    expect(llama.units().map((u) => u.name).slice(0, 7)).toEqual([
-      'model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.k_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.0.self_attn.o_proj',
-      'model.layers.0.mlp.gate_proj', 'model.layers.0.mlp.up_proj', 'model.layers.0.mlp.down_proj',
+    expect(
+      llama
+        .units()
+        .map((u) => u.name)
+        .slice(0, 7),
+    ).toEqual([
+      'model.layers.0.self_attn.q_proj',
+      'model.layers.0.self_attn.k_proj',
+      'model.layers.0.self_attn.v_proj',
+      'model.layers.0.self_attn.o_proj',
+      'model.layers.0.mlp.gate_proj',
+      'model.layers.0.mlp.up_proj',
+      'model.layers.0.mlp.down_proj',
     ]);
-    expect(llama.units()[1]).toEqual({ name: 'model.layers.0.self_attn.k_proj', layer: 'model.layers.0.self_attn.k_proj', weight: 'model.layers.0.self_attn.k_proj.weight', shape: [32, 16], size: 512 });
+    expect(llama.units()[1]).toEqual({
+      name: 'model.layers.0.self_attn.k_proj',
+      layer: 'model.layers.0.self_attn.k_proj',
+      weight: 'model.layers.0.self_attn.k_proj.weight',
+      shape: [32, 16],
+      size: 512,
+    });
     expect(llama.removalCandidates()).toEqual(['model.layers.0.self_attn', 'model.layers.0.mlp', 'model.layers.1.self_attn', 'model.layers.1.mlp']);
     llama.dispose();
   });
@@ -118,7 +142,12 @@ describe('TransformerModel', () => {
     const kernel = model.getKernel(name);
     expect(weight.shape).toEqual(payload.tensors.get(`${name}.weight`)!.shape);
     expect(weight.dataSync()).toEqual(payload.tensors.get(`${name}.weight`)!.values);
-    expect(maxDifference(kernel, tf.tidy(() => weight.transpose()))).toBe(0);
+    expect(
+      maxDifference(
+        kernel,
+        tf.tidy(() => weight.transpose()),
+      ),
+    ).toBe(0);
     const exported = await model.exportParameters();
     expect([...exported.keys()].sort()).toEqual([...payload.tensors.keys()].sort());
     expect(exported.get(`${name}.bias`)).toEqual(payload.tensors.get(`${name}.bias`));
@@ -154,7 +183,9 @@ describe('TransformerModel', () => {
     expect(() => model.forward(ids, { bypass: new Set(['transformer.h.0']) })).toThrow('cannot bypass transformer.h.0: not an attention or MLP sublayer');
     expect(() => model.forward(long)).toThrow("sequence length 33 is outside 1…32 (the model's context length)");
     expect(() => model.forward(floats)).toThrow('token ids must be int32, received float32');
-    expect(() => model.forward(ids, { kernels: new Map([['transformer.h.0.mlp.c_fc', wrong]]) })).toThrow('kernel transformer.h.0.mlp.c_fc: expected float32 [32, 128], received float32 [3, 3]');
+    expect(() => model.forward(ids, { kernels: new Map([['transformer.h.0.mlp.c_fc', wrong]]) })).toThrow(
+      'kernel transformer.h.0.mlp.c_fc: expected float32 [32, 128], received float32 [3, 3]',
+    );
     expect(() => model.getKernel('transformer.h.0.mlp')).toThrow('no prunable unit named transformer.h.0.mlp in this gpt2 model');
     tf.dispose([ids, long, floats, wrong]);
     model.dispose();
@@ -177,8 +208,24 @@ describe('sliding-window attention', () => {
     const windowed = new TransformerModel({ ...payload.config, slidingWindow: 3 }, payload.tensors);
     const ids = tf.tensor2d(reference.input_ids, undefined, 'int32');
     const [a, b] = [full.forward(ids), windowed.forward(ids)];
-    const early = tf.tidy(() => a.slice([0, 0, 0], [2, 3, -1]).sub(b.slice([0, 0, 0], [2, 3, -1])).abs().max().dataSync()[0]);
-    const late = tf.tidy(() => a.slice([0, 3, 0], [2, -1, -1]).sub(b.slice([0, 3, 0], [2, -1, -1])).abs().min().dataSync()[0]);
+    const early = tf.tidy(
+      () =>
+        a
+          .slice([0, 0, 0], [2, 3, -1])
+          .sub(b.slice([0, 0, 0], [2, 3, -1]))
+          .abs()
+          .max()
+          .dataSync()[0],
+    );
+    const late = tf.tidy(
+      () =>
+        a
+          .slice([0, 3, 0], [2, -1, -1])
+          .sub(b.slice([0, 3, 0], [2, -1, -1]))
+          .abs()
+          .min()
+          .dataSync()[0],
+    );
     expect(early).toBe(0);
     expect(late).toBeGreaterThan(0);
     tf.dispose([ids, a, b]);

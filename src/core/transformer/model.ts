@@ -213,10 +213,7 @@ export class TransformerModel {
           const previous = hidden;
           hidden = tf.tidy(() => {
             const normed = this.norm(previous, i, sublayer === attention ? 0 : 1).reshape([batch * length, d]) as tf.Tensor2D;
-            const update =
-              sublayer === attention
-                ? this.attention(normed, sublayer, batch, length, mask, rope, options)
-                : this.mlp(normed, sublayer, options);
+            const update = sublayer === attention ? this.attention(normed, sublayer, batch, length, mask, rope, options) : this.mlp(normed, sublayer, options);
             return previous.add(update.reshape([batch, length, d]));
           });
           previous.dispose();
@@ -266,8 +263,7 @@ export class TransformerModel {
     options: TransformerForwardOptions,
   ): tf.Tensor2D {
     const { heads, kvHeads, headDim } = this.config;
-    const split = (rows: tf.Tensor2D, count: number): tf.Tensor4D =>
-      rows.reshape([batch, length, count, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    const split = (rows: tf.Tensor2D, count: number): tf.Tensor4D => rows.reshape([batch, length, count, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
     let q: tf.Tensor4D;
     let k: tf.Tensor4D;
     let v: tf.Tensor4D;

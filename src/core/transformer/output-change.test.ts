@@ -10,8 +10,26 @@ function value(scalar: tf.Scalar): number {
 }
 
 describe('output change between logits', () => {
-  const dense = [[[0.5, -1, 2], [0, 0, 0]], [[3, 1, -2], [1, 2, 3]]];
-  const pruned = [[[0.1, -0.5, 2.5], [1, 0, -1]], [[2, 2, -2], [1, 2, 3]]];
+  const dense = [
+    [
+      [0.5, -1, 2],
+      [0, 0, 0],
+    ],
+    [
+      [3, 1, -2],
+      [1, 2, 3],
+    ],
+  ];
+  const pruned = [
+    [
+      [0.1, -0.5, 2.5],
+      [1, 0, -1],
+    ],
+    [
+      [2, 2, -2],
+      [1, 2, 3],
+    ],
+  ];
 
   it('averages JS and KL over every position, as the JS reference does', () => {
     const a = tf.tensor3d(dense);
@@ -27,8 +45,14 @@ describe('output change between logits', () => {
   });
 
   it('measures the angle and the distance between logit vectors, per position', () => {
-    const a = tf.tensor2d([[1, 0], [1, 1]]);
-    const b = tf.tensor2d([[0, 2], [-1, -1]]);
+    const a = tf.tensor2d([
+      [1, 0],
+      [1, 1],
+    ]);
+    const b = tf.tensor2d([
+      [0, 2],
+      [-1, -1],
+    ]);
     // angles: 90° → 0.5, 180° → 1; distances: √5, 2√2
     expect(value(angularDistance(a, b))).toBeCloseTo(0.75, 6);
     expect(value(logitDifferenceNorm(a, b))).toBeCloseTo((Math.sqrt(5) + 2 * Math.SQRT2) / 2, 6);

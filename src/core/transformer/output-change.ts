@@ -44,7 +44,10 @@ export function jsFromLogits(dense: tf.Tensor, pruned: tf.Tensor): tf.Scalar {
 export function angularDistance(dense: tf.Tensor, pruned: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const [p, q] = rows(dense, pruned);
-    const cosine = p.mul(q).sum(1).div(p.norm('euclidean', 1).mul(q.norm('euclidean', 1)).maximum(1e-30));
+    const cosine = p
+      .mul(q)
+      .sum(1)
+      .div(p.norm('euclidean', 1).mul(q.norm('euclidean', 1)).maximum(1e-30));
     return cosine.clipByValue(-1, 1).acos().div(Math.PI).mean();
   });
 }

@@ -7,9 +7,16 @@ import { fixtureModel } from './testing';
 
 describe('tokenWindows', () => {
   it('cuts consecutive non-overlapping windows, one when the text fits', () => {
-    expect(tokenWindows(10, 4)).toEqual([{ start: 0, length: 4 }, { start: 4, length: 4 }, { start: 8, length: 2 }]);
+    expect(tokenWindows(10, 4)).toEqual([
+      { start: 0, length: 4 },
+      { start: 4, length: 4 },
+      { start: 8, length: 2 },
+    ]);
     expect(tokenWindows(3, 4)).toEqual([{ start: 0, length: 3 }]);
-    expect(tokenWindows(9, 4)).toEqual([{ start: 0, length: 4 }, { start: 4, length: 4 }]);
+    expect(tokenWindows(9, 4)).toEqual([
+      { start: 0, length: 4 },
+      { start: 4, length: 4 },
+    ]);
     expect(tokenWindows(1, 4)).toEqual([]);
     expect(() => tokenWindows(5, 1)).toThrow('context length must be an integer ≥ 2');
   });
@@ -18,7 +25,13 @@ describe('tokenWindows', () => {
 describe('nextTokenNll', () => {
   it('scores position t against token t + 1', () => {
     // vocab 2, logits [0, ln 3] → p = [1/4, 3/4]
-    const logits = tf.tensor3d([[[0, Math.log(3)], [0, Math.log(3)], [0, 0]]]);
+    const logits = tf.tensor3d([
+      [
+        [0, Math.log(3)],
+        [0, Math.log(3)],
+        [0, 0],
+      ],
+    ]);
     const ids = tf.tensor2d([[0, 1, 0]], undefined, 'int32');
     const nll = nextTokenNll(logits, ids);
     expect(Array.from(nll.dataSync())).toEqual([expect.closeTo(-Math.log(3 / 4), 6), expect.closeTo(-Math.log(1 / 4), 6)]);

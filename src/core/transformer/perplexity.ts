@@ -31,7 +31,10 @@ export function nextTokenNll(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor1D
     const [batch, length, vocab] = logits.shape;
     const rows = batch * (length - 1);
     const predicted = logits.slice([0, 0, 0], [batch, length - 1, vocab]).reshape([rows, vocab]) as tf.Tensor2D;
-    const targets = ids.slice([0, 1], [batch, length - 1]).reshape([rows]).toInt();
+    const targets = ids
+      .slice([0, 1], [batch, length - 1])
+      .reshape([rows])
+      .toInt();
     const flat = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
     const picked = tf.gather(predicted.reshape([rows * vocab]), flat);
     return tf.logSumExp(predicted, 1).sub(picked) as tf.Tensor1D;

@@ -156,11 +156,7 @@ function metadata(source: OpenedModel, recipe: unknown): Record<string, unknown>
  * manifest's order, laid out and named as `tensorflowjs_converter` does (one group,
  * `group1-shard<i>of<n>.bin`). `weights` are the values to store, by manifest name.
  */
-export function writeLayersModel(
-  source: OpenedModel,
-  weights: WeightValuesMap | tf.io.ModelArtifacts,
-  options: WriteLayersOptions = {},
-): { files: ExportFile[] } {
+export function writeLayersModel(source: OpenedModel, weights: WeightValuesMap | tf.io.ModelArtifacts, options: WriteLayersOptions = {}): { files: ExportFile[] } {
   if (source.format !== 'layers-model') throw new ExportError(`${source.name} is a ${source.format}, not a TF.js LayersModel`);
   const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
   if (!Number.isInteger(shardBytes) || shardBytes <= 0) throw new ExportError(`shardBytes must be a positive integer, got ${shardBytes}`);

@@ -145,7 +145,12 @@ describe('page and CLI give the same weights for the same plan', () => {
     ...matrix('hf-gpt2-tiny', GPT2_TINY, () => text, ['unstructured', '2:4']),
     { label: 'char-lm wanda unstructured uniform', model: CHAR_LM, data: () => text, plan: { target: 0.5, criterion: 'wanda' } },
     { label: 'digits-cnn with a removed layer', model: DIGITS, data: () => digitsData, plan: { target: 0.3, criterion: 'wanda' }, removeFirst: 1 },
-    { label: 'hf-gpt2-tiny with removed sublayers', model: GPT2_TINY, data: () => text, plan: { target: 0.3, criterion: 'wanda', removed: ['transformer.h.0.attn', 'transformer.h.1.mlp'] } },
+    {
+      label: 'hf-gpt2-tiny with removed sublayers',
+      model: GPT2_TINY,
+      data: () => text,
+      plan: { target: 0.3, criterion: 'wanda', removed: ['transformer.h.0.attn', 'transformer.h.1.mlp'] },
+    },
     { label: 'digits-cnn-inverted with DARE against digits-cnn', model: INVERTED, data: () => invertedData, plan: { target: 0 }, base: DIGITS },
   ];
   for (const c of cases) it(c.label, () => agree(c), 120_000);

@@ -101,13 +101,25 @@ async function applyDare(ctx: PlanContext, plan: PruningPlan): Promise<AppliedPl
   const units = ctx.model.units().map((u) => u.name);
   const kernels = await dareModel(ctx.model, base.model, units, { p: dareOptions.p, q: dareOptions.q, seed: plan.seed });
   const { achieved, overall } = await droppedDeltas(ctx, base.model, kernels);
-  return { sparsity: plan.sparsity, kernels, achieved, overall, skipped: [], note: `DARE: ${formatShare(overall)} of the deltas dropped, the rest scaled by 1/${dareOptions.q.toFixed(3)}` };
+  return {
+    sparsity: plan.sparsity,
+    kernels,
+    achieved,
+    overall,
+    skipped: [],
+    note: `DARE: ${formatShare(overall)} of the deltas dropped, the rest scaled by 1/${dareOptions.q.toFixed(3)}`,
+  };
 }
 
 const formatShare = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
 /** DAREx-q: q on a grid above 1 − p, scored by the loss on the data (or the divergence without labels). */
-export async function searchLayersRescale(ctx: PlanContext, p: number, seed: number, job: JobContext): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
+export async function searchLayersRescale(
+  ctx: PlanContext,
+  p: number,
+  seed: number,
+  job: JobContext,
+): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
   const base = ctx.base;
   if (!base) throw new Error('Delta pruning needs a base model: load one first');
   const units = ctx.model.units().map((u) => u.name);
@@ -188,7 +200,16 @@ async function evaluateChannelPlan(ctx: PlanContext, request: PlanRequest, job: 
   throwIfCancelled(job);
   const evaluation = await ctx.evaluateOpened(await openShrunk(ctx, shrunk), job);
   const sizes = sizesOf(shrunk.weights);
-  return { sparsity, achieved, overall, evaluation, params: shrunk.params, sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: ctx.summary.totalParams * 4 }, note, skipped };
+  return {
+    sparsity,
+    achieved,
+    overall,
+    evaluation,
+    params: shrunk.params,
+    sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: ctx.summary.totalParams * 4 },
+    note,
+    skipped,
+  };
 }
 
 export async function evaluateLayersPlan(ctx: PlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
@@ -201,13 +222,20 @@ export async function evaluateLayersPlan(ctx: PlanContext, request: PlanRequest,
   throwIfCancelled(job);
   const removedParams = ctx.summary.layers.filter((l) => bypass?.has(l.name)).reduce((n, l) => n + l.params, 0);
   const sizes = sizesOf(await prunedWeights(ctx.model, applied.kernels));
-  return { sparsity: applied.sparsity, achieved: applied.achieved, overall: applied.overall, evaluation, params: ctx.summary.totalParams - removedParams, sizes, note: applied.note, skipped: applied.skipped };
+  return {
+    sparsity: applied.sparsity,
+    achieved: applied.achieved,
+    overall: applied.overall,
+    evaluation,
+    params: ctx.summary.totalParams - removedParams,
+    sizes,
+    note: applied.note,
+    skipped: applied.skipped,
+  };
 }
 
 function roundedToFloat16(weights: Map<string, WeightValues>): Map<string, WeightValues> {
-  return new Map(
-    [...weights].map(([name, w]) => [name, w.values instanceof Float32Array ? { shape: w.shape, values: decodeFloat16(encodeFloat16(w.values)) } : w]),
-  );
+  return new Map([...weights].map(([name, w]) => [name, w.values instanceof Float32Array ? { shape: w.shape, values: decodeFloat16(encodeFloat16(w.values)) } : w]));
 }
 
 /** The headline metric two evaluations are compared on. */
@@ -308,7 +336,11 @@ export async function deltaSweep(ctx: PlanContext, config: SweepConfig, job: Job
       const value =
         p === 0
           ? dense
-          : measure(await withKernels(ctx.model, new Map([[unit, dare(original, fine, { p, seed: unitSeed(config.seed, unit) })]]), (kernels) => evaluate(ctx.model, ctx.dataset, { forward: { kernels } })));
+          : measure(
+              await withKernels(ctx.model, new Map([[unit, dare(original, fine, { p, seed: unitSeed(config.seed, unit) })]]), (kernels) =>
+                evaluate(ctx.model, ctx.dataset, { forward: { kernels } }),
+              ),
+            );
       values[row][column] = value;
       done += 1;
       job.progress('Sweeping deltas', done, total, { cell: { unit, sparsity: p, value } });

@@ -10,7 +10,21 @@ import { runSweep } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, RemovalConfig, RemovalReport, RemovedEvaluation, SweepConfig, SweepReport } from '../protocol';
+import type {
+  BaseModelInfo,
+  DataSummary,
+  ExportRequest,
+  ExportResult,
+  LayerDetail,
+  ModelSummary,
+  PlanRequest,
+  PlanResult,
+  RemovalConfig,
+  RemovalReport,
+  RemovedEvaluation,
+  SweepConfig,
+  SweepReport,
+} from '../protocol';
 import { deltaSweep, evaluateLayersPlan, exportLayersPlan, searchLayersRescale, type PlanContext } from './layers-plan';
 import { checkSameArchitecture } from '../../core/delta/dare';
 import { groupsPreview, type GroupPreview } from '../../core/structure';
@@ -28,7 +42,6 @@ function syntheticDataset(model: PrunableModel, samples: number, seed: number): 
   const { inputs, shape, hash } = syntheticInputs(model.inputShape, samples, seed);
   return { source: 'synthetic', inputs, shape, hash };
 }
-
 
 /** A TF.js LayersModel with a labelled (or synthetic) dataset. */
 export class LayersSession implements Session {
@@ -179,7 +192,14 @@ export class LayersSession implements Session {
       units.length > 0
         ? concatFloat32(await Promise.all(units.map((unit) => readKernel(this.model, unit))))
         : // getWeights() returns the live variables: read them, never dispose them.
-          concatFloat32(await Promise.all(this.model.layersModel.getLayer(layer).getWeights().map(async (w) => (await w.data()) as Float32Array)));
+          concatFloat32(
+            await Promise.all(
+              this.model.layersModel
+                .getLayer(layer)
+                .getWeights()
+                .map(async (w) => (await w.data()) as Float32Array),
+            ),
+          );
     return { layer, units, stats: weightStats(values) };
   }
 

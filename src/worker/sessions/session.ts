@@ -4,7 +4,24 @@ import type { GroupPreview } from '../../core/structure';
 import type { SweepCell as EngineCell, SweepResult } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import { CancelledError, type BaseModelInfo, type DataSummary, type LayerDetail, type ModelSummary, type ExportRequest, type ExportResult, type PlanRequest, type PlanResult, type RemovalConfig, type RemovalReport, type RemovalScoreEvent, type RemovedEvaluation, type SweepCell, type SweepConfig, type SweepReport } from '../protocol';
+import {
+  CancelledError,
+  type BaseModelInfo,
+  type DataSummary,
+  type LayerDetail,
+  type ModelSummary,
+  type ExportRequest,
+  type ExportResult,
+  type PlanRequest,
+  type PlanResult,
+  type RemovalConfig,
+  type RemovalReport,
+  type RemovalScoreEvent,
+  type RemovedEvaluation,
+  type SweepCell,
+  type SweepConfig,
+  type SweepReport,
+} from '../protocol';
 
 /** What a running job may do: report progress and learn that it was cancelled. */
 export interface JobContext {
@@ -97,5 +114,11 @@ export function sweepReport(result: SweepResult, dataHash: string, startedMs: nu
 
 /** A sweep report's curves as the sensitivity allocation reads them: null cells become NaN. */
 export function sweepCurves(sweep: SweepReport): SensitivityCurves {
-  return { layers: sweep.layers, sparsities: sweep.sparsities, values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))), dense: sweep.dense, metric: sweep.metric };
+  return {
+    layers: sweep.layers,
+    sparsities: sweep.sparsities,
+    values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))),
+    dense: sweep.dense,
+    metric: sweep.metric,
+  };
 }

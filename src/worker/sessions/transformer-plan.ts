@@ -47,10 +47,19 @@ async function applyTransformerPlan(ctx: TransformerPlanContext, request: PlanRe
   const batches = calibrationInputs(data, { contextLength: ctx.model.contextLength, vocabSize: ctx.model.config.vocabSize });
   try {
     const allocated = request.allocate
-      ? await allocatePlan(model, plan, data, batches, { sweep: request.sweep && sweepCurves(request.sweep), lambda: request.options?.lambda, outlierThreshold: request.options?.outlierThreshold, epsilon: request.options?.epsilon, shouldStop: () => job.cancelled() })
+      ? await allocatePlan(model, plan, data, batches, {
+          sweep: request.sweep && sweepCurves(request.sweep),
+          lambda: request.options?.lambda,
+          outlierThreshold: request.options?.outlierThreshold,
+          epsilon: request.options?.epsilon,
+          shouldStop: () => job.cancelled(),
+        })
       : { sparsity: plan.sparsity };
     throwIfCancelled(job);
-    const applied = await applyPlanKernels(model, { ...plan, sparsity: allocated.sparsity }, batches, { onUnit: (p) => job.progress('Pruning', p.index + 1, p.total), shouldStop: () => job.cancelled() });
+    const applied = await applyPlanKernels(model, { ...plan, sparsity: allocated.sparsity }, batches, {
+      onUnit: (p) => job.progress('Pruning', p.index + 1, p.total),
+      shouldStop: () => job.cancelled(),
+    });
     throwIfCancelled(job);
     return { sparsity: allocated.sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note: allocated.note };
   } finally {
@@ -72,7 +81,11 @@ async function evaluateWith(ctx: TransformerPlanContext, kernels: Map<string, Fl
   if (ctx.tokens.synthetic) throw new Error('Plans of language models are measured on text: drop a .txt first');
   const bypass = removed.length > 0 ? new Set(removed) : undefined;
   const result = await withKernels(ctx.model, kernels, (tensors) =>
-    perplexity(ctx.model, ctx.tokens.ids, { forward: { kernels: tensors, bypass }, onProgress: (done, total) => job.progress('Perplexity', done, total), shouldStop: () => job.cancelled() }),
+    perplexity(ctx.model, ctx.tokens.ids, {
+      forward: { kernels: tensors, bypass },
+      onProgress: (done, total) => job.progress('Perplexity', done, total),
+      shouldStop: () => job.cancelled(),
+    }),
   );
   throwIfCancelled(job);
   return { perplexity: result.perplexity, loss: result.nll, samples: result.tokens };
@@ -81,7 +94,10 @@ async function evaluateWith(ctx: TransformerPlanContext, kernels: Map<string, Fl
 export async function evaluateTransformerPlan(ctx: TransformerPlanContext, request: PlanRequest, job: JobContext): Promise<PlanResult> {
   const applied = await applyTransformerPlan(ctx, request, job);
   const evaluation = await evaluateWith(ctx, applied.kernels, request.plan.removed, job);
-  const removedParams = ctx.model.units().filter((u) => request.plan.removed.some((c) => u.name.startsWith(`${c}.`))).reduce((n, u) => n + u.size, 0);
+  const removedParams = ctx.model
+    .units()
+    .filter((u) => request.plan.removed.some((c) => u.name.startsWith(`${c}.`)))
+    .reduce((n, u) => n + u.size, 0);
   const kernelBytes = [...applied.kernels.values()].reduce((n, k) => n + k.byteLength, 0);
   const gzipped = [...applied.kernels.values()].reduce((n, k) => n + gzipSync(new Uint8Array(k.buffer, k.byteOffset, k.byteLength), { level: 6 }).length, 0);
   const denseBytes = ctx.totalParams * 4;

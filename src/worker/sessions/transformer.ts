@@ -14,7 +14,21 @@ import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types'
 import type { GroupPreview } from '../../core/structure';
 import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
 import { evaluateTransformerPlan, exportTransformerPlan, type TransformerPlanContext } from './transformer-plan';
-import type { BaseModelInfo, DataSummary, ExportRequest, ExportResult, LayerDetail, ModelSummary, PlanRequest, PlanResult, SweepConfig, RemovalConfig, RemovalReport, RemovedEvaluation, SweepReport } from '../protocol';
+import type {
+  BaseModelInfo,
+  DataSummary,
+  ExportRequest,
+  ExportResult,
+  LayerDetail,
+  ModelSummary,
+  PlanRequest,
+  PlanResult,
+  SweepConfig,
+  RemovalConfig,
+  RemovalReport,
+  RemovedEvaluation,
+  SweepReport,
+} from '../protocol';
 import { SYNTHETIC_SAMPLES, throwIfCancelled, sweepOptions, sweepReport, type JobContext, type Session, type SessionData, type TokenData } from './session';
 import { unitZeroCountsAsync } from '../../core/model/inspect';
 import { readKernel } from '../../core/model/kernels';
@@ -27,7 +41,15 @@ async function unitRows(model: TransformerModel): Promise<LayerInfo[]> {
   const zeros = await unitZeroCountsAsync(model);
   return model.units().map((unit) => {
     const [inputs, outputs] = unit.shape;
-    return { name: unit.name, type: 'Linear', outputShape: [null, null, outputs], params: unit.size, flops: 2 * inputs * outputs, prunable: true, sparsity: (zeros.get(unit.name) ?? 0) / unit.size };
+    return {
+      name: unit.name,
+      type: 'Linear',
+      outputShape: [null, null, outputs],
+      params: unit.size,
+      flops: 2 * inputs * outputs,
+      prunable: true,
+      sparsity: (zeros.get(unit.name) ?? 0) / unit.size,
+    };
   });
 }
 
