@@ -247,6 +247,18 @@ describe('lopper prune', () => {
     expect(Buffer.compare(await readFile(join(first, 'model.safetensors')), await readFile(join(second, 'model.safetensors')))).toBe(0);
   });
 
+  it('runs the sensitivity sweep itself for a transformer on text (--allocation sensitivity without --sweep)', async () => {
+    const textPath = join(dir, 'gpt2.txt');
+    await writeFile(textPath, (await readFile(join(ROOT, 'public', 'models', 'char-lm', 'eval.txt'), 'utf8')).slice(0, 160));
+    const outDir = join(dir, 'gpt2-sensitivity');
+    const printed = await prune([join(FIXTURES, 'hf-gpt2-tiny'), '--sparsity', '0.5', '--allocation', 'sensitivity', '--data', textPath, '--out', outDir]);
+    const recipe = parseRecipe(await readJson(join(outDir, 'recipe.json')), 'recipe.json');
+    expect(recipe.allocation).toBe('sensitivity');
+    const sparsities = Object.values(recipe.sparsity);
+    expect(new Set(sparsities.map((v) => v.toFixed(3))).size).toBeGreaterThan(1);
+    expect(printed.sparsity).toBeGreaterThan(0.45);
+  });
+
   describe('DARE on the digits demo pair', () => {
     let invertedPath = '';
     let baseSha = '';
