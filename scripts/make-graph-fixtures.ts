@@ -223,7 +223,12 @@ function graphControl(): void {
     { name: 'merge', op: 'Merge', input: ['mm_false', 'mm_true'], attr: { ...T, N: { i: '2' } } },
     { name: 'y', op: 'Identity', input: ['merge'], attr: T },
   ];
-  const modelJson = { format: 'graph-model', generatedBy: '2.15.0', convertedBy: 'TensorFlow.js Converter v4.22.0', modelTopology: { node: nodes, library: {}, versions: { producer: 1286 } } };
+  const modelJson = {
+    format: 'graph-model',
+    generatedBy: '2.15.0',
+    convertedBy: 'TensorFlow.js Converter v4.22.0',
+    modelTopology: { node: nodes, library: {}, versions: { producer: 1286 } },
+  };
   writeModel('graph-control', modelJson, weights, 4096);
 }
 

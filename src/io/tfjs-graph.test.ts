@@ -83,7 +83,9 @@ describe('tfjsGraphFormat', () => {
     const open = openModel(memoryFiles({ 'g/model.json': tinyGraph({}, nodes), 'g/group1-shard1of1.bin': float32Bytes([1, 2]) }));
     await expect(open).rejects.toBeInstanceOf(UnsupportedOpError);
     await expect(open).rejects.toMatchObject({ op: 'MyCustomOp', node: 'fancy', file: 'g/model.json' });
-    await expect(open).rejects.toThrow('g/model.json: node "fancy" is a MyCustomOp, which TensorFlow.js cannot execute (expected an op tfjs-converter registers, got "MyCustomOp")');
+    await expect(open).rejects.toThrow(
+      'g/model.json: node "fancy" is a MyCustomOp, which TensorFlow.js cannot execute (expected an op tfjs-converter registers, got "MyCustomOp")',
+    );
   });
 
   it('checks ops inside library functions too', () => {
@@ -95,13 +97,28 @@ describe('tfjsGraphFormat', () => {
   });
 
   it('says what is wrong with a broken graph', () => {
-    const dangling = [{ name: 'x', op: 'Placeholder' }, { name: 'w', op: 'Const' }, { name: 'y', op: 'MatMul', input: ['x', 'v:0'] }];
-    expect(() => parseGraphModelJson(tinyGraph({}, dangling), 'model.json')).toThrow('model.json: node "y" reads "v:0", which is not a node of the graph (expected a node name, got v)');
-    const twice = [{ name: 'x', op: 'Placeholder' }, { name: 'x', op: 'Placeholder' }, { name: 'w', op: 'Const' }];
+    const dangling = [
+      { name: 'x', op: 'Placeholder' },
+      { name: 'w', op: 'Const' },
+      { name: 'y', op: 'MatMul', input: ['x', 'v:0'] },
+    ];
+    expect(() => parseGraphModelJson(tinyGraph({}, dangling), 'model.json')).toThrow(
+      'model.json: node "y" reads "v:0", which is not a node of the graph (expected a node name, got v)',
+    );
+    const twice = [
+      { name: 'x', op: 'Placeholder' },
+      { name: 'x', op: 'Placeholder' },
+      { name: 'w', op: 'Const' },
+    ];
     expect(() => parseGraphModelJson(tinyGraph({}, twice), 'model.json')).toThrow('the graph has two nodes named "x"');
     const unnamed = [{ op: 'Placeholder' }];
     expect(() => parseGraphModelJson(tinyGraph({}, unnamed), 'model.json')).toThrow(ManifestError);
-    const noValue = [{ name: 'x', op: 'Placeholder' }, { name: 'w', op: 'Const' }, { name: 'b', op: 'Const' }, { name: 'y', op: 'AddV2', input: ['x', 'b'] }];
+    const noValue = [
+      { name: 'x', op: 'Placeholder' },
+      { name: 'w', op: 'Const' },
+      { name: 'b', op: 'Const' },
+      { name: 'y', op: 'AddV2', input: ['x', 'b'] },
+    ];
     expect(() => parseGraphModelJson(tinyGraph({}, noValue), 'model.json')).toThrow('node "b" is a Const whose value is not in weightsManifest');
     expect(() => parseGraphModelJson({ format: 'layers-model', modelTopology: {} }, 'model.json')).toThrow(/is not a TF\.js GraphModel/);
     const badDtype = tinyGraph({ weightsManifest: [{ paths: ['a'], weights: [{ name: 'w', shape: [2, 1], dtype: 'complex64' }] }] });

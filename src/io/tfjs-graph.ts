@@ -118,9 +118,7 @@ function normaliseFloat16Dtypes(manifest: unknown): unknown {
   return manifest.map((group: unknown) => {
     if (!isRecord(group) || !Array.isArray(group['weights'])) return group;
     const weights = (group['weights'] as unknown[]).map((weight) =>
-      isRecord(weight) && weight['dtype'] === 'float16' && weight['quantization'] === undefined
-        ? { ...weight, dtype: 'float32', quantization: { dtype: 'float16' } }
-        : weight,
+      isRecord(weight) && weight['dtype'] === 'float16' && weight['quantization'] === undefined ? { ...weight, dtype: 'float32', quantization: { dtype: 'float16' } } : weight,
     );
     return { ...group, weights };
   });
@@ -178,7 +176,10 @@ export async function openGraphModel(modelFile: InputFile, files: readonly Input
   const manifest = parseGraphModelJson(json, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);
-  const decoded = dequantizeWeights(manifest.weightsManifest.flatMap((group) => group.weights), stored);
+  const decoded = dequantizeWeights(
+    manifest.weightsManifest.flatMap((group) => group.weights),
+    stored,
+  );
 
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: manifest.modelTopology as unknown as tf.io.ModelArtifacts['modelTopology'],
@@ -209,7 +210,11 @@ export const tfjsGraphFormat: ModelFormat = {
   },
   async open(files: readonly InputFile[]): Promise<OpenedModel> {
     const modelFile = onlyModelJson(await readModelJsonFilesOfKind(files, 'graph-model'));
-    if (modelFile === undefined) throw new NoModelFoundError(files.map((f) => f.path), 'a TF.js GraphModel model.json');
+    if (modelFile === undefined)
+      throw new NoModelFoundError(
+        files.map((f) => f.path),
+        'a TF.js GraphModel model.json',
+      );
     return openGraphModel(modelFile, files);
   },
 };

@@ -135,9 +135,7 @@ export class GraphIndex {
     this.topology.node.forEach((node, index) => {
       position.set(node.name, index);
       const sources = new Set(
-        (node.input ?? [])
-          .map(inputNodeName)
-          .filter((source) => this.nodes.has(source) && !(node.op === 'Merge' && this.nodes.get(source)?.op === 'NextIteration')),
+        (node.input ?? []).map(inputNodeName).filter((source) => this.nodes.has(source) && !(node.op === 'Merge' && this.nodes.get(source)?.op === 'NextIteration')),
       );
       pending.set(node.name, sources.size);
     });

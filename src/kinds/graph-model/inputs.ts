@@ -145,6 +145,15 @@ export function syntheticInput(spec: GraphInputSpec, batch: number, seed = 0, in
   const size = shape.reduce((a, b) => a * b, 1);
   const next = random(seed);
   if (spec.dtype === 'float32') return tf.tensor(Float32Array.from({ length: size }, next), shape, 'float32');
-  if (spec.dtype === 'int32') return tf.tensor(Int32Array.from({ length: size }, () => Math.floor(next() * intMax)), shape, 'int32');
-  return tf.tensor(Uint8Array.from({ length: size }, () => (next() < 0.5 ? 0 : 1)), shape, 'bool');
+  if (spec.dtype === 'int32')
+    return tf.tensor(
+      Int32Array.from({ length: size }, () => Math.floor(next() * intMax)),
+      shape,
+      'int32',
+    );
+  return tf.tensor(
+    Uint8Array.from({ length: size }, () => (next() < 0.5 ? 0 : 1)),
+    shape,
+    'bool',
+  );
 }

@@ -20,12 +20,7 @@ afterAll(() => {
  * X (inputRows of what the op saw) times Wᵀ (the layout read from the stored kernel) is the op's output,
  * as `outputRows` arranges it. Returns the layout.
  */
-async function checkUnit(
-  nodes: TestNode[],
-  weights: TestWeight[],
-  input: tf.Tensor,
-  outputRows: (y: tf.Tensor) => tf.Tensor2D,
-): Promise<GraphUnitLayout> {
+async function checkUnit(nodes: TestNode[], weights: TestWeight[], input: tf.Tensor, outputRows: (y: tf.Tensor) => tf.Tensor2D): Promise<GraphUnitLayout> {
   const opened = await openTestGraph(nodes, weights);
   const kind = await GraphModelPrunable.create(opened);
   try {
@@ -65,7 +60,11 @@ describe('units of every prunable op', () => {
   it('MatMul with the weight on the left (W · x)', async () => {
     const w = { name: 'w', shape: [2, 3], values: seededValues(1, 6) };
     // y = W · xᵀ-ish: x [3, n] as the right operand, y [2, n]; samples are x's columns
-    const nodes = [placeholder('x', [3, -1]), constant('w', [2, 3]), { name: 'y', op: 'MatMul', input: ['w', 'x'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } }];
+    const nodes = [
+      placeholder('x', [3, -1]),
+      constant('w', [2, 3]),
+      { name: 'y', op: 'MatMul', input: ['w', 'x'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+    ];
     const opened = await openTestGraph(nodes, [w]);
     const kind = await GraphModelPrunable.create(opened);
     expect(kind.layout('w')).toEqual({ kind: 'dense', rows: 2, cols: 3, transposed: true });
@@ -98,7 +97,10 @@ describe('units of every prunable op', () => {
   });
 
   it('Einsum projections, weight stored [in, out] and [out, in]', async () => {
-    for (const [equation, shape, transposed] of [['bij,jk->bik', [3, 5], false], ['bij,kj->bik', [5, 3], true]] as const) {
+    for (const [equation, shape, transposed] of [
+      ['bij,jk->bik', [3, 5], false],
+      ['bij,kj->bik', [5, 3], true],
+    ] as const) {
       const layout = await checkUnit(
         [placeholder('x', [-1, 2, 3]), constant('w', [...shape]), { name: 'y', op: 'Einsum', input: ['x', 'w'], attr: { ...T, equation: { s: b64(equation) }, N: { i: '2' } } }],
         [{ name: 'w', shape: [...shape], values: seededValues(7, 15) }],
@@ -131,7 +133,12 @@ describe('units of every prunable op', () => {
       placeholder('x', [-1, 4, 4, 2]),
       constant('w', [3, 3, 2, 2]),
       constant('b', [4]),
-      { name: 'y', op: 'FusedDepthwiseConv2dNative', input: ['x', 'w', 'b'], attr: convAttrs([1, 1, 1, 1], 'SAME', { fused_ops: { list: { s: [b64('BiasAdd')] } }, num_args: { i: '1' } }) },
+      {
+        name: 'y',
+        op: 'FusedDepthwiseConv2dNative',
+        input: ['x', 'w', 'b'],
+        attr: convAttrs([1, 1, 1, 1], 'SAME', { fused_ops: { list: { s: [b64('BiasAdd')] } }, num_args: { i: '1' } }),
+      },
     ];
     const opened = await openTestGraph(nodes, [
       { name: 'w', shape: [3, 3, 2, 2], values: seededValues(11, 36) },
@@ -150,7 +157,9 @@ describe('units of every prunable op', () => {
         const w = graphKernelToMatrix(layout, kernel.dataSync() as Float32Array);
         kernel.dispose();
         // row r = c·m + j sees channel c = ⌊r / m⌋
-        check = x.arraySync().map((row) => Array.from({ length: 4 }, (_, r) => Array.from({ length: 9 }, (_, t) => row[Math.floor(r / 2) * 9 + t] * w[r * 9 + t]).reduce((a, b) => a + b, 0)));
+        check = x
+          .arraySync()
+          .map((row) => Array.from({ length: 4 }, (_, r) => Array.from({ length: 9 }, (_, t) => row[Math.floor(r / 2) * 9 + t] * w[r * 9 + t]).reduce((a, b) => a + b, 0)));
         x.dispose();
       },
     });
@@ -228,7 +237,15 @@ describe('inputs', () => {
     ]);
     const kind = await GraphModelPrunable.create(opened, { imageSize: 8 });
     expect(kind.inputSpecs()).toEqual([
-      { name: 'image', dtype: 'float32', shape: [null, 8, 8, 3], fixedBatch: null, declared: [-1, -1, -1, 3], source: 'default', defaulted: 'dim 1 = 8 (image default), dim 2 = 8 (image default)' },
+      {
+        name: 'image',
+        dtype: 'float32',
+        shape: [null, 8, 8, 3],
+        fixedBatch: null,
+        declared: [-1, -1, -1, 3],
+        source: 'default',
+        defaulted: 'dim 1 = 8 (image default), dim 2 = 8 (image default)',
+      },
       { name: 'ids', dtype: 'int32', shape: [null, 16], fixedBatch: null, declared: [-1, -1], source: 'default', defaulted: 'dim 1 = 16 (length default)' },
     ]);
     expect(kind.outputNames()).toEqual(['pooled', 'summed']);

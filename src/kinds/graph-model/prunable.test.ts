@@ -148,7 +148,9 @@ describe('GraphModelPrunable on graph-cnn', () => {
       const again = kind.forward(input);
       expectClose(await rows(again), await rows(out));
       const wrong = tf.zeros([3, 3, 2, 5]);
-      expect(() => kind.forward(input, { kernels: new Map([['conv1/filter', wrong]]) })).toThrow('kernel conv1/filter: expected float32 [3, 3, 2, 4], received float32 [3, 3, 2, 5]');
+      expect(() => kind.forward(input, { kernels: new Map([['conv1/filter', wrong]]) })).toThrow(
+        'kernel conv1/filter: expected float32 [3, 3, 2, 4], received float32 [3, 3, 2, 5]',
+      );
       wrong.dispose();
       expect(() => kind.setKernel('fc/weights', new Float32Array(3))).toThrow('expected 60 values, received 3');
       expect(() => kind.getKernel('flatten/shape')).toThrow('no prunable unit named flatten/shape');
@@ -196,13 +198,25 @@ describe('GraphModelPrunable on graph-cnn', () => {
           rowsX.dispose();
           if (layout.kind === 'depthwise') {
             const taps = layout.cols;
-            products.set(unit, X.map((row) => Array.from({ length: layout.rows }, (_, r) => Array.from({ length: taps }, (_, t) => row[r * taps + t] * w[r * taps + t]).reduce((a, b) => a + b, 0))));
+            products.set(
+              unit,
+              X.map((row) => Array.from({ length: layout.rows }, (_, r) => Array.from({ length: taps }, (_, t) => row[r * taps + t] * w[r * taps + t]).reduce((a, b) => a + b, 0))),
+            );
           } else {
-            products.set(unit, X.map((row) => Array.from({ length: layout.rows }, (_, r) => row.reduce((sum, v, c) => sum + v * w[r * layout.cols + c], 0))));
+            products.set(
+              unit,
+              X.map((row) => Array.from({ length: layout.rows }, (_, r) => row.reduce((sum, v, c) => sum + v * w[r * layout.cols + c], 0))),
+            );
           }
         },
       });
-      expect(Object.fromEntries(shapes)).toEqual({ 'conv1/filter': [2, 6, 6, 2], 'conv2/filter': [2, 6, 6, 4], 'dw/filter': [2, 6, 6, 4], 'conv3/filter': [2, 6, 6, 4], 'fc/weights': [2, 12] });
+      expect(Object.fromEntries(shapes)).toEqual({
+        'conv1/filter': [2, 6, 6, 2],
+        'conv2/filter': [2, 6, 6, 4],
+        'dw/filter': [2, 6, 6, 4],
+        'conv3/filter': [2, 6, 6, 4],
+        'fc/weights': [2, 12],
+      });
       const positions = (img: Image): number[][] => Array.from({ length: img.n * img.h * img.w }, (_, p) => img.data.slice(p * img.c, (p + 1) * img.c));
       expectClose(products.get('conv1/filter') ?? [], positions(ref.conv1));
       expectClose(products.get('conv2/filter') ?? [], positions(ref.conv2Linear));
@@ -229,14 +243,24 @@ describe('GraphModelPrunable on graph-cnn', () => {
       const pruned = weights['conv3/filter'].map((v, i) => (i % 2 === 0 ? 0 : v));
       kind.setKernel('conv3/filter', Float32Array.from(pruned));
       const files = await kind.exportFiles({ removed: ['res'], recipe });
-      const json = JSON.parse(new TextDecoder().decode(files[0].bytes)) as { modelTopology: { node: { name: string; input?: string[] }[] }; weightsManifest: { weights: { name: string; dtype: string }[] }[]; userDefinedMetadata: unknown };
+      const json = JSON.parse(new TextDecoder().decode(files[0].bytes)) as {
+        modelTopology: { node: { name: string; input?: string[] }[] };
+        weightsManifest: { weights: { name: string; dtype: string }[] }[];
+        userDefinedMetadata: unknown;
+      };
       const names = json.modelTopology.node.map((n) => n.name);
       expect(names).not.toContain('dw');
       expect(names).not.toContain('dw/filter');
       expect(names).not.toContain('res');
       expect(json.modelTopology.node.find((n) => n.name === 'conv3')?.input).toEqual(['conv2', 'conv3/filter']);
       expect(json.weightsManifest[0].weights.map((w) => `${w.name}:${w.dtype}`)).toEqual([
-        'conv1/filter:float32', 'conv2/filter:float32', 'conv2/bias:float32', 'conv3/filter:float32', 'flatten/shape:int32', 'features/axes:int32', 'fc/weights:float32',
+        'conv1/filter:float32',
+        'conv2/filter:float32',
+        'conv2/bias:float32',
+        'conv3/filter:float32',
+        'flatten/shape:int32',
+        'features/axes:int32',
+        'fc/weights:float32',
       ]);
       expect(json.userDefinedMetadata).toEqual({ source: 'scripts/make-graph-fixtures.ts', lopper: recipe });
       const bypassed = await loadExport(files);
@@ -261,7 +285,12 @@ describe('GraphModelPrunable on graph-cnn', () => {
       const halfFiles = await kind.exportFiles({ float16: true });
       const halfJson = JSON.parse(new TextDecoder().decode(halfFiles[0].bytes)) as { weightsManifest: { weights: { name: string; quantization?: { dtype: string } }[] }[] };
       expect(halfJson.weightsManifest[0].weights.filter((w) => w.quantization?.dtype === 'float16').map((w) => w.name)).toEqual([
-        'conv1/filter', 'conv2/filter', 'conv2/bias', 'dw/filter', 'conv3/filter', 'fc/weights',
+        'conv1/filter',
+        'conv2/filter',
+        'conv2/bias',
+        'dw/filter',
+        'conv3/filter',
+        'fc/weights',
       ]);
       const half = await loadExport(halfFiles);
       const halfOut = half.execute({ image: input }, ['scores', 'features']) as tf.Tensor[];
@@ -281,7 +310,10 @@ describe('GraphModelPrunable on graph-control', () => {
       expect(kind.units().map((u) => u.name)).toEqual(['w0', 'w_true', 'w_false']);
       expect(kind.observedUnits()).toEqual(['w0']);
       expect(kind.inputSpecs()[0]).toMatchObject({ name: 'x', shape: [null, 3], source: 'placeholder' });
-      const x = [[1, 2, 3], [0.5, -1, 0.25]];
+      const x = [
+        [1, 2, 3],
+        [0.5, -1, 0.25],
+      ];
       const input = tf.tensor(x);
       expect(() => kind.forward(input)).toThrow('graph-control has control flow or dynamic shapes: use forwardAsync');
       const seen: string[] = [];
@@ -315,6 +347,9 @@ describe('GraphModelPrunable on the old graph-model fixture', () => {
 
 describe('samples helper', () => {
   it('flattens per sample', () => {
-    expect(samples({ n: 2, h: 1, w: 1, c: 2, data: [1, 2, 3, 4] })).toEqual([[1, 2], [3, 4]]);
+    expect(samples({ n: 2, h: 1, w: 1, c: 2, data: [1, 2, 3, 4] })).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 });

@@ -25,9 +25,28 @@ export const GRAPH_MODEL_CAPABILITIES: KindCapabilities = {
 
 /** Ops tfjs-converter runs only in `executeAsync` (control flow, dynamic shapes, hash tables). */
 const ASYNC_OPS = new Set([
-  'Switch', 'Merge', 'Enter', 'Exit', 'NextIteration', 'StatelessIf', 'StatelessWhile', 'If', 'While', 'if',
-  'NonMaxSuppressionV2', 'NonMaxSuppressionV3', 'NonMaxSuppressionV5', 'Where',
-  'HashTable', 'HashTableV2', 'LookupTableImport', 'LookupTableImportV2', 'LookupTableFind', 'LookupTableFindV2', 'LookupTableSize', 'LookupTableSizeV2',
+  'Switch',
+  'Merge',
+  'Enter',
+  'Exit',
+  'NextIteration',
+  'StatelessIf',
+  'StatelessWhile',
+  'If',
+  'While',
+  'if',
+  'NonMaxSuppressionV2',
+  'NonMaxSuppressionV3',
+  'NonMaxSuppressionV5',
+  'Where',
+  'HashTable',
+  'HashTableV2',
+  'LookupTableImport',
+  'LookupTableImportV2',
+  'LookupTableFind',
+  'LookupTableFindV2',
+  'LookupTableSize',
+  'LookupTableSizeV2',
 ]);
 
 /** Ops whose outputs are not plain tensors of the graph's frame, never asked for as extra outputs. */
@@ -170,7 +189,8 @@ export class GraphModelPrunable implements Prunable {
     const values = new Map<string, WeightValues>();
     for (const [name, tensor] of this.weights) {
       const data = await tensor.data();
-      if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array)) throw new Error(`constant ${name} has dtype ${tensor.dtype}, which an export cannot hold`);
+      if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array))
+        throw new Error(`constant ${name} has dtype ${tensor.dtype}, which an export cannot hold`);
       values.set(name, { shape: [...tensor.shape], values: data.slice() });
     }
     const decoded = tf.io.decodeWeights(this.functionWeights.data, this.functionWeights.specs);
@@ -294,7 +314,8 @@ export class GraphModelPrunable implements Prunable {
   private bypassOf(options: PrunableForward): ReadonlySet<string> {
     const bypass = options.bypass ?? new Set<string>();
     const known = new Set(this.removalCandidates());
-    for (const name of bypass) if (!known.has(name)) throw new Error(`cannot bypass ${name}: it is not a residual add of ${this.name} (candidates: ${[...known].join(', ') || 'none'})`);
+    for (const name of bypass)
+      if (!known.has(name)) throw new Error(`cannot bypass ${name}: it is not a residual add of ${this.name} (candidates: ${[...known].join(', ') || 'none'})`);
     for (const unit of options.kernels?.keys() ?? []) {
       const info = this.unit(unit);
       const kernel = options.kernels?.get(unit) as tf.Tensor;
@@ -330,7 +351,12 @@ export class GraphModelPrunable implements Prunable {
     }
     const topology = bypass.size === 0 ? this.graph.topology : bypassTopology(this.graph, this.skipMap(bypass), this.outputs, false).topology;
     const artifacts = this.source.artifacts;
-    const variant: tf.io.ModelArtifacts = { ...artifacts, modelTopology: topology as unknown as tf.io.ModelArtifacts['modelTopology'], weightSpecs: this.functionWeights.specs, weightData: this.functionWeights.data };
+    const variant: tf.io.ModelArtifacts = {
+      ...artifacts,
+      modelTopology: topology as unknown as tf.io.ModelArtifacts['modelTopology'],
+      weightSpecs: this.functionWeights.specs,
+      weightData: this.functionWeights.data,
+    };
     const model = tf.loadGraphModelSync(variant);
     this.variants.set(key, model);
     const limit = Math.max(2, this.options.variantCache ?? 4);
@@ -430,7 +456,13 @@ export class GraphModelPrunable implements Prunable {
 
   /** Hands each unit its input (chunks joined), then flattens the outputs per sample and concatenates them. */
   private finish(results: tf.Tensor[][], names: { outputs: number[]; units: [string, number][] }, options: PrunableForward): tf.Tensor {
-    const joined = (index: number): tf.Tensor => (results.length === 1 ? (results[0][index] as tf.Tensor) : tf.concat(results.map((list) => list[index] as tf.Tensor), 0));
+    const joined = (index: number): tf.Tensor =>
+      results.length === 1
+        ? (results[0][index] as tf.Tensor)
+        : tf.concat(
+            results.map((list) => list[index] as tf.Tensor),
+            0,
+          );
     for (const [unit, index] of names.units) {
       const tensor = joined(index);
       try {
@@ -471,7 +503,8 @@ export class GraphModelPrunable implements Prunable {
     const model = this.variant(new Set());
     const { feed, release } = this.prepare(input, undefined);
     try {
-      const execute = (names: string[]): Promise<tf.Tensor | tf.Tensor[]> | tf.Tensor | tf.Tensor[] => (this.requiresAsync ? model.executeAsync(feed, names) : model.execute(feed, names));
+      const execute = (names: string[]): Promise<tf.Tensor | tf.Tensor[]> | tf.Tensor | tf.Tensor[] =>
+        this.requiresAsync ? model.executeAsync(feed, names) : model.execute(feed, names);
       let asked = list;
       let out: tf.Tensor | tf.Tensor[];
       try {

@@ -83,12 +83,7 @@ export interface BypassedTopology {
  * `prune`, nodes that reached an output before and no longer do are dropped (the dead branches);
  * without, they stay in the graph, unreachable.
  */
-export function bypassTopology(
-  graph: GraphIndex,
-  bypass: ReadonlyMap<string, string>,
-  outputs: readonly string[],
-  prune: boolean,
-): BypassedTopology {
+export function bypassTopology(graph: GraphIndex, bypass: ReadonlyMap<string, string>, outputs: readonly string[], prune: boolean): BypassedTopology {
   const replacement = new Map<string, string>();
   for (const name of graph.order) {
     const skip = bypass.get(name);

@@ -27,7 +27,14 @@ export function constant(name: string, shape: number[], type = 'DT_FLOAT'): Test
 }
 
 export function convAttrs(strides: number[], padding: string, extra: Attr = {}): Attr {
-  return { ...T, strides: { list: { i: strides.map(String) } }, padding: { s: b64(padding) }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } }, ...extra };
+  return {
+    ...T,
+    strides: { list: { i: strides.map(String) } },
+    padding: { s: b64(padding) },
+    data_format: { s: b64('NHWC') },
+    dilations: { list: { i: ['1', '1', '1', '1'] } },
+    ...extra,
+  };
 }
 
 export interface TestWeight {

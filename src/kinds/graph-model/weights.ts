@@ -10,7 +10,8 @@ const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 
 function byteLength(spec: tf.io.WeightsManifestEntry): number {
   const bytes = BYTES[spec.dtype];
-  if (bytes === undefined || spec.quantization !== undefined) throw new Error(`weight ${spec.name}: expected decoded float32, int32 or bool, got ${spec.dtype}${spec.quantization ? ` quantized to ${spec.quantization.dtype}` : ''}`);
+  if (bytes === undefined || spec.quantization !== undefined)
+    throw new Error(`weight ${spec.name}: expected decoded float32, int32 or bool, got ${spec.dtype}${spec.quantization ? ` quantized to ${spec.quantization.dtype}` : ''}`);
   return spec.shape.reduce((a, b) => a * b, 1) * bytes;
 }
 
