@@ -13,6 +13,8 @@ export interface UnitLayout {
   cols: number;
   /** Depthwise: input channels (row r belongs to channel ⌊r / m⌋). */
   channels?: number;
+  /** The stored kernel, read row-major, is W itself (`[rows, cols]`), not its transpose (e.g. a MatMul with `transpose_b`). */
+  transposed?: boolean;
 }
 
 const CONV_CLASSES = new Set(['Conv1D', 'Conv2D', 'Conv3D']);
@@ -45,11 +47,12 @@ export function kernelToMatrix(layout: UnitLayout, kernel: Float32Array): Weight
   if (kernel.length !== layout.rows * layout.cols) {
     throw new Error(`kernel has ${kernel.length} values, expected ${layout.rows}×${layout.cols}`);
   }
-  return { rows: layout.rows, cols: layout.cols, values: transpose(kernel, layout.cols, layout.rows) };
+  return { rows: layout.rows, cols: layout.cols, values: layout.transposed ? kernel.slice() : transpose(kernel, layout.cols, layout.rows) };
 }
 
 /** W (or a mask in W's layout) → kernel values in the Keras layout. */
 export function matrixToKernel<T extends Float32Array | Uint8Array>(layout: UnitLayout, matrix: T): T {
+  if (layout.transposed) return matrix.slice() as T;
   const out = (matrix instanceof Float32Array ? new Float32Array(matrix.length) : new Uint8Array(matrix.length)) as T;
   for (let r = 0; r < layout.rows; r++) {
     for (let c = 0; c < layout.cols; c++) out[c * layout.rows + r] = matrix[r * layout.cols + c];

@@ -60,7 +60,8 @@ export async function captureStats(
       }
     };
     try {
-      model.forward(batch, { ...forward, onUnitInput }).dispose();
+      const options = { ...forward, onUnitInput, observe: units };
+      (model.forwardAsync ? await model.forwardAsync(batch, options) : model.forward(batch, options)).dispose();
       for (const item of pending) {
         const cols = item.norms.size;
         const sum = sums.get(item.unit) ?? { rows: 0, norms: new Float64Array(cols), ...(item.gram && { gram: new Float64Array(cols * cols) }) };
