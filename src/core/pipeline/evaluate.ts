@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import { accuracy } from '../metrics/accuracy';
+import { crossEntropy } from '../metrics/cross-entropy';
+import { jsDivergence } from '../metrics/divergence';
+import type { Evaluation } from '../types';
+import { yieldToEventLoop } from '../yield';
+import type { SampleData } from './data';
+import type { Prunable, PrunableForward } from './prunable';
+
+export interface SampleRunOptions {
+  forward?: PrunableForward;
+  /** Samples per forward pass (64). */
+  batchSize?: number;
+  /** Only the first `samples` samples. */
+  samples?: number;
+  onProgress?(done: number, total: number): void;
+  /** Checked before each batch: a stop returns the outputs of the batches done. */
+  shouldStop?(): boolean;
+}
+
+/** One forward pass, through the kind's asynchronous runtime where it has one. */
+export async function runForward(model: Prunable, input: tf.Tensor, forward?: PrunableForward): Promise<tf.Tensor> {
+  return model.forwardAsync ? model.forwardAsync(input, forward) : model.forward(input, forward);
+}
+
+/** The model's outputs on the samples, flat `N × F` (F = values per sample over every output). */
+export async function predictSamples(model: Prunable, data: SampleData, options: SampleRunOptions = {}): Promise<{ outputs: Float32Array; samples: number; perSample: number; cancelled: boolean }> {
+  const [available, ...sampleShape] = data.shape;
+  const samples = Math.min(options.samples ?? available, available);
+  const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+  const batchSize = Math.max(1, Math.min(options.batchSize ?? 64, samples));
+  let outputs = new Float32Array(0);
+  let perSample = 0;
+  let done = 0;
+  while (done < samples) {
+    if (options.shouldStop?.()) return { outputs: outputs.slice(0, done * perSample), samples: done, perSample, cancelled: true };
+    const size = Math.min(batchSize, samples - done);
+    const x = tf.tensor(data.inputs.subarray(done * sampleSize, (done + size) * sampleSize), [size, ...sampleShape], 'float32');
+    try {
+      const y = await runForward(model, x, options.forward);
+      try {
+        const values = (await y.data()) as Float32Array;
+        if (done === 0) {
+          perSample = values.length / size;
+          outputs = new Float32Array(samples * perSample);
+        }
+        outputs.set(values, done * perSample);
+      } finally {
+        y.dispose();
+      }
+    } finally {
+      x.dispose();
+    }
+    done += size;
+    options.onProgress?.(done, samples);
+    await yieldToEventLoop();
+  }
+  return { outputs, samples: done, perSample, cancelled: false };
+}
+
+export interface SampleEvaluationOptions extends SampleRunOptions {
+  /** The dense model's outputs on the same samples: without labels the metric is the JS divergence from them. */
+  reference?: Float32Array;
+  /** Timed forward passes of one batch for `latencyMs` (3; 0 for none). */
+  latencyRuns?: number;
+}
+
+/**
+ * Every kind's evaluation on samples: accuracy and cross-entropy with labels (one output row of
+ * classes per sample), otherwise the mean Jensen–Shannon divergence from `reference`; plus the
+ * measured latency of one batch.
+ */
+export async function evaluateSamples(model: Prunable, data: SampleData, options: SampleEvaluationOptions = {}): Promise<Evaluation & { outputs: Float32Array; cancelled: boolean }> {
+  const run = await predictSamples(model, data, options);
+  const result: Evaluation & { outputs: Float32Array; cancelled: boolean } = { samples: run.samples, outputs: run.outputs, cancelled: run.cancelled };
+  if (run.samples === 0) return result;
+  const classes = run.perSample;
+  const fromLogits = !(model.outputsAreProbabilities?.() ?? false);
+  if (data.labels) {
+    const labels = data.labels.subarray(0, run.samples);
+    result.accuracy = accuracy(run.outputs, labels, classes);
+    result.loss = crossEntropy(run.outputs, labels, classes, { fromLogits });
+  } else if (options.reference) {
+    result.divergence = jsDivergence(options.reference.subarray(0, run.outputs.length), run.outputs, classes, { fromLogits });
+  }
+  const runs = options.latencyRuns ?? 3;
+  if (!run.cancelled && runs > 0) {
+    const size = Math.min(options.batchSize ?? 64, run.samples);
+    const sampleSize = data.inputs.length / data.shape[0];
+    const x = tf.tensor(data.inputs.subarray(0, size * sampleSize), [size, ...data.shape.slice(1)], 'float32');
+    const timings: number[] = [];
+    try {
+      for (let i = 0; i < runs; i++) {
+        const started = performance.now();
+        const y = await runForward(model, x, options.forward);
+        await y.data();
+        y.dispose();
+        timings.push(performance.now() - started);
+      }
+    } finally {
+      x.dispose();
+    }
+    timings.sort((a, b) => a - b);
+    result.latencyMs = timings[Math.floor(timings.length / 2)];
+    result.batchSize = size;
+  }
+  return result;
+}
