@@ -5,6 +5,7 @@ import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { PrunableModel } from '../core/model/runtime';
 import { loadData, modelPath, openPath, type Output } from './load';
+import { evalGraph, inspectGraph } from './graph';
 import { evalTransformer, inspectTransformer } from './transformer-info';
 import { prune } from './prune';
 import { remove } from './remove';
@@ -30,13 +31,15 @@ commands:
         or --recipe R (replays a recipe.json to the same weights; --base B when it holds DARE)
         [--float16]  prints {sparsity, params, removed, metrics: {dense, pruned}}
 
-<model>: a model.json, a folder holding one, a .zip, or a folder with config.json + *.safetensors
+<model>: a model.json (LayersModel or GraphModel), a folder holding one, a .zip, or a folder with config.json + *.safetensors
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
 
 async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   await startBackend(stringOption(args, 'backend'));
-  const opened = await openPath(modelPath(args));
+  const path = modelPath(args);
+  const opened = await openPath(path);
   if (opened.transformer) return inspectTransformer(opened, opened.transformer, out);
+  if (opened.format === 'graph-model') return inspectGraph(opened, path, out);
   const model = await PrunableModel.fromArtifacts(opened.artifacts);
   try {
     const { layers, totals } = await inspectModel(model);
@@ -57,6 +60,7 @@ async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
   const backend = await startBackend(stringOption(args, 'backend'));
   const opened = await openPath(modelPath(args));
   if (opened.transformer) return evalTransformer(args, opened.transformer, backend, out);
+  if (opened.format === 'graph-model') return evalGraph(args, opened, backend, out);
   const model = await PrunableModel.fromArtifacts(opened.artifacts);
   try {
     const data = await loadData(args, model);

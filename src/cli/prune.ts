@@ -19,6 +19,7 @@ import type { InputFile, OpenedModel } from '../io/types';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, type Output } from './load';
+import { graphBaseKernels, graphSubject } from './prune-graph';
 import { layersBaseKernels, layersSubject } from './prune-layers';
 import type { KernelSource, PruneSubject } from './prune-subject';
 import { transformerBaseKernels, transformerSubject } from './prune-transformer';
@@ -155,7 +156,8 @@ async function openPath(path: string): Promise<{ files: InputFile[]; opened: Ope
 
 async function openSubject(args: ParsedArgs): Promise<PruneSubject> {
   const { files, opened } = await openPath(modelPath(args));
-  return opened.transformer === undefined ? layersSubject(opened, args) : transformerSubject(opened, files, args);
+  if (opened.transformer !== undefined) return transformerSubject(opened, files, args);
+  return opened.format === 'graph-model' ? graphSubject(opened, args) : layersSubject(opened, args);
 }
 
 /** DARE on the kernels of every unit: W_base + δ' with each δ dropped with probability p, the kept ones × 1/q. */
@@ -189,7 +191,12 @@ function checkSameUnits(fine: readonly UnitInfo[], base: readonly UnitInfo[], ba
 async function openBase(subject: PruneSubject, path: string): Promise<{ sha256: string; base: KernelSource }> {
   const { opened } = await openPath(path);
   if (opened.format !== subject.opened.format) throw new ArchitectureMismatchError(`--base ${opened.name} is a ${opened.format}, the model a ${subject.opened.format}`);
-  const base = opened.transformer === undefined ? await layersBaseKernels(opened) : transformerBaseKernels(opened.transformer);
+  const base =
+    opened.transformer !== undefined
+      ? transformerBaseKernels(opened.transformer)
+      : opened.format === 'graph-model'
+        ? await graphBaseKernels(opened)
+        : await layersBaseKernels(opened);
   try {
     checkSameUnits(subject.units(), base.units(), opened.name);
   } catch (error) {

@@ -15,6 +15,7 @@ import { openModel, splitDrop } from '../io/open';
 import type { TransformerPayload } from '../io/types';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
+import { graphRemovalTarget } from './graph';
 import { loadData, modelPath, type Output } from './load';
 
 /** Samples of a LayersModel's dataset used for calibration (DESIGN §6: the first min(128, N)). */
@@ -100,6 +101,7 @@ async function calibrate(args: ParsedArgs, seed: number): Promise<Calibrated> {
   const files = await filesFromPath(modelPath(args));
   const opened = await openModel((await splitDrop(files)).modelFiles);
   if (opened.transformer !== undefined) return transformerCalibration(args, opened.transformer, seed);
+  if (opened.format === 'graph-model') return graphRemovalTarget(args, opened);
   const model = await PrunableModel.fromArtifacts(opened.artifacts);
   try {
     return await layersCalibration(args, model);

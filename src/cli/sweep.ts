@@ -14,6 +14,7 @@ import { openModel, splitDrop } from '../io/open';
 import type { OpenedModel, TransformerPayload } from '../io/types';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
+import { graphSweep } from './graph';
 import { loadData, modelPath, type Output } from './load';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
@@ -148,14 +149,19 @@ async function transformerSweep(args: ParsedArgs, payload: TransformerPayload, o
 /**
  * `lopper sweep <model> [--data D] [--criterion C] [--granularity G] [--sparsities …] [--metric M]
  * [--seed S] --out F`: prunes one unit at a time at each sparsity and writes the metric grid as JSON
- * (DESIGN §6). `<model>` is a LayersModel or an HF transformer folder (its projections are the
+ * (DESIGN §6). `<model>` is a LayersModel, a GraphModel or an HF transformer folder (its projections are the
  * units; `--data` a .txt). Progress goes to stderr, one line per unit.
  */
 export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
   const options = sweepArgs(args);
   const backend = await startBackend(stringOption(args, 'backend'));
   const opened = await openModel((await splitDrop(await filesFromPath(modelPath(args)))).modelFiles);
-  const prepared = opened.transformer !== undefined ? await transformerSweep(args, opened.transformer, options) : await layersSweep(args, opened, options);
+  const prepared =
+    opened.transformer !== undefined
+      ? await transformerSweep(args, opened.transformer, options)
+      : opened.format === 'graph-model'
+        ? await graphSweep(args, opened, options)
+        : await layersSweep(args, opened, options);
   try {
     const { metric, dataHash } = prepared;
     const started = performance.now();
