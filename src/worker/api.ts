@@ -20,6 +20,7 @@ import type {
   SweepReport,
   TransferFile,
 } from './protocol';
+import { GraphSession } from './sessions/graph';
 import { LayersSession } from './sessions/layers';
 import { throwIfCancelled, type JobContext, type Session, type SessionData } from './sessions/session';
 import { TransformerSession } from './sessions/transformer';
@@ -38,6 +39,7 @@ const isText = (file: InputFile) => /\.txt$/i.test(file.path) && !/(^|\/)merges\
 
 async function createSession(opened: OpenedModel, data?: SessionData): Promise<Session> {
   if (opened.format === 'hf-transformer' && opened.transformer) return TransformerSession.create(opened, opened.transformer, data);
+  if (opened.format === 'graph-model') return GraphSession.create(opened, data);
   return LayersSession.create(opened, data);
 }
 

@@ -19,8 +19,11 @@ export const GRAPH_MODEL_CAPABILITIES: KindCapabilities = {
   granularities: ['unstructured', '2:4', '4:8'],
   allocations: ['uniform', 'global', 'sensitivity', 'owl', 'ecoflap'],
   removal: true,
-  delta: true,
-  unavailable: { channels: 'GraphModels have no channel groups yet: their graphs are not traced for coupled weights' },
+  delta: false,
+  unavailable: {
+    channels: 'GraphModels have no channel groups yet: their graphs are not traced for coupled weights',
+    delta: 'delta pruning (DARE) of GraphModels is not available yet: it is offered for LayersModels',
+  },
 };
 
 /** Ops tfjs-converter runs only in `executeAsync` (control flow, dynamic shapes, hash tables). */

@@ -171,7 +171,8 @@ async function prunedWeights(model: PrunableModel, kernels: Map<string, Float32A
   return weights;
 }
 
-function sizesOf(weights: Map<string, WeightValues>): PlanSizes {
+/** Bytes of the float32 weights, and of them gzipped (what unstructured zeros save on the wire). */
+export function sizesOf(weights: ReadonlyMap<string, WeightValues>): PlanSizes {
   const parts = [...weights.values()];
   const total = parts.reduce((n, w) => n + w.values.byteLength, 0);
   const bytes = new Uint8Array(total);
