@@ -82,7 +82,11 @@ describe('GraphSession (a TF.js GraphModel through the worker API)', () => {
     expect(removed.params).toBeLessThan(opened.model.totalParams);
     const result = await api.evaluatePlan({ plan: plan(opened, { target: 0.3, removed: ['res'] }), allocate: true }, job);
     expect(result.sparsity['dw/filter']).toBeUndefined();
-    expect(result.evaluation.divergence).toBeGreaterThan(removed.evaluation.divergence as number);
+    const kept = await api.evaluatePlan({ plan: plan(opened, { target: 0.3 }), allocate: true }, job);
+    expect(result.evaluation.divergence).toBeGreaterThan(0);
+    expect(result.evaluation.divergence).not.toBe(removed.evaluation.divergence);
+    expect(result.evaluation.divergence).not.toBe(kept.evaluation.divergence);
+    expect(result.params).toBe(removed.params);
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
@@ -106,6 +110,13 @@ describe('GraphSession (a TF.js GraphModel through the worker API)', () => {
     } finally {
       again.dispose();
     }
+    expect(tf.memory().numTensors).toBe(tensors);
+  });
+
+  it('exports float16 weights checked against the rounded model', async () => {
+    const result = await api.exportModel({ plan: plan(opened, { sparsity: { 'conv2/filter': 0.5 } }), float16: true }, job);
+    expect(result.fileName).toMatch(/-f16\.zip$/);
+    expect(result.check.ok).toBe(true);
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
