@@ -24,7 +24,11 @@ export async function runForward(model: Prunable, input: tf.Tensor, forward?: Pr
 }
 
 /** The model's outputs on the samples, flat `N × F` (F = values per sample over every output). */
-export async function predictSamples(model: Prunable, data: SampleData, options: SampleRunOptions = {}): Promise<{ outputs: Float32Array; samples: number; perSample: number; cancelled: boolean }> {
+export async function predictSamples(
+  model: Prunable,
+  data: SampleData,
+  options: SampleRunOptions = {},
+): Promise<{ outputs: Float32Array; samples: number; perSample: number; cancelled: boolean }> {
   const [available, ...sampleShape] = data.shape;
   const samples = Math.min(options.samples ?? available, available);
   const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
@@ -70,7 +74,11 @@ export interface SampleEvaluationOptions extends SampleRunOptions {
  * classes per sample), otherwise the mean Jensen–Shannon divergence from `reference`; plus the
  * measured latency of one batch.
  */
-export async function evaluateSamples(model: Prunable, data: SampleData, options: SampleEvaluationOptions = {}): Promise<Evaluation & { outputs: Float32Array; cancelled: boolean }> {
+export async function evaluateSamples(
+  model: Prunable,
+  data: SampleData,
+  options: SampleEvaluationOptions = {},
+): Promise<Evaluation & { outputs: Float32Array; cancelled: boolean }> {
   const run = await predictSamples(model, data, options);
   const result: Evaluation & { outputs: Float32Array; cancelled: boolean } = { samples: run.samples, outputs: run.outputs, cancelled: run.cancelled };
   if (run.samples === 0) return result;

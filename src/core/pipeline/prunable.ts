@@ -60,6 +60,12 @@ export interface Prunable {
    * tfjs-converter's `executeAsync`, and its `forward` then throws); hosts prefer it when present.
    */
   forwardAsync?(input: tf.Tensor, options?: PrunableForward): Promise<tf.Tensor>;
+  /**
+   * True when an exception thrown from `onUnitInput` ends the pass with nothing left allocated and
+   * nothing changed (every tensor of the pass inside `tf.tidy`, kernel overrides restored), so that
+   * statistics capture can stop once it has seen what it needs.
+   */
+  readonly stoppable?: boolean;
   /** Names of what `bypass` accepts (DESIGN §6 Units). */
   removalCandidates(): string[];
   /** The units that still compute with `removed` bypassed (a removed sublayer's or branch's units are gone). */

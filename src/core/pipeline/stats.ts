@@ -11,6 +11,9 @@ interface Sums {
   gram?: Float64Array;
 }
 
+/** Thrown from the input hook to end a pass once every wanted unit has been seen. */
+class PassComplete extends Error {}
+
 interface Pending {
   unit: string;
   rows: number;
@@ -25,7 +28,9 @@ function addInto(total: Float64Array, values: ArrayLike<number>): void {
 /**
  * Calibration statistics of `units` (DESIGN §3; criteria/types.ts): one forward pass per batch with
  * `forward`'s kernels and bypasses, each unit's input turned into X by its kind (`inputRows`), and
- * Σ X² per column (and XᵀX for `gram`) summed in float64 over slices and batches. The one place
+ * Σ X² per column (and XᵀX for `gram`) summed in float64 over slices and batches. A unit called
+ * more than once in a pass counts its first call where the kind is `stoppable` (the pass then ends
+ * as soon as every unit has been seen), every call otherwise. The one place
  * every kind's Wanda, SparseGPT and OWL statistics come from.
  */
 export async function captureStats(
@@ -44,8 +49,10 @@ export async function captureStats(
   const sums = new Map<string, Sums>();
   for (const batch of batches) {
     const pending: Pending[] = [];
+    const seen = new Set<string>();
     const onUnitInput = (unit: string, input: tf.Tensor): void => {
       if (!units.has(unit)) return;
+      if (model.stoppable && seen.has(unit)) return;
       const samples = input.shape[0] ?? 1;
       const perSample = input.size / Math.max(1, samples);
       const step = Math.max(1, Math.floor(SLICE_VALUES / Math.max(1, perSample * 9)));
@@ -58,10 +65,16 @@ export async function captureStats(
         pending.push({ unit, rows: x.shape[0], norms: tf.keep(tf.tidy(() => x.square().sum(0))), ...(withGram && { gram: tf.keep(tf.matMul(x, x, true, false)) }) });
         x.dispose();
       }
+      seen.add(unit);
+      if (model.stoppable && seen.size === units.size) throw new PassComplete();
     };
     try {
       const options = { ...forward, onUnitInput, observe: units };
-      (model.forwardAsync ? await model.forwardAsync(batch, options) : model.forward(batch, options)).dispose();
+      try {
+        (model.forwardAsync ? await model.forwardAsync(batch, options) : model.forward(batch, options)).dispose();
+      } catch (error) {
+        if (!(error instanceof PassComplete)) throw error;
+      }
       for (const item of pending) {
         const cols = item.norms.size;
         const sum = sums.get(item.unit) ?? { rows: 0, norms: new Float64Array(cols), ...(item.gram && { gram: new Float64Array(cols * cols) }) };

@@ -37,7 +37,13 @@ export async function sweepPrunable(model: Prunable, data: SampleData, options: 
   };
   const dense = await predictSamples(model, data, { batchSize: options.batchSize, shouldStop: options.shouldStop });
   if (dense.cancelled) return { ...result, cancelled: true };
-  const context: MetricContext = { metric: options.metric, labels: data.labels, reference: dense.outputs, classes: dense.perSample, fromLogits: !(model.outputsAreProbabilities?.() ?? false) };
+  const context: MetricContext = {
+    metric: options.metric,
+    labels: data.labels,
+    reference: dense.outputs,
+    classes: dense.perSample,
+    fromLogits: !(model.outputsAreProbabilities?.() ?? false),
+  };
   result.dense = sweepMetric(context, dense.outputs);
   const total = units.length * sparsities.length;
   const batches = criterion.needs === 'none' ? [] : calibrationInputs(data);
@@ -55,7 +61,14 @@ export async function sweepPrunable(model: Prunable, data: SampleData, options: 
         if (options.shouldStop?.()) return { ...result, cancelled: true };
         let value = result.dense;
         if (sparsity > 0) {
-          const { values } = criterion.prune({ kind: layout.kind, matrix: kernelToMatrix(layout, kernel), sparsity, granularity: options.granularity, stats, seed: options.seed ?? 0 });
+          const { values } = criterion.prune({
+            kind: layout.kind,
+            matrix: kernelToMatrix(layout, kernel),
+            sparsity,
+            granularity: options.granularity,
+            stats,
+            seed: options.seed ?? 0,
+          });
           const pruned = tf.tensor(matrixToKernel(layout, values), unit.shape, 'float32');
           try {
             const run = await predictSamples(model, data, { batchSize: options.batchSize, forward: { kernels: new Map([[unit.name, pruned]]) }, shouldStop: options.shouldStop });

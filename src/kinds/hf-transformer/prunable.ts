@@ -10,6 +10,7 @@ import type { UnitInfo } from '../../core/types';
  */
 export class TransformerPrunable implements Prunable {
   readonly kind = 'hf-transformer' as const;
+  readonly stoppable = true;
   private readonly unitList: UnitInfo[];
 
   constructor(

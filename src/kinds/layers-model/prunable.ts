@@ -10,6 +10,7 @@ import type { UnitInfo } from '../../core/types';
 /** A TF.js LayersModel on the seam: its runtime (`PrunableModel`) seen as a `Prunable`. */
 export class LayersPrunable implements Prunable {
   readonly kind = 'layers-model' as const;
+  readonly stoppable = true;
   private readonly unitList: UnitInfo[];
   private candidates: string[] | undefined;
 
