@@ -4,6 +4,7 @@ import { ManifestError, NoModelFoundError } from './errors';
 import { sha256Hex } from './hash';
 import { basename, dirname, isRecord, parseJsonBytes, stripExtension } from './input-file';
 import { checkLayerClasses } from './layer-classes';
+import { checkLayersTopology } from './topology-check';
 import { parseModelJson } from './manifest';
 import { modelJsonFilesOfKind, onlyModelJson, readModelJsonFilesOfKind } from './model-json-files';
 import { readShards, resolveShards } from './shards';
@@ -25,6 +26,7 @@ export async function openLayersModel(modelFile: InputFile, files: readonly Inpu
   if (json === undefined) throw new ManifestError({ file: modelFile.path, message: 'is not valid JSON', expected: 'a JSON model.json' });
   const manifest = parseModelJson(json, modelFile.path);
   checkLayerClasses(manifest.modelTopology, modelFile.path);
+  checkLayersTopology(manifest.modelTopology, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);
   const decoded = dequantizeWeights(

@@ -1,0 +1,153 @@
+import { ManifestError } from './errors';
+import { isRecord } from './input-file';
+import type { KerasModelTopology } from './manifest';
+
+/** A Keras functional model's layers as they reference each other: name → the layer names it reads. */
+interface FunctionalGraph {
+  model: string;
+  order: string[];
+  inbound: Map<string, string[]>;
+  inputs: string[];
+  outputs: string[];
+}
+
+const FUNCTIONAL = new Set(['Model', 'Functional']);
+
+/** The layer names an `inbound_nodes` entry reads: Keras 2 `[[[name, node, tensor, kwargs], …], …]` or Keras 3 `{args: …}` with `keras_history`. */
+function inboundNames(inboundNodes: unknown): string[] {
+  const names: string[] = [];
+  const visit = (value: unknown, depth: number): void => {
+    if (depth > 64) return;
+    if (Array.isArray(value)) {
+      if (typeof value[0] === 'string' && value.length >= 3 && typeof value[1] === 'number') {
+        names.push(value[0]);
+        return;
+      }
+      for (const item of value) visit(item, depth + 1);
+    } else if (isRecord(value)) {
+      const history = value['keras_history'];
+      if (Array.isArray(history) && typeof history[0] === 'string') names.push(history[0]);
+      else for (const item of Object.values(value)) visit(item, depth + 1);
+    }
+  };
+  visit(inboundNodes, 0);
+  return names;
+}
+
+function endpointNames(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  if (typeof value[0] === 'string') return [value[0]];
+  return value.flatMap((item) => (Array.isArray(item) && typeof item[0] === 'string' ? [item[0]] : []));
+}
+
+function layerName(layer: Record<string, unknown>): string | undefined {
+  const config = layer['config'];
+  const fromConfig = isRecord(config) ? config['name'] : undefined;
+  const name = typeof layer['name'] === 'string' ? layer['name'] : fromConfig;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** A cycle through `start`'s ancestors, as layer names from the first repeated one, or undefined. */
+function findCycle(graph: FunctionalGraph): string[] | undefined {
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  for (const root of graph.order) {
+    if (state.has(root)) continue;
+    const stack: { name: string; next: number }[] = [{ name: root, next: 0 }];
+    state.set(root, 'open');
+    path.push(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const parents = graph.inbound.get(top.name) ?? [];
+      if (top.next < parents.length) {
+        const parent = parents[top.next++];
+        const seen = state.get(parent);
+        if (seen === 'open') return [...path.slice(path.indexOf(parent)), parent];
+        if (seen === undefined) {
+          state.set(parent, 'open');
+          path.push(parent);
+          stack.push({ name: parent, next: 0 });
+        }
+      } else {
+        state.set(top.name, 'done');
+        path.pop();
+        stack.pop();
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks a LayersModel topology before tfjs-layers sees it (a cycle or a dangling reference makes
+ * tfjs loop forever): at least one layer, unique layer names, every inbound node, model input and
+ * output naming a layer of the same model, and no cycles; nested models are checked the same way.
+ * Throws a ManifestError naming the file, the model and the layers involved.
+ */
+export function checkLayersTopology(topology: KerasModelTopology, file: string): void {
+  const visit = (node: unknown, path: string, depth: number): void => {
+    if (!isRecord(node) || depth > 32) return;
+    const className = node['class_name'];
+    const config = node['config'];
+    const layers = Array.isArray(config) ? config : isRecord(config) ? config['layers'] : undefined;
+    if (className === 'Sequential' || FUNCTIONAL.has(String(className))) {
+      const model = (isRecord(config) && typeof config['name'] === 'string' ? config['name'] : undefined) ?? path;
+      if (!Array.isArray(layers) || layers.length === 0) {
+        throw new ManifestError({
+          file,
+          message: `model "${model}" has no layers`,
+          expected: 'at least one layer in modelTopology',
+          actual: Array.isArray(layers) ? 'an empty list' : 'no "layers" list',
+        });
+      }
+      const names = new Set<string>();
+      const graph: FunctionalGraph = { model, order: [], inbound: new Map(), inputs: [], outputs: [] };
+      layers.forEach((layer: unknown, index) => {
+        if (!isRecord(layer)) throw new ManifestError({ file, message: `layer ${index} of model "${model}" is not an object`, expected: '{class_name, config}' });
+        const name = layerName(layer) ?? `#${index}`;
+        if (names.has(name)) throw new ManifestError({ file, message: `model "${model}" has two layers named "${name}"`, expected: 'unique layer names' });
+        names.add(name);
+        graph.order.push(name);
+        graph.inbound.set(name, inboundNames(layer['inbound_nodes']));
+      });
+      if (FUNCTIONAL.has(String(className)) && isRecord(config)) {
+        graph.inputs = endpointNames(config['input_layers']);
+        graph.outputs = endpointNames(config['output_layers']);
+        for (const [name, parents] of graph.inbound) {
+          const missing = parents.find((parent) => !names.has(parent));
+          if (missing !== undefined) {
+            throw new ManifestError({
+              file,
+              message: `layer "${name}" of model "${model}" reads from "${missing}", which is not a layer of that model`,
+              expected: 'inbound nodes that name its layers',
+            });
+          }
+        }
+        for (const [role, list] of [
+          ['input', graph.inputs],
+          ['output', graph.outputs],
+        ] as const) {
+          const missing = list.find((name) => !names.has(name));
+          if (missing !== undefined)
+            throw new ManifestError({
+              file,
+              message: `the ${role} of model "${model}" is "${missing}", which is not one of its layers`,
+              expected: `${role}_layers that name its layers`,
+            });
+        }
+        if (graph.outputs.length === 0) throw new ManifestError({ file, message: `model "${model}" names no output layers`, expected: 'output_layers' });
+        const cycle = findCycle(graph);
+        if (cycle !== undefined) {
+          throw new ManifestError({
+            file,
+            message: `the layers of model "${model}" form a cycle: ${cycle.join(' ← ')}`,
+            expected: 'each layer reading only from layers computed before it',
+          });
+        }
+      }
+    }
+    if (Array.isArray(layers)) layers.forEach((layer: unknown, i) => visit(layer, `${path}/layers[${i}]`, depth + 1));
+    if (isRecord(config) && isRecord(config['layer'])) visit(config['layer'], `${path}/layer`, depth + 1);
+  };
+  visit(topology, 'model', 0);
+}
