@@ -34,3 +34,22 @@ describe('expandZips', () => {
     expect(files.map((f) => f.path)).toEqual(['x.json', 'z/a.txt']);
   });
 });
+
+describe('expandZip refuses before inflating', () => {
+  const zipOf = (files: Record<string, Uint8Array>): Uint8Array => zipSync(files);
+  const asFile = (path: string, bytes: Uint8Array) => ({ path, size: bytes.length, bytes: async () => bytes });
+
+  it('an archive whose headers declare more than the limit (a zip bomb), naming the sizes', async () => {
+    const zip = zipOf({ 'model.json': new TextEncoder().encode('{}') });
+    const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    for (let i = 0; i + 4 <= zip.length; i++) if (view.getUint32(i, true) === 0x02014b50) view.setUint32(i + 24, 0xfffffff0, true);
+    await expect(expandZip(asFile('bomb.zip', zip))).rejects.toThrow(
+      /^bomb\.zip: would inflate to more than Lopper opens from one archive \(expected at most 2147483648 bytes of files, got 4294967280 bytes declared\)/,
+    );
+  });
+
+  it('an entry whose path leaves the archive', async () => {
+    const zip = zipOf({ '../outside.json': new TextEncoder().encode('{}') });
+    await expect(expandZip(asFile('evil.zip', zip))).rejects.toThrow(/^evil\.zip: holds "\.\.\/outside\.json", a path outside the archive/);
+  });
+});

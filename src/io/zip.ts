@@ -7,6 +7,13 @@ export function isZip(file: InputFile): boolean {
   return hasExtension(file.path, '.zip');
 }
 
+/** What the files inside one zip may add up to, as their headers declare them, before anything is inflated (2 GiB). */
+export const ZIP_INFLATED_LIMIT = 2 * 1024 ** 3;
+
+function unsafePath(name: string): boolean {
+  return name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.split(/[\\/]/).includes('..');
+}
+
 function keepEntry(name: string): boolean {
   if (name.endsWith('/')) return false;
   if (name.startsWith('__MACOSX/') || name.includes('/__MACOSX/')) return false;
@@ -19,8 +26,31 @@ function keepEntry(name: string): boolean {
  */
 export async function expandZip(file: InputFile): Promise<InputFile[]> {
   let entries: Record<string, Uint8Array>;
+  const bytes = await file.bytes();
+  let declared = 0;
   try {
-    entries = unzipSync(await file.bytes(), { filter: (entry) => keepEntry(entry.name) });
+    unzipSync(bytes, {
+      filter: (entry) => {
+        if (unsafePath(entry.name)) {
+          throw new ArchiveError({ file: file.path, message: `holds "${entry.name}", a path outside the archive`, expected: 'paths inside the archive', actual: entry.name });
+        }
+        if (keepEntry(entry.name)) declared += entry.originalSize;
+        return false;
+      },
+    });
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+  }
+  if (declared > ZIP_INFLATED_LIMIT) {
+    throw new ArchiveError({
+      file: file.path,
+      message: 'would inflate to more than Lopper opens from one archive',
+      expected: `at most ${ZIP_INFLATED_LIMIT} bytes of files`,
+      actual: `${declared} bytes declared`,
+    });
+  }
+  try {
+    entries = unzipSync(bytes, { filter: (entry) => keepEntry(entry.name) });
   } catch (error) {
     throw new ArchiveError({
       file: file.path,
