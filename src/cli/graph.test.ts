@@ -101,6 +101,10 @@ describe('lopper on a TF.js GraphModel (e2e/fixtures/graph-cnn)', () => {
     expect(result.totalParams).toBe(await cnnFloatParams());
     expect(result.removalCandidates).toEqual([]);
     expect(result.warnings?.[0]).toMatch(/graph-cnn-5x5: the graph did not run on synthetic inputs/);
+    const failed = await run(['eval', broken, '--json', '--backend', 'cpu']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(failed.stderr).toMatch(/graph-cnn-5x5\/model\.json: the GraphModel did not run on synthetic inputs: /);
   });
 
   it('eval data-free: divergence 0 from itself on 32 seeded samples', async () => {

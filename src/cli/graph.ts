@@ -30,7 +30,7 @@ export async function openGraphKind(opened: OpenedModel): Promise<GraphModelPrun
   try {
     return await GraphModelPrunable.create(opened);
   } catch (error) {
-    throw new Error(`${opened.name}: the GraphModel did not run on synthetic inputs: ${firstLine(error)}`);
+    throw new Error(`${opened.files[0] ?? opened.name}: the GraphModel did not run on synthetic inputs: ${firstLine(error)}`);
   }
 }
 
