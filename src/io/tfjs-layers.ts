@@ -4,7 +4,7 @@ import { ManifestError, NoModelFoundError } from './errors';
 import { sha256Hex } from './hash';
 import { basename, dirname, isRecord, parseJsonBytes, stripExtension } from './input-file';
 import { checkLayerClasses } from './layer-classes';
-import { checkLayersTopology } from './topology-check';
+import { checkLayerSizes, checkLayersTopology } from './topology-check';
 import { parseModelJson } from './manifest';
 import { modelJsonFilesOfKind, onlyModelJson, readModelJsonFilesOfKind } from './model-json-files';
 import { readShards, resolveShards } from './shards';
@@ -27,6 +27,11 @@ export async function openLayersModel(modelFile: InputFile, files: readonly Inpu
   const manifest = parseModelJson(json, modelFile.path);
   checkLayerClasses(manifest.modelTopology, modelFile.path);
   checkLayersTopology(manifest.modelTopology, modelFile.path);
+  checkLayerSizes(
+    manifest.modelTopology,
+    manifest.weightsManifest.flatMap((group) => group.weights),
+    modelFile.path,
+  );
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);
   const decoded = dequantizeWeights(

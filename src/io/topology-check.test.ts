@@ -6,7 +6,7 @@ import type { KerasModelTopology } from './manifest';
 import { inputFileFromBytes } from './input-file';
 import { filesFromPath } from './node-files';
 import { openModel } from './open';
-import { checkLayersTopology } from './topology-check';
+import { checkLayerSizes, checkLayersTopology } from './topology-check';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'e2e', 'fixtures');
 const DEMO = join(import.meta.dirname, '..', '..', 'public', 'models', 'digits-cnn');
@@ -72,5 +72,19 @@ describe('checkLayersTopology', () => {
     const files = (await filesFromPath(folder)).filter((f) => !f.path.endsWith('model.json'));
     const modelJson = inputFileFromBytes('functional/model.json', new TextEncoder().encode(JSON.stringify(json)));
     await expect(openModel([modelJson, ...files])).rejects.toThrow(/^functional\/model\.json: the layers of model .* form a cycle/);
+  });
+});
+
+describe('checkLayerSizes', () => {
+  it('accepts the demo and refuses a Dense layer that claims 10⁶ units, before tfjs allocates them', async () => {
+    const json = JSON.parse(await readFile(join(DEMO, 'model.json'), 'utf8'));
+    const weights = (json.weightsManifest as { weights: { name: string; shape: number[] }[] }[]).flatMap((g) => g.weights);
+    expect(() => checkLayerSizes(json.modelTopology, weights, 'model.json')).not.toThrow();
+    const dense = (json.modelTopology.config.layers as { class_name: string; config: Record<string, unknown> }[]).find((l) => l.class_name === 'Dense');
+    if (dense === undefined) throw new Error('the demo has no Dense layer');
+    dense.config['units'] = 1_000_000;
+    expect(() => checkLayerSizes(json.modelTopology, weights, 'model.json')).toThrow(
+      /^model\.json: layer "[^"]+" \(Dense\) declares units 1000000, but its kernel \[\d+, \d+\] holds \d+$/,
+    );
   });
 });

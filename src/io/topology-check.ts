@@ -151,3 +151,58 @@ export function checkLayersTopology(topology: KerasModelTopology, file: string):
   };
   visit(topology, 'model', 0);
 }
+
+/** The config field that fixes a layer's kernel's last dimension, by Keras class. */
+const OUTPUT_FIELDS: Readonly<Record<string, { field: string; weight: string; axis: number }>> = {
+  Dense: { field: 'units', weight: 'kernel', axis: -1 },
+  Conv1D: { field: 'filters', weight: 'kernel', axis: -1 },
+  Conv2D: { field: 'filters', weight: 'kernel', axis: -1 },
+  Conv3D: { field: 'filters', weight: 'kernel', axis: -1 },
+  Conv2DTranspose: { field: 'filters', weight: 'kernel', axis: -2 },
+  Conv3DTranspose: { field: 'filters', weight: 'kernel', axis: -2 },
+  SeparableConv2D: { field: 'filters', weight: 'pointwise_kernel', axis: -1 },
+  DepthwiseConv2D: { field: 'depth_multiplier', weight: 'depthwise_kernel', axis: -1 },
+  Embedding: { field: 'output_dim', weight: 'embeddings', axis: -1 },
+};
+
+/**
+ * Checks every layer's size field (Dense `units`, Conv `filters`, Embedding `output_dim`, …)
+ * against the shape of its stored kernel before tfjs builds the layer — a layer that claims more
+ * units than its weights hold would otherwise allocate its full-size kernel first. Layers whose
+ * kernel is not in the manifest are left to the shard checks.
+ */
+export function checkLayerSizes(topology: KerasModelTopology, weights: readonly { name: string; shape: readonly number[] }[], file: string): void {
+  const byName = new Map(weights.map((w) => [w.name, w.shape]));
+  const shapeOf = (layer: string, weight: string): readonly number[] | undefined => {
+    const exact = byName.get(`${layer}/${weight}`);
+    if (exact) return exact;
+    for (const [name, shape] of byName) if (name.endsWith(`/${layer}/${weight}`)) return shape;
+    return undefined;
+  };
+  const visit = (node: unknown, depth: number): void => {
+    if (!isRecord(node) || depth > 32) return;
+    const config = node['config'];
+    const rule = OUTPUT_FIELDS[String(node['class_name'])];
+    if (rule && isRecord(config)) {
+      const name = layerName(node);
+      const declared = config[rule.field];
+      const shape = name === undefined ? undefined : shapeOf(name, rule.weight);
+      if (shape && shape.length > 0) {
+        const stored = shape[shape.length + rule.axis];
+        if (typeof declared !== 'number' || !Number.isInteger(declared) || declared < 1 || declared !== stored) {
+          throw new ManifestError({
+            file,
+            message: `layer "${name}" (${String(node['class_name'])}) declares ${rule.field} ${JSON.stringify(declared)}, but its ${rule.weight} [${shape.join(', ')}] holds ${stored}`,
+            expected: `${rule.field} ${stored}`,
+            actual: JSON.stringify(declared),
+            mismatchInMessage: true,
+          });
+        }
+      }
+    }
+    const layers = Array.isArray(config) ? config : isRecord(config) ? config['layers'] : undefined;
+    if (Array.isArray(layers)) for (const layer of layers) visit(layer, depth + 1);
+    if (isRecord(config) && isRecord(config['layer'])) visit(config['layer'], depth + 1);
+  };
+  visit(topology, 0);
+}
