@@ -89,6 +89,20 @@ describe('readSafetensors', () => {
   });
 });
 
+describe('parseSafetensorsHeader byte ranges', () => {
+  const data = new Uint8Array(16);
+  it('refuses tensors that share bytes, naming both', () => {
+    const header = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [4], data_offsets: [4, 20] } };
+    expect(() => parseSafetensorsHeader(handBuilt(header, new Uint8Array(20)), 'model.safetensors')).toThrow(/^model\.safetensors: tensors "a" and "b" share bytes/);
+  });
+  it('refuses a hole in the data and bytes after the last tensor', () => {
+    const hole = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } };
+    expect(() => parseSafetensorsHeader(handBuilt(hole, data), 'h.safetensors')).toThrow(/^h\.safetensors: bytes 4…8 of the data belong to no tensor/);
+    const tail = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
+    expect(() => parseSafetensorsHeader(handBuilt(tail, data), 't.safetensors')).toThrow(/^t\.safetensors: the tensors cover 8 of the 16 data bytes/);
+  });
+});
+
 describe('readSafetensorsCheckpoint', () => {
   const one = (name: string, value: number): Uint8Array => encodeSafetensors(new Map([[name, { shape: [1], values: new Float32Array([value]) }]]));
 

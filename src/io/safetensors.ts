@@ -91,6 +91,41 @@ function parseEntry(file: string, name: string, value: unknown, dataBytes: numbe
 }
 
 /** Reads and checks the header of a safetensors file. */
+/** The format's rule: the tensors' byte ranges are disjoint and together cover the data buffer, with no holes. */
+function checkRanges(file: string, entries: ReadonlyMap<string, SafetensorsEntry>, dataBytes: number): void {
+  const ranges = [...entries].map(([name, entry]) => ({ name, begin: entry.begin, end: entry.end })).sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let previous: string | undefined;
+  for (const range of ranges) {
+    if (range.begin < covered) {
+      throw new SafetensorsError({
+        file,
+        message: `tensors "${previous}" and "${range.name}" share bytes`,
+        expected: 'disjoint data_offsets',
+        actual: `"${range.name}" begins at ${range.begin}, before ${covered}`,
+      });
+    }
+    if (range.begin > covered) {
+      throw new SafetensorsError({
+        file,
+        message: `bytes ${covered}…${range.begin} of the data belong to no tensor`,
+        expected: 'data_offsets that cover the data without holes',
+        actual: `a hole before "${range.name}"`,
+      });
+    }
+    covered = range.end;
+    previous = range.name;
+  }
+  if (covered !== dataBytes) {
+    throw new SafetensorsError({
+      file,
+      message: `the tensors cover ${covered} of the ${dataBytes} data bytes`,
+      expected: 'data_offsets that cover the data without holes',
+      actual: `${dataBytes - covered} bytes after the last tensor`,
+    });
+  }
+}
+
 export function parseSafetensorsHeader(bytes: Uint8Array, file: string): SafetensorsHeader {
   if (bytes.byteLength < 8) {
     throw new SafetensorsError({ file, message: 'is too short for a safetensors header', expected: 'at least 8 bytes', actual: `${bytes.byteLength} bytes` });
@@ -121,6 +156,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file: string): Safeten
     }
     entries.set(name, parseEntry(file, name, value, dataBytes));
   }
+  checkRanges(file, entries, dataBytes);
   return { metadata, entries, dataStart };
 }
 
