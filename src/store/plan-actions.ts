@@ -103,8 +103,10 @@ export function setAllocationOption(patch: Partial<LopperState['allocationOption
 }
 
 /** The removal slider's choice, as part of the plan (not an undo step of its own). */
+/** The removals the removal slider chose go into the plan, and the whole plan is measured again (`evaluation` covers removals too). */
 export function setPlanRemoved(removed: string[]): void {
   useLopper.setState((s) => ({ plan: { ...s.plan, removed } }));
+  scheduleEvaluation(true);
 }
 
 export function undo(): void {

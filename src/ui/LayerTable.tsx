@@ -6,8 +6,9 @@ const selectModel = (s: LopperState) => s.model;
 const selectSelected = (s: LopperState) => s.selectedLayer;
 const selectPlan = (s: LopperState) => s.plan.sparsity;
 
-function plannedSparsity(plan: Record<string, number>, layer: string): string {
-  const own = Object.entries(plan).filter(([unit]) => unit === layer || unit.startsWith(`${layer}/`));
+/** The planned sparsity of a row's units: the row itself when it is a unit (a GraphModel's weight names hold `/`), else a Keras layer's `<layer>/…` units. */
+function plannedSparsity(plan: Record<string, number>, layer: string, units: readonly string[]): string {
+  const own = units.includes(layer) ? Object.entries(plan).filter(([unit]) => unit === layer) : Object.entries(plan).filter(([unit]) => unit.startsWith(`${layer}/`));
   if (own.length === 0) return '';
   return own.map(([, s]) => formatPercent(s)).join(' / ');
 }
@@ -69,7 +70,7 @@ export function LayerTable() {
                 <td>{layer.prunable ? 'yes' : '—'}</td>
                 <td className="num">{layer.prunable ? formatPercent(layer.sparsity) : ''}</td>
                 <td className="num" data-testid="layer-plan">
-                  {plannedSparsity(plan, layer.name)}
+                  {plannedSparsity(plan, layer.name, model.units)}
                 </td>
               </tr>
             ))}

@@ -510,7 +510,13 @@ export function PlanPanel() {
       <h2 id="plan-title">Plan</h2>
       <Controls />
       <ChannelGroups />
-      {model.format !== 'hf-transformer' && <Delta />}
+      {model.capabilities.delta ? (
+        <Delta />
+      ) : (
+        <p className="hint" data-testid="delta-unavailable">
+          Delta pruning (DARE): {model.capabilities.unavailable['delta'] ?? 'not available for this model'}
+        </p>
+      )}
       <Live />
       <UnitSliders />
       <Snapshots />

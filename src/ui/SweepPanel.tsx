@@ -42,7 +42,9 @@ function Controls() {
   const unsupported = sweep.config.criterion === 'sparsegpt' && sweep.config.granularity === 'channels' ? 'SparseGPT does not prune whole channels' : null;
   const sweepJob = jobs.find((j) => j.label === 'Sensitivity sweep' || j.label.startsWith('Sweeping'));
   const base = useLopper(selectBase);
-  const delta = sweep.config.delta === true && base !== null;
+  const model = useLopper(selectModel);
+  const deltaUnavailable = model && !model.capabilities.delta ? (model.capabilities.unavailable['delta'] ?? 'delta pruning is not available for this model') : null;
+  const delta = sweep.config.delta === true && base !== null && deltaUnavailable === null;
   return (
     <div className="sweep-controls">
       <Choice
@@ -59,6 +61,7 @@ function Controls() {
         value={sweep.config.granularity}
         options={GRANULARITIES}
         disabled={running}
+        unavailable={(g) => (model && !model.capabilities.granularities.includes(g) ? (model.capabilities.unavailable[g] ?? `${g} is not available for this model`) : undefined)}
         onChange={(granularity) => setSweepConfig({ granularity })}
       />
       <Choice
@@ -90,10 +93,10 @@ function Controls() {
           type="checkbox"
           data-testid="sweep-delta"
           checked={delta}
-          disabled={running || base === null}
+          disabled={running || base === null || deltaUnavailable !== null}
           onChange={(e) => setSweepConfig({ delta: e.target.checked, ...(e.target.checked ? { granularity: 'unstructured' } : {}) })}
         />
-        <span title={base ? `against ${base.name}` : 'load a base model in the plan first'}>Delta sensitivity (columns: DARE drop rate p)</span>
+        <span title={deltaUnavailable ?? (base ? `against ${base.name}` : 'load a base model in the plan first')}>Delta sensitivity (columns: DARE drop rate p)</span>
       </label>
       <button type="button" className="button" data-testid="sweep-run" disabled={running || typeof grid === 'string' || unsupported !== null} onClick={() => void runSweep()}>
         Run sweep
@@ -171,7 +174,7 @@ export function SweepPanel() {
   const heatmapData = useMemo<HeatmapData | null>(() => {
     if (!report || !model) return null;
     const rows = report.layers.map((unit) => {
-      const layer = model.layers.find((l) => unit === l.name || unit.startsWith(`${l.name}/`));
+      const layer = model.layers.find((l) => unit === l.name) ?? model.layers.find((l) => unit.startsWith(`${l.name}/`));
       return { name: unit, detail: layer ? `${layer.type} · ${formatCount(layer.params)} params` : '' };
     });
     const dense = Number.isNaN(report.dense) ? (report.values.flat().find((v) => v !== null) ?? 0) : report.dense;

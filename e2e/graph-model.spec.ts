@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { FIXTURES, dropFiles, lopperState, openWorkbench, readFixture, waitIdle } from './helpers';
+
+/** The units of e2e/fixtures/graph-cnn: the constant weights its Conv2D, _FusedConv2D, depthwise and MatMul ops read. */
+const UNITS = ['conv1/filter', 'conv2/filter', 'dw/filter', 'conv3/filter', 'fc/weights'];
+
+async function finished(page: Page, testId: 'sweep-progress' | 'removal-progress'): Promise<string | null> {
+  const progress = page.getByTestId(testId);
+  await expect(progress).not.toHaveAttribute('data-status', 'running', { timeout: 240_000 });
+  await waitIdle(page);
+  return progress.getAttribute('data-status');
+}
+
+test('a dropped GraphModel is swept, pruned live, exported, checked, re-dropped and has a residual branch removed', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page);
+  await dropFiles(
+    page,
+    readFixture(join(FIXTURES, 'graph-cnn')).filter((f) => f.name !== 'expected.json'),
+  );
+  const opened = await waitIdle(page, (s) => s.model?.format === 'graph-model');
+  expect(opened.error).toBeNull();
+  expect(opened.model?.layers).toEqual(UNITS);
+  expect(opened.evaluation?.divergence).toBe(0);
+  for (const unit of UNITS) await expect(page.locator(`[data-testid="layer-row"][data-layer="${unit}"]`)).toHaveCount(1);
+  await expect(page.getByTestId('delta-unavailable')).toContainText('DARE');
+
+  // A sensitivity sweep on a 2-point grid.
+  await page.getByLabel('Sweep sparsities').fill('0, 0.5');
+  await page.getByTestId('sweep-run').click();
+  expect(await finished(page, 'sweep-progress')).toBe('done');
+  await expect(page.getByTestId('heatmap-cell')).toHaveCount(UNITS.length * 2);
+  await expect(page.locator('[data-testid="heatmap-cell"][data-layer="fc/weights"][data-sparsity="0.5"]')).toHaveCount(1);
+
+  // The global slider: live evaluation of the plan.
+  await page.getByTestId('global-sparsity').fill('0.5');
+  const pruned = await waitIdle(page, (s) => s.plan.target === 0.5 && (s.evaluation?.divergence ?? 0) > 0);
+  expect(pruned.sparsity).toBeGreaterThan(0.45);
+  await expect(page.locator('[data-testid="layer-row"][data-layer="conv2/filter"] [data-testid="layer-plan"]')).toHaveText('50.0%');
+
+  // Export: the worker reopens the zip and reproduces the evaluation.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
+  expect(download.suggestedFilename()).toMatch(/\.zip$/);
+  await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
+  const zip = readFileSync(await download.path());
+
+  // Dropped back in, it opens as a GraphModel with the same sparsity.
+  await dropFiles(page, [{ name: 'graph-cnn-pruned.zip', path: 'graph-cnn-pruned.zip', mimeType: 'application/zip', base64: zip.toString('base64') }]);
+  const reopened = await waitIdle(page, (s) => s.model?.name !== opened.model?.name && s.model?.format === 'graph-model');
+  expect(reopened.error).toBeNull();
+  expect(reopened.model?.layers).toEqual(UNITS);
+  expect(Math.abs((reopened.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
+
+  // FinerCut on the reopened model: its residual branch is the candidate; bypassing it changes the outputs.
+  await page.getByTestId('removal-run').click();
+  expect(await finished(page, 'removal-progress')).toBe('done');
+  await expect(page.locator('[data-testid="removal-cell"][data-candidate="res"]')).toHaveCount(1);
+  await page.getByTestId('removal-count').fill('1');
+  const removed = await waitIdle(page, (s) => s.plan.removed.includes('res') && (s.evaluation?.divergence ?? 0) > 0);
+  expect(removed.plan.removed).toEqual(['res']);
+  const final = await lopperState(page);
+  expect(final.error).toBeNull();
+  expect(final.workerTensors).toBeGreaterThan(0);
+});
