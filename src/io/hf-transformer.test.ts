@@ -140,3 +140,25 @@ describe('hfTransformerFormat', () => {
     await expect(openModel(memoryFiles({ 'm/model.safetensors': tensorsOf({}) }))).rejects.toBeInstanceOf(NoModelFoundError);
   });
 });
+
+describe('config.json and the weights and tokenizer beside it agree', () => {
+  const block1 = Object.fromEntries(
+    Object.entries(LLAMA_SHAPES)
+      .filter(([name]) => name.startsWith('model.layers.0.'))
+      .map(([name, shape]) => [name.replace('layers.0.', 'layers.1.'), shape]),
+  );
+
+  it('refuses weights of a block the config does not have, naming the tensor', async () => {
+    const files = memoryFiles({ 'tiny/config.json': LLAMA, 'tiny/model.safetensors': tensorsOf({ ...LLAMA_SHAPES, ...block1 }) });
+    const open = openModel(files);
+    await expect(open).rejects.toBeInstanceOf(TransformerWeightsError);
+    await expect(openModel(files)).rejects.toThrow(/^tiny\/model\.safetensors: holds "model\.layers\.1\.[^"]+", a block that config\.json \(1 layers\) does not have/);
+  });
+
+  it('refuses a tokenizer with more tokens than the embedding has rows', async () => {
+    const tokenizer = { type: 'char', unk_token: '<unk>', vocab: ['<unk>', 'a', 'b', 'c', 'd', 'e', 'f'] };
+    const files = memoryFiles({ 'tiny/config.json': LLAMA, 'tiny/model.safetensors': tensorsOf(LLAMA_SHAPES), 'tiny/char-tokenizer.json': tokenizer });
+    await expect(openModel(files)).rejects.toBeInstanceOf(TokenizerFileError);
+    await expect(openModel(files)).rejects.toThrow(/^tiny\/char-tokenizer\.json: produces token ids up to 6, but the model's embedding has 5 rows/);
+  });
+});

@@ -104,19 +104,40 @@ async function readWeights(files: readonly InputFile[], configFile: InputFile, c
       actual: first.actual,
     });
   }
+  const beyond = [...tensors.keys()]
+    .map((name) => ({ name, block: /^(?:model\.layers|transformer\.h)\.(\d+)\./.exec(name) }))
+    .find(({ block }) => block !== null && Number(block[1]) >= config.layers);
+  if (beyond !== undefined) {
+    throw new TransformerWeightsError({
+      file: sources.get(beyond.name) ?? listForMessage(checkpoint.files),
+      message: `holds "${beyond.name}", a block that config.json (${config.layers} layers) does not have: the config and the weights are of different models`,
+      expected: `blocks 0…${config.layers - 1}`,
+      actual: `block ${beyond.block?.[1]}`,
+    });
+  }
   return { tensors, files: checkpoint.files };
 }
 
-async function readTokenizer(files: readonly InputFile[], folder: string): Promise<TransformerPayload['tokenizer']> {
+async function readTokenizer(files: readonly InputFile[], folder: string, config: TransformerConfig): Promise<TransformerPayload['tokenizer']> {
   for (const name of [HF_TOKENIZER_FILE, CHAR_TOKENIZER_FILE]) {
     const file = files.find((f) => dirname(f.path) === folder && basename(f.path) === name);
     if (file === undefined) continue;
     const json = await readJson(file);
     if (json === undefined) throw new TokenizerFileError({ file: file.path, message: 'is not valid JSON' });
+    let vocabSize: number;
     try {
-      createTokenizer(json);
+      vocabSize = createTokenizer(json).vocabSize;
     } catch (error) {
       throw error instanceof TokenizerError ? fileError(TokenizerFileError, file.path, error) : error;
+    }
+    if (vocabSize > config.vocabSize) {
+      throw new TokenizerFileError({
+        file: file.path,
+        message: `produces token ids up to ${vocabSize - 1}, but the model's embedding has ${config.vocabSize} rows (vocab_size in config.json)`,
+        expected: `a tokenizer of at most ${config.vocabSize} tokens`,
+        actual: `${vocabSize} tokens`,
+        mismatchInMessage: true,
+      });
     }
     return { file: file.path, json };
   }
@@ -136,7 +157,7 @@ function transformerName(configPath: string, json: unknown, config: TransformerC
 export async function openHfTransformer(configFile: InputFile, files: readonly InputFile[]): Promise<OpenedModel> {
   const { bytes, config } = await readConfig(configFile);
   const weights = await readWeights(files, configFile, config);
-  const tokenizer = await readTokenizer(files, dirname(configFile.path));
+  const tokenizer = await readTokenizer(files, dirname(configFile.path), config);
   const transformer: TransformerPayload = { config, tensors: weights.tensors };
   if (tokenizer !== undefined) transformer.tokenizer = tokenizer;
   return {
