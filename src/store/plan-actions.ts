@@ -105,6 +105,8 @@ export function setAllocationOption(patch: Partial<LopperState['allocationOption
 /** The removal slider's choice, as part of the plan (not an undo step of its own). */
 /** The removals the removal slider chose go into the plan, and the whole plan is measured again (`evaluation` covers removals too). */
 export function setPlanRemoved(removed: string[]): void {
+  const before = useLopper.getState().plan.removed;
+  if (before.length === removed.length && before.every((name, i) => name === removed[i])) return;
   useLopper.setState((s) => ({ plan: { ...s.plan, removed } }));
   scheduleEvaluation(true);
 }
