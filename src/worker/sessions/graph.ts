@@ -292,7 +292,9 @@ export class GraphSession implements Session {
     const inApp = request.float16
       ? undefined
       : plainEvaluation(
-          await withKernelTensors(this.model, applied.kernels, (kernels) => evaluateSamples(this.model, this.samples(), { forward: { kernels, bypass }, reference, latencyRuns: 0 })),
+          await withKernelTensors(this.model, applied.kernels, (kernels) =>
+            evaluateSamples(this.model, this.samples(), { forward: { kernels, bypass }, reference, latencyRuns: 0 }),
+          ),
         );
     const dense = await this.denseEvaluation(job);
     // Without float16 the recipe's pruned metrics are the in-app evaluation; with it, the export's own (its weights are rounded).
