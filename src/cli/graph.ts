@@ -16,7 +16,8 @@ import type { GraphTopology } from '../io/tfjs-graph';
 import type { OpenedModel } from '../io/types';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import type { CliBackend } from './backend';
-import type { Output } from './load';
+import { warn, type Output } from './load';
+import { nonFiniteInputWarnings } from '../io/warnings';
 
 /*
  * The TF.js GraphModel kind on the command line: `lopper inspect|eval|sweep|remove` build it here
@@ -73,6 +74,7 @@ export async function graphData(args: ParsedArgs, kind: GraphModelPrunable): Pro
   if (!dataPath.toLowerCase().endsWith('.json')) throw new UsageError(`--data for a GraphModel is a dataset .json file, got ${dataPath}`);
   const [file] = await filesFromPath(dataPath);
   const dataset = await parseDataset(file);
+  for (const message of nonFiniteInputWarnings(file.path, dataset.inputs)) warn(message);
   checkDatasetFitsModel(dataset, shape, outputClasses(kind));
   return { kind: 'samples', ...dataset, synthetic: false };
 }

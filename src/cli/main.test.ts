@@ -108,3 +108,28 @@ describe('lopper inspect and eval on a Hugging Face transformer', () => {
     expect(stderr).toContain('.txt');
   });
 });
+
+describe('warnings', () => {
+  it('inspect and eval carry a warning for NaN weights in their JSON and on stderr, and still succeed', async () => {
+    const { cp, mkdtemp, readFile: read, writeFile: write, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'lopper-nan-'));
+    try {
+      const model = join(dir, 'digits-cnn');
+      await cp(DEMO, model, { recursive: true });
+      const shard = join(model, 'group1-shard1of2.bin');
+      const bytes = await read(shard);
+      new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setFloat32(0, NaN, true);
+      await write(shard, bytes);
+      for (const command of ['inspect', 'eval']) {
+        const { code, stdout, stderr } = await run([command, model, '--json', '--backend', 'cpu', ...(command === 'eval' ? ['--samples', '4'] : [])]);
+        expect(code, stderr).toBe(0);
+        const printed = JSON.parse(stdout) as { warnings?: string[] };
+        expect(printed.warnings).toEqual([expect.stringMatching(/^weight \S+ holds 1 NaN values/)]);
+        expect(stderr).toMatch(/lopper: warning: weight \S+ holds 1 NaN values/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,7 +4,7 @@ import { inspectModel } from '../core/model/inspect';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { PrunableModel } from '../core/model/runtime';
-import { loadData, modelPath, openPath, type Output } from './load';
+import { loadData, modelPath, openPath, takeWarnings, type Output } from './load';
 import { evalGraph, inspectGraph } from './graph';
 import { evalTransformer, inspectTransformer } from './transformer-info';
 import { prune } from './prune';
@@ -114,7 +114,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS[args.command];
   const json = args.options.get('json') === true;
-  const out: Output = { json, print: (value) => (json ? process.stdout.write(`${JSON.stringify(value)}\n`) : humanPrint(value)) };
+  takeWarnings();
+  const withWarnings = (value: Record<string, unknown>): Record<string, unknown> => {
+    const warnings = takeWarnings();
+    return warnings.length > 0 ? { ...value, warnings } : value;
+  };
+  const out: Output = { json, print: (value) => (json ? process.stdout.write(`${JSON.stringify(withWarnings(value))}\n`) : humanPrint(withWarnings(value))) };
   try {
     if (!command) throw new UsageError(`unknown command "${args.command}" (expected: ${Object.keys(COMMANDS).join(', ')})`);
     await command(args, out);

@@ -18,7 +18,8 @@ import { checkRecipeWeights, parseRecipe, planFromRecipe, recipeFromPlan, recipe
 import type { InputFile, OpenedModel } from '../io/types';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { modelPath, type Output } from './load';
+import { modelPath, warn, type Output } from './load';
+import { nonFiniteWeightWarnings } from '../io/warnings';
 import { graphBaseKernels, graphSubject } from './prune-graph';
 import { layersBaseKernels, layersSubject } from './prune-layers';
 import type { KernelSource, PruneSubject } from './prune-subject';
@@ -151,7 +152,9 @@ async function readSweep(path: string): Promise<SensitivityCurves> {
 /** The model's files as the command line reads them, and the model opened from them. */
 async function openPath(path: string): Promise<{ files: InputFile[]; opened: OpenedModel }> {
   const files = (await splitDrop(await filesFromPath(path))).modelFiles;
-  return { files, opened: await openModel(files) };
+  const opened = await openModel(files);
+  for (const message of nonFiniteWeightWarnings(opened)) warn(message);
+  return { files, opened };
 }
 
 async function openSubject(args: ParsedArgs): Promise<PruneSubject> {
