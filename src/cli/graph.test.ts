@@ -249,6 +249,12 @@ describe('lopper on a GraphModel with control flow (e2e/fixtures/graph-control)'
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/graph-control has control flow.*FinerCut removal/);
   });
+
+  it('prune with wanda leaves the units of the branch calibration does not take as they are, and says why', async () => {
+    const result = await run(['prune', CONTROL, '--sparsity', '0.5', '--criterion', 'wanda', '--out', join(dir, 'control-wanda'), '--json', '--backend', 'cpu']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/left as it is: wanda needs the unit's calibration inputs, and none reached it/);
+  });
 });
 
 describe.skipIf(!realPresent)('lopper inspect on real GraphModels (node_modules/.cache/lopper-real-models)', () => {

@@ -86,7 +86,13 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
       }
       const stats =
         criterion.needs === 'none' ? undefined : (await captureStats(model, calibration ?? [], new Set([unit.name]), criterion.needs, { kernels: pruned, bypass })).get(unit.name);
-      if (criterion.needs !== 'none' && stats === undefined) throw new Error(`${unit.name} saw no calibration input: is it bypassed by the plan's removals?`);
+      if (criterion.needs !== 'none' && stats === undefined) {
+        result.skipped.push({
+          unit: unit.name,
+          reason: `${criterion.key} needs the unit's calibration inputs, and none reached it (it is bypassed by the plan's removals, or sits in a branch the calibration data does not take)`,
+        });
+        continue;
+      }
       const { values } = criterion.prune({
         kind: layout.kind,
         matrix: kernelToMatrix(layout, await readKernel(model, unit.name)),

@@ -56,6 +56,14 @@ export async function sweepPrunable(model: Prunable, data: SampleData, options: 
         continue;
       }
       const stats = criterion.needs === 'none' ? undefined : (await captureStats(model, batches, new Set([unit.name]), criterion.needs)).get(unit.name);
+      if (criterion.needs !== 'none' && stats === undefined) {
+        result.skipped.push({
+          unit: unit.name,
+          reason: `${criterion.key} needs the unit's calibration inputs, and none reached it (it sits in a branch the calibration data does not take)`,
+        });
+        result.cells += sparsities.length;
+        continue;
+      }
       const kernel = await readKernel(model, unit.name);
       for (const [column, sparsity] of sparsities.entries()) {
         if (options.shouldStop?.()) return { ...result, cancelled: true };
