@@ -182,7 +182,7 @@ export async function graphSweep(
   args: ParsedArgs,
   opened: OpenedModel,
   options: { criterion: SweepResult['criterion']; granularity: Granularity; sparsities: readonly number[]; metric?: SweepMetric; seed: number },
-): Promise<{ units: number; metric: SweepMetric; dataHash: string; run(onCell: (cell: SweepCell) => void): Promise<SweepResult>; dispose(): void }> {
+): Promise<{ unitNames: string[]; metric: SweepMetric; dataHash: string; run(onCell: (cell: SweepCell) => void, select?: SweepSelection): Promise<SweepResult>; dispose(): void }> {
   checkGraphGranularity(options.granularity);
   const kind = await openGraphKind(opened);
   try {
@@ -190,16 +190,22 @@ export async function graphSweep(
     const metric = options.metric ?? (data.labels ? 'accuracy' : 'js');
     const { criterion, granularity, sparsities, seed } = options;
     return {
-      units: kind.units().length,
+      unitNames: kind.units().map((u) => u.name),
       metric,
       dataHash: data.hash,
-      run: (onCell) => sweepPrunable(kind, data, { criterion, granularity, sparsities, metric, seed, onCell }),
+      run: (onCell, select) => sweepPrunable(kind, data, { criterion, granularity, sparsities: select?.sparsities ?? sparsities, units: select?.units, metric, seed, onCell }),
       dispose: () => kind.dispose(),
     };
   } catch (error) {
     kind.dispose();
     throw error;
   }
+}
+
+/** A restriction of a sweep to some units and sparsities (one shard's share, `lopper sweep --shard`). */
+export interface SweepSelection {
+  units: readonly string[];
+  sparsities: readonly number[];
 }
 
 /** A GraphModel as `lopper remove`'s FinerCut target: its residual adds, on the first min(128, N) samples. */

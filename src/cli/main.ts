@@ -9,6 +9,7 @@ import { evalGraph, inspectGraph } from './graph';
 import { evalTransformer, inspectTransformer } from './transformer-info';
 import { prune } from './prune';
 import { remove } from './remove';
+import { merge } from './merge';
 import { sweep } from './sweep';
 
 const USAGE = `usage: lopper <command> <model> [options]
@@ -20,6 +21,8 @@ commands:
         [--criterion magnitude|wanda|sparsegpt|random] (magnitude)
         [--granularity unstructured|2:4|4:8|channels] (unstructured; N:M sweeps [0, N/M])
         [--sparsities 0,0.25,...] (0,0.1,...,0.9,0.95)  [--metric accuracy|loss|kl|js] (accuracy; js without labels)
+        [--shard i/n] only the cells whose unit-major index ≡ i (mod n), the others null
+  merge F1 F2 ... --out F           joins the shard files of one sweep into the unsharded sweep's file
   remove <model> [--data D] --out F FinerCut greedy removal of sublayers / residual branches, written to F as JSON
         [--metric js|kl|angular|logits] (js)  [--steps N] (all)
         language models: --data a .txt, or --samples N (10) windows of seeded random ids; windows of
@@ -85,6 +88,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Output) => Promise<void>>
   inspect,
   eval: evalCommand,
   sweep,
+  merge,
   remove,
   prune,
 };

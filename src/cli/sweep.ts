@@ -4,7 +4,7 @@ import { getCriterion } from '../core/criteria/registry';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
 import { PrunableModel } from '../core/model/runtime';
 import { FINERCUT_SAMPLES, randomTokenWindows } from '../core/removal/calibration';
-import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, type SweepCell, type SweepFile, type SweepMetric, type SweepResult } from '../core/sweep/engine';
+import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, sweepGrid, type SweepCell, type SweepFile, type SweepMetric, type SweepResult } from '../core/sweep/engine';
 import { runTransformerSweep, TRANSFORMER_SWEEP_METRICS, type TransformerSweepMetric } from '../core/sweep/transformer-sweep';
 import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel } from '../core/transformer/model';
@@ -14,7 +14,7 @@ import { openModel, splitDrop } from '../io/open';
 import type { OpenedModel, TransformerPayload } from '../io/types';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { graphSweep } from './graph';
+import { graphSweep, type SweepSelection } from './graph';
 import { loadData, modelPath, type Output } from './load';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
@@ -48,6 +48,8 @@ function rowReporter(units: number, started: number): (cell: SweepCell) => void 
 
 interface SweepArgs {
   outPath: string;
+  /** `--shard i/n`: only the cells whose unit-major index ≡ i (mod n). */
+  shard?: { i: number; n: number };
   criterion: CriterionKey;
   granularity: Granularity;
   sparsities: readonly number[];
@@ -63,7 +65,48 @@ function sweepArgs(args: ParsedArgs): SweepArgs {
   const granularity = choiceOption(args, 'granularity', GRANULARITIES) ?? 'unstructured';
   const refusals = LAYER_KINDS.map((kind) => getCriterion(criterion).supports(kind, granularity)).filter((r): r is string => r !== true);
   if (refusals.length === LAYER_KINDS.length) throw new UsageError(refusals[0]);
-  return { outPath, criterion, granularity, sparsities: sparsitiesOption(args), metric: choiceOption(args, 'metric', SWEEP_METRICS), seed: seedOption(args) };
+  return { outPath, criterion, granularity, sparsities: sparsitiesOption(args), metric: choiceOption(args, 'metric', SWEEP_METRICS), seed: seedOption(args), ...shardOption(args) };
+}
+
+function shardOption(args: ParsedArgs): { shard?: { i: number; n: number } } {
+  const value = stringOption(args, 'shard');
+  if (value === undefined) return {};
+  const match = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const i = Number(match?.[1]);
+  const n = Number(match?.[2]);
+  if (match === null || !(n >= 1) || !(i < n)) throw new UsageError(`--shard expects i/n with 0 ≤ i < n (e.g. 0/4), got "${value}"`);
+  return { shard: { i, n } };
+}
+
+/**
+ * One shard's cells, run unit by unit on the columns that fall to it (cell values do not depend on
+ * the other cells of a sweep), placed into the full grid with null elsewhere.
+ */
+async function runShard(
+  prepared: PreparedSweep,
+  grid: number[],
+  shard: { i: number; n: number },
+  onCell: (cell: SweepCell) => void,
+): Promise<SweepResult & { computed: boolean[][] }> {
+  const rows = prepared.unitNames.length;
+  const columns = grid.length;
+  const computed = prepared.unitNames.map(() => grid.map(() => false));
+  let merged: (SweepResult & { computed: boolean[][] }) | undefined;
+  for (const [row, unit] of prepared.unitNames.entries()) {
+    const wanted = grid.map((_, column) => column).filter((column) => (row * columns + column) % shard.n === shard.i);
+    if (wanted.length === 0) continue;
+    const part = await prepared.run(onCell, { units: [unit], sparsities: wanted.map((column) => grid[column]) });
+    merged ??= { ...part, sparsities: grid, layers: [...prepared.unitNames], values: prepared.unitNames.map(() => grid.map(() => NaN)), skipped: [], cells: 0, computed };
+    for (const [k, column] of wanted.entries()) {
+      const index = part.sparsities.indexOf(grid[column]);
+      merged.values[row][column] = part.values[0][index >= 0 ? index : k];
+      computed[row][column] = true;
+    }
+    merged.skipped.push(...part.skipped);
+    merged.cells += wanted.length;
+  }
+  if (merged === undefined) throw new UsageError(`--shard ${shard.i}/${shard.n} holds no cell of a ${rows} × ${columns} sweep`);
+  return merged;
 }
 
 async function writeJson(path: string, value: SweepFile): Promise<void> {
@@ -75,10 +118,10 @@ async function writeJson(path: string, value: SweepFile): Promise<void> {
 
 /** A loaded model with its data, ready to sweep. */
 interface PreparedSweep {
-  units: number;
+  unitNames: string[];
   metric: SweepMetric;
   dataHash: string;
-  run(onCell: (cell: SweepCell) => void): Promise<SweepResult>;
+  run(onCell: (cell: SweepCell) => void, select?: SweepSelection): Promise<SweepResult>;
   dispose(): void;
 }
 
@@ -90,10 +133,10 @@ async function layersSweep(args: ParsedArgs, opened: OpenedModel, options: Sweep
     const metric = options.metric ?? (data.labels ? 'accuracy' : 'js');
     const { criterion, granularity, sparsities, seed } = options;
     return {
-      units: model.units().length,
+      unitNames: model.units().map((u) => u.name),
       metric,
       dataHash: data.hash,
-      run: (onCell) => runSweep(model, data, { criterion, granularity, sparsities, metric, seed, onCell }),
+      run: (onCell, select) => runSweep(model, data, { criterion, granularity, sparsities: select?.sparsities ?? sparsities, units: select?.units, metric, seed, onCell }),
       dispose: () => model.dispose(),
     };
   } catch (error) {
@@ -138,10 +181,20 @@ async function transformerSweep(args: ParsedArgs, payload: TransformerPayload, o
   const { ids, dataHash } = await tokenIds(args, payload, samples, seed);
   const model = new TransformerModel(payload.config, payload.tensors);
   return {
-    units: model.units().length,
+    unitNames: model.units().map((u) => u.name),
     metric,
     dataHash,
-    run: (onCell) => runTransformerSweep(model, ids, { criterion, granularity, sparsities, metric, seed, onCell, calibration: { samples } }),
+    run: (onCell, select) =>
+      runTransformerSweep(model, ids, {
+        criterion,
+        granularity,
+        sparsities: select?.sparsities ?? sparsities,
+        units: select?.units,
+        metric,
+        seed,
+        onCell,
+        calibration: { samples },
+      }),
     dispose: () => model.dispose(),
   };
 }
@@ -165,10 +218,27 @@ export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
   try {
     const { metric, dataHash } = prepared;
     const started = performance.now();
-    const result = await prepared.run(rowReporter(prepared.units, started));
+    const reporter = rowReporter(prepared.unitNames.length, started);
+    const columns = sweepGrid(options.granularity, options.sparsities);
+    const result = options.shard ? await runShard(prepared, columns, options.shard, () => undefined) : await prepared.run(reporter);
     const seconds = (performance.now() - started) / 1000;
-    const { cancelled: _cancelled, cells, skipped, ...grid } = result;
-    await writeJson(options.outPath, { ...grid, dataHash, backend, seconds, ...(skipped.length > 0 && { skipped }) });
+    const { cancelled: _cancelled, cells, skipped, ...fields } = result;
+    const grid = {
+      criterion: fields.criterion,
+      granularity: fields.granularity,
+      metric: fields.metric,
+      sparsities: fields.sparsities,
+      layers: fields.layers,
+      values: fields.values,
+      dense: fields.dense,
+    };
+    const file: SweepFile = { ...grid, dataHash, backend, seconds, ...(skipped.length > 0 && { skipped }) };
+    if (options.shard && 'computed' in result) {
+      const computed = (result as { computed: boolean[][] }).computed;
+      file.values = grid.values.map((row, r) => row.map((v, c) => (computed[r][c] ? v : null)));
+      (file as SweepFile & { shard: { i: number; n: number } }).shard = options.shard;
+    }
+    await writeJson(options.outPath, file);
     if (out.json) {
       out.print({ out: options.outPath, cells, seconds });
     } else {
