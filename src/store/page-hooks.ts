@@ -12,6 +12,13 @@ export interface PageHooks {
   sparsity: number | null;
   evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
   error: string | null;
+  /** The open model's and data's warnings (NaN/±Infinity weights or inputs); absent when there are none. */
+  warnings?: string[];
+}
+
+function warningsOf(s: LopperState): { warnings?: string[] } {
+  const warnings = [...(s.model?.warnings ?? []), ...(s.data?.warnings ?? [])];
+  return warnings.length > 0 ? { warnings } : {};
 }
 
 export function snapshot(s: LopperState): PageHooks {
@@ -40,6 +47,7 @@ export function snapshot(s: LopperState): PageHooks {
       samples: s.evaluation.samples,
     },
     error: s.error?.message ?? null,
+    ...warningsOf(s),
   };
 }
 

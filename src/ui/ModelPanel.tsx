@@ -80,6 +80,13 @@ export function ModelPanel() {
           {model.sha256.slice(0, 12)}…
         </dd>
       </dl>
+      {model.warnings && model.warnings.length > 0 && (
+        <ul className="warnings" data-testid="model-warnings" role="status">
+          {model.warnings.map((warning) => (
+            <li key={warning}>{warning}</li>
+          ))}
+        </ul>
+      )}
       <h3>{hasPlan ? 'Evaluation with the plan' : 'Dense evaluation'}</h3>
       <EvaluationView />
     </section>

@@ -2,6 +2,7 @@ import type { GroupPreview } from '../core/structure';
 import type { Evaluation } from '../core/types';
 import { LopperInputError } from '../io/errors';
 import { openModel, splitDrop } from '../io/open';
+import { nonFiniteWeightWarnings } from '../io/warnings';
 import type { InputFile, OpenedModel } from '../io/types';
 import type {
   BackendState,
@@ -80,7 +81,8 @@ export class WorkerApi {
       const evaluation = await next.evaluate(job);
       this.session?.dispose();
       this.session = next;
-      return { model: next.summary, data: next.dataSummary(), evaluation, backend: this.requireBackend() };
+      const warnings = nonFiniteWeightWarnings(opened);
+      return { model: warnings.length > 0 ? { ...next.summary, warnings } : next.summary, data: next.dataSummary(), evaluation, backend: this.requireBackend() };
     } catch (error) {
       next.dispose();
       throw error;

@@ -42,6 +42,8 @@ export interface ModelSummary {
   removalCandidates: string[];
   /** What the model's kind offers (criteria, granularities, allocations, removal, delta pruning). */
   capabilities: KindCapabilities;
+  /** Problems that do not stop the model from opening (NaN/±Infinity weights), DESIGN §6 `warnings`. */
+  warnings?: string[];
   /** Language models: their tokenizer kind and context length. */
   tokenizer?: string;
   contextLength?: number;
@@ -54,6 +56,8 @@ export interface DataSummary {
   shape: number[];
   labelled: boolean;
   synthetic: boolean;
+  /** NaN/±Infinity inputs. */
+  warnings?: string[];
 }
 
 export interface OpenResult {

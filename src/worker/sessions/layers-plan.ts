@@ -4,6 +4,7 @@ import { evaluate } from '../../core/evaluate';
 import type { PrunableModel } from '../../core/model/runtime';
 import type { PruningPlan } from '../../core/plan';
 import { applyPlanKernels } from '../../core/pipeline/apply';
+import { checkExport } from '../../core/pipeline/verify';
 import { calibrationInputs, type PipelineData } from '../../core/pipeline/data';
 import { allocatePlan } from '../../core/pipeline/plan';
 import { shrinkForPlan, type PlannedShrink } from '../../core/structure/plan-shrink';
@@ -239,15 +240,6 @@ function roundedToFloat16(weights: Map<string, WeightValues>): Map<string, Weigh
   return new Map([...weights].map(([name, w]) => [name, w.values instanceof Float32Array ? { shape: w.shape, values: decodeFloat16(encodeFloat16(w.values)) } : w]));
 }
 
-/** The headline metric two evaluations are compared on. */
-function headline(evaluation: Evaluation): { metric: string; value: number } {
-  if (evaluation.loss !== undefined) return { metric: 'loss', value: evaluation.loss };
-  if (evaluation.accuracy !== undefined) return { metric: 'accuracy', value: evaluation.accuracy };
-  return { metric: 'divergence', value: evaluation.divergence ?? NaN };
-}
-
-const EXPORT_TOLERANCE = 1e-5;
-
 /**
  * The plan applied and written as a TF.js LayersModel zip with its recipe; before it is handed over,
  * the zip is opened again like a user's drop and evaluated, and must reproduce the in-app evaluation.
@@ -293,14 +285,11 @@ export async function exportLayersPlan(
   job.progress('Checking the export', 2, 3);
   const reopened = await openModel([{ path: `${ctx.opened.name}-pruned.zip`, size: zip.length, bytes: async () => zip }]);
   const reloaded = await evaluateOpened(reopened);
-  const a = headline(reference);
-  const b = headline(reloaded);
-  const difference = Math.abs(a.value - b.value);
   return {
     fileName: `${ctx.opened.name}-pruned${request.float16 ? '-f16' : ''}.zip`,
     zip,
     files: [...written.files.map((f) => f.path), 'recipe.json'],
-    check: { metric: a.metric, inApp: a.value, reloaded: b.value, difference, ok: a.metric === b.metric && difference <= EXPORT_TOLERANCE },
+    check: checkExport(reference, reloaded),
   };
 }
 

@@ -10,6 +10,7 @@ import { runSweep } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
+import { nonFiniteInputWarnings } from '../../io/warnings';
 import type {
   BaseModelInfo,
   DataSummary,
@@ -96,7 +97,16 @@ export class LayersSession implements Session {
 
   dataSummary(): DataSummary {
     const d = this.dataset;
-    return { source: d.source, hash: d.hash, samples: d.shape[0], shape: d.shape, labelled: d.labels !== undefined, synthetic: d.source === 'synthetic' };
+    const warnings = nonFiniteInputWarnings(d.source, d.inputs);
+    return {
+      source: d.source,
+      hash: d.hash,
+      samples: d.shape[0],
+      shape: d.shape,
+      labelled: d.labels !== undefined,
+      synthetic: d.source === 'synthetic',
+      ...(warnings.length > 0 && { warnings }),
+    };
   }
 
   async loadData(file: InputFile): Promise<void> {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gzipSync } from 'fflate';
 import type { CalibrationStats } from '../../core/criteria/types';
 import { applyPlanKernels } from '../../core/pipeline/apply';
+import { checkExport } from '../../core/pipeline/verify';
 import { calibrationInputs, type PipelineData } from '../../core/pipeline/data';
 import { allocatePlan } from '../../core/pipeline/plan';
 import type { PruningPlan } from '../../core/plan';
@@ -133,15 +134,11 @@ export async function exportTransformerPlan(ctx: TransformerPlanContext, request
     const reloaded = await ctx.evaluateOpened(reopened, job);
     // A float16 export is held to the evaluation of the float16-rounded weights, not of the float32 ones.
     const reference = request.float16 ? await roundedEvaluation(ctx, request.plan.removed, job) : inApp;
-    const a = reference.perplexity ?? NaN;
-    const b = reloaded.perplexity ?? NaN;
-    const difference = Math.abs(a - b) / Math.abs(a);
-    const tolerance = 1e-5;
     return {
       fileName: `${ctx.opened.name}-pruned${request.float16 ? '-f16' : ''}.zip`,
       zip,
       files: [...files.map((f) => f.path), 'recipe.json'],
-      check: { metric: 'perplexity', inApp: a, reloaded: b, difference, ok: difference <= tolerance },
+      check: checkExport(reference, reloaded),
     };
   } finally {
     for (const [unit, values] of originals) ctx.model.setKernel(unit, values);
