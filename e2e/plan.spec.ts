@@ -163,3 +163,15 @@ test('delta sensitivity: a sweep of DARE drop rates per layer against the base',
   const dense2 = Number(await page.locator('[data-testid="heatmap-cell"][data-layer="dense2"][data-sparsity="0.9"]').getAttribute('data-value'));
   expect(conv1).toBeLessThan(dense2);
 });
+
+test('switching the backend with a plan applied shows the plan measured on the new backend, not the dense model', async ({ page }) => {
+  test.setTimeout(240_000);
+  const dense = await openWorkbench(page);
+  await setRange(page, 'global-sparsity', 0.6);
+  const planned = await waitIdle(page, (s) => s.plan.target === 0.6 && s.evaluation?.accuracy !== dense.evaluation?.accuracy);
+  await page.getByTestId('backend-select').selectOption('cpu');
+  const switched = await waitIdle(page, (s) => s.backend === 'cpu', 180_000);
+  expect(switched.plan.target).toBe(0.6);
+  expect(switched.evaluation?.accuracy).not.toBe(dense.evaluation?.accuracy);
+  expect(Math.abs((switched.evaluation?.accuracy ?? 0) - (planned.evaluation?.accuracy ?? 1))).toBeLessThan(0.005);
+});

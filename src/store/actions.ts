@@ -151,11 +151,34 @@ export async function reevaluate(): Promise<void> {
   if (evaluation) useLopper.setState({ evaluation });
 }
 
+let reapplyPlan: (() => void) | null = null;
+
+/** How the plan is measured again (set by plan-actions, which depends on this module). */
+export function onPlanReapply(reapply: () => void): void {
+  reapplyPlan = reapply;
+}
+
+/** True when the plan changes the model: some sparsity, a removal or DARE. */
+function planIsApplied(): boolean {
+  const { plan } = useLopper.getState();
+  return plan.removed.length > 0 || plan.dare !== undefined || Object.values(plan.sparsity).some((s) => s > 0);
+}
+
+/**
+ * Switches the worker to another backend. The model is rebuilt there; with a plan applied the
+ * evaluation shown is that of the plan, measured again on the new backend, never the dense one.
+ */
 export async function switchBackend(backend: BackendName): Promise<void> {
   useLopper.setState({ backendPending: backend });
   const result = await runJob(`Switching to ${backend}`, (signal, onProgress) => client.call('setBackend', { backend }, { signal, onProgress }), false);
   useLopper.setState({ backendPending: null });
-  if (result) useLopper.setState({ backend: result.backend, ...(result.evaluation ? { evaluation: result.evaluation } : {}) });
+  if (!result) return;
+  if (planIsApplied() && reapplyPlan) {
+    useLopper.setState({ backend: result.backend });
+    reapplyPlan();
+  } else {
+    useLopper.setState({ backend: result.backend, ...(result.evaluation ? { evaluation: result.evaluation } : {}) });
+  }
 }
 
 export async function selectLayer(layer: string | null): Promise<void> {

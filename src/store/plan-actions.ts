@@ -2,7 +2,7 @@ import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { AllocationKey, PruningPlan } from '../core/plan';
 import type { GroupPreview } from '../core/structure';
 import { CancelledError, type TransferFile } from '../worker/protocol';
-import { baseUrl, client, runJob } from './actions';
+import { baseUrl, client, onPlanReapply, runJob } from './actions';
 import { useLopper, type LopperState } from './state';
 
 const DEBOUNCE_MS = 200;
@@ -71,6 +71,8 @@ function changePlan(change: (plan: PruningPlan) => PruningPlan, allocate = true)
   }));
   scheduleEvaluation(allocate);
 }
+
+onPlanReapply(() => scheduleEvaluation(false));
 
 export function setGlobalTarget(target: number): void {
   changePlan((p) => ({ ...p, target: Math.max(0, Math.min(1, target)) }));
