@@ -133,3 +133,21 @@ describe('warnings', () => {
     }
   });
 });
+
+describe('text data', () => {
+  it('an empty .txt is refused as the page refuses it: too short to score, in one line', async () => {
+    const { mkdtemp, writeFile: write, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'lopper-text-'));
+    try {
+      const empty = join(dir, 'empty.txt');
+      await write(empty, '');
+      const { code, stderr } = await run(['eval', join(ROOT, 'public', 'models', 'char-lm'), '--data', empty, '--json', '--backend', 'cpu']);
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(/empty\.txt: is too short to score \(expected at least 2 tokens, got 0\)/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

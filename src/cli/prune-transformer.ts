@@ -11,13 +11,13 @@ import { transformerTarget } from '../core/removal/transformer-target';
 import { windowBatches, type WindowBatch } from '../core/removal/windows';
 import { DEFAULT_SPARSITIES } from '../core/sweep/engine';
 import { runTransformerSweep } from '../core/sweep/transformer-sweep';
-import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel, type TransformerForwardOptions } from '../core/transformer/model';
 import { jsFromLogits } from '../core/transformer/output-change';
 import { perplexity } from '../core/transformer/perplexity';
 import type { UnitInfo } from '../core/types';
 import { writeHfTransformer, type ExportFile } from '../io/export';
 import { sha256Hex } from '../io/hash';
+import { tokenizeText } from '../io/text';
 import { inputFileFromBytes, parseJsonBytes } from '../io/input-file';
 import { openModel } from '../io/open';
 import type { Recipe, RecipeMetrics } from '../io/recipe';
@@ -242,8 +242,7 @@ async function tokenData(args: ParsedArgs, payload: TransformerPayload, contextL
   if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
   if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
   const bytes = await readFile(dataPath);
-  const ids = Int32Array.from(createTokenizer(payload.tokenizer.json).encode(new TextDecoder().decode(bytes)));
-  if (ids.length < 2) throw new Error(`${dataPath} is too short to score: ${ids.length} tokens`);
+  const ids = tokenizeText(dataPath, bytes, payload.tokenizer);
   return withBatches({ kind: 'tokens', source: dataPath, hash: await sha256Hex(bytes), ids, synthetic: false });
 }
 

@@ -6,10 +6,10 @@ import { evaluationCount, greedyRemoval } from '../core/removal/greedy';
 import { layersModelTarget } from '../core/removal/layers-target';
 import { transformerTarget } from '../core/removal/transformer-target';
 import type { RemovalResult, RemovalTarget } from '../core/removal/types';
-import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel } from '../core/transformer/model';
 import { OUTPUT_CHANGE_METRICS, type OutputChangeMetric } from '../core/transformer/output-change';
 import { sha256Hex } from '../io/hash';
+import { tokenizeText } from '../io/text';
 import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
 import type { TransformerPayload } from '../io/types';
@@ -74,7 +74,7 @@ async function transformerCalibration(args: ParsedArgs, payload: TransformerPayl
       if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
       if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
       const bytes = await readFile(dataPath);
-      const ids = createTokenizer(payload.tokenizer.json).encode(new TextDecoder().decode(bytes));
+      const ids = tokenizeText(dataPath, bytes, payload.tokenizer);
       windows = calibrationWindows(ids, model.contextLength, { samples });
       dataHash = await sha256Hex(bytes);
     }

@@ -6,9 +6,9 @@ import { PrunableModel } from '../core/model/runtime';
 import { FINERCUT_SAMPLES, randomTokenWindows } from '../core/removal/calibration';
 import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, sweepGrid, type SweepCell, type SweepFile, type SweepMetric, type SweepResult } from '../core/sweep/engine';
 import { runTransformerSweep, TRANSFORMER_SWEEP_METRICS, type TransformerSweepMetric } from '../core/sweep/transformer-sweep';
-import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel } from '../core/transformer/model';
 import { sha256Hex } from '../io/hash';
+import { tokenizeText } from '../io/text';
 import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
 import type { OpenedModel, TransformerPayload } from '../io/types';
@@ -164,7 +164,7 @@ async function tokenIds(args: ParsedArgs, payload: TransformerPayload, samples: 
   if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
   if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
   const bytes = await readFile(dataPath);
-  return { ids: createTokenizer(payload.tokenizer.json).encode(new TextDecoder().decode(bytes)), dataHash: await sha256Hex(bytes) };
+  return { ids: [...tokenizeText(dataPath, bytes, payload.tokenizer)], dataHash: await sha256Hex(bytes) };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { createTokenizer } from '../core/tokenizer';
 import { TransformerModel } from '../core/transformer/model';
 import { perplexity } from '../core/transformer/perplexity';
 import { sha256Hex } from '../io/hash';
+import { tokenizeText } from '../io/text';
 import type { OpenedModel, TransformerPayload } from '../io/types';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import type { Output } from './load';
@@ -47,7 +47,7 @@ export async function evalTransformer(args: ParsedArgs, payload: TransformerPayl
     if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
     if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
     const bytes = await readFile(dataPath);
-    const ids = createTokenizer(payload.tokenizer.json).encode(new TextDecoder().decode(bytes));
+    const ids = tokenizeText(dataPath, bytes, payload.tokenizer);
     const result = await perplexity(model, ids);
     out.print({ perplexity: result.perplexity, loss: result.nll, samples: result.tokens, backend, dataHash: await sha256Hex(bytes) });
   } finally {

@@ -10,6 +10,7 @@ import { perplexity } from '../../core/transformer/perplexity';
 import type { Evaluation, LayerInfo } from '../../core/types';
 import { LopperInputError } from '../../io/errors';
 import { sha256Hex } from '../../io/hash';
+import { tokenizeText } from '../../io/text';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
 import type { GroupPreview } from '../../core/structure';
 import { runTransformerSweep } from '../../core/sweep/transformer-sweep';
@@ -124,9 +125,7 @@ export class TransformerSession implements Session {
       throw new LopperInputError({ file: file.path, message: 'cannot be tokenized: the model came without a tokenizer', expected: 'tokenizer.json beside config.json' });
     }
     const bytes = await file.bytes();
-    const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-    const ids = Int32Array.from(this.tokenizer.encode(text));
-    if (ids.length < 2) throw new LopperInputError({ file: file.path, message: 'is too short to score', expected: 'at least 2 tokens', actual: `${ids.length}` });
+    const ids = tokenizeText(file.path, bytes, this.tokenizer);
     this.tokens = { source: file.path, hash: await sha256Hex(bytes), ids, synthetic: false };
     this.denseLogits = null;
   }
