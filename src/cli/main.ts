@@ -24,7 +24,7 @@ commands:
         [--shard i/n] only the cells whose unit-major index ≡ i (mod n), the others null
   merge F1 F2 ... --out F           joins the shard files of one sweep into the unsharded sweep's file
   remove <model> [--data D] --out F FinerCut greedy removal of sublayers / residual branches, written to F as JSON
-        [--metric js|kl|angular|logits] (js)  [--steps N] (all)
+        [--metric js|kl|angular|logits] (js)  [--steps N] (all)  [--candidates branches|layers|all] (branches)
         language models: --data a .txt, or --samples N (10) windows of seeded random ids; windows of
         min(256, context) tokens, at most --samples of them, consecutive from the start of the text
   prune <model> [--data D] --out DIR  the pruned model in its input format + recipe.json written to DIR

@@ -80,10 +80,38 @@ describe('lopper remove', () => {
     expect(Object.keys(result.steps[1].scores)).toEqual(result.candidates.filter((c) => c !== result.steps[0].removed));
   });
 
-  it('removes residual branches and shape-preserving layers of a LayersModel on its dataset', async () => {
+  it('offers a LayersModel its residual branches by default, its shape-preserving layers or both on request', async () => {
+    const dataPath = join(FIXTURES, 'functional', 'eval.json');
+    const sets = { branches: ['residual_add'], layers: ['stem_bn', 'stem_relu', 'branch_dw', 'branch_sep', 'branch_bn'] };
+    for (const [set, expected] of Object.entries(sets)) {
+      const path = join(dir, `functional-${set}.json`);
+      const args = ['remove', join(FIXTURES, 'functional'), '--data', dataPath, '--steps', '1', '--out', path, '--backend', 'cpu'];
+      const { code, stderr } = await run(set === 'branches' ? args : [...args, '--candidates', set]);
+      expect(code, stderr).toBe(0);
+      expect((await readJson<RemovalFile>(path)).candidates).toEqual(expected);
+    }
+    const refused = await run(['remove', join(FIXTURES, 'functional'), '--candidates', 'some', '--out', join(dir, 'x.json')]);
+    expect(refused.code).toBe(2);
+  });
+
+  it('removes residual branches and shape-preserving layers of a LayersModel on its dataset (--candidates all)', async () => {
     const outPath = join(dir, 'functional.json');
     const dataPath = join(FIXTURES, 'functional', 'eval.json');
-    const { code, stdout } = await run(['remove', join(FIXTURES, 'functional'), '--data', dataPath, '--steps', '2', '--out', outPath, '--json', '--backend', 'cpu']);
+    const { code, stdout } = await run([
+      'remove',
+      join(FIXTURES, 'functional'),
+      '--data',
+      dataPath,
+      '--steps',
+      '2',
+      '--candidates',
+      'all',
+      '--out',
+      outPath,
+      '--json',
+      '--backend',
+      'cpu',
+    ]);
     expect(code).toBe(0);
     const result = await readJson<RemovalFile>(outPath);
     expect(result.candidates).toEqual(['stem_bn', 'stem_relu', 'branch_dw', 'branch_sep', 'branch_bn', 'residual_add']);

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { PrunableModel } from '../core/model/runtime';
 import { calibrationWindows, randomTokenWindows } from '../core/removal/calibration';
 import { evaluationCount, greedyRemoval } from '../core/removal/greedy';
+import { layerRemovalCandidates } from '../core/removal/layer-removal';
 import { layersModelTarget } from '../core/removal/layers-target';
 import { transformerTarget } from '../core/removal/transformer-target';
 import type { RemovalResult, RemovalTarget } from '../core/removal/types';
@@ -13,7 +14,7 @@ import { tokenizeText } from '../io/text';
 import { filesFromPath } from '../io/node-files';
 import { openModel, splitDrop } from '../io/open';
 import type { TransformerPayload } from '../io/types';
-import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
+import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { graphRemovalTarget } from './graph';
 import { loadData, modelPath, type Output } from './load';
@@ -26,8 +27,13 @@ const LM_SAMPLES = 10;
 /** The file `lopper remove` writes (DESIGN §6). */
 export type RemovalFile = Pick<RemovalResult, 'metric' | 'candidates' | 'steps' | 'dense'>;
 
+/** Which removal candidates a LayersModel or GraphModel offers the search (DESIGN §6 `--candidates`). */
+const CANDIDATE_SETS = ['branches', 'layers', 'all'] as const;
+type CandidateSet = (typeof CANDIDATE_SETS)[number];
+
 interface RemoveArgs {
   outPath: string;
+  candidates: CandidateSet;
   metric: OutputChangeMetric;
   steps?: number;
   seed: number;
@@ -50,11 +56,22 @@ function removeArgs(args: ParsedArgs): RemoveArgs {
   integerOption(args, 'samples', 1);
   const seed = numberOption(args, 'seed', 0);
   if (!Number.isInteger(seed)) throw new UsageError(`--seed expects an integer, got ${seed}`);
-  return { outPath, metric, steps: integerOption(args, 'steps', 0), seed };
+  const candidates = choiceOption(args, 'candidates', CANDIDATE_SETS) ?? 'branches';
+  return { outPath, candidates, metric, steps: integerOption(args, 'steps', 0), seed };
+}
+
+/** The target with only the candidates of the chosen set (residual branches, shape-preserving single layers, or both). */
+function restrictCandidates(target: RemovalTarget, kinds: ReadonlyMap<string, 'branch' | 'layer'> | undefined, set: CandidateSet): RemovalTarget {
+  if (kinds === undefined || set === 'all') return target;
+  const wanted = set === 'branches' ? 'branch' : 'layer';
+  const kept = target.candidates().filter((name) => (kinds.get(name) ?? 'branch') === wanted);
+  return { ...(target.batches !== undefined && { batches: target.batches }), candidates: () => [...kept], outputs: (bypass, batch) => target.outputs(bypass, batch) };
 }
 
 interface Calibrated {
   target: RemovalTarget;
+  /** LayersModels and GraphModels: each candidate's kind (transformers have sublayers only). */
+  kinds?: ReadonlyMap<string, 'branch' | 'layer'>;
   dataHash: string;
   dispose(): void;
 }
@@ -94,14 +111,18 @@ async function layersCalibration(args: ParsedArgs, model: PrunableModel): Promis
   const count = Math.min(CALIBRATION_SAMPLES, samples);
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const calibration = { inputs: data.inputs.subarray(0, count * size), shape: [count, ...sampleShape] };
-  return { target: layersModelTarget(model, calibration), dataHash: data.hash, dispose: () => model.dispose() };
+  const kinds = new Map(layerRemovalCandidates(model).map((c) => [c.name, c.kind]));
+  return { target: layersModelTarget(model, calibration), kinds, dataHash: data.hash, dispose: () => model.dispose() };
 }
 
 async function calibrate(args: ParsedArgs, seed: number): Promise<Calibrated> {
   const files = await filesFromPath(modelPath(args));
   const opened = await openModel((await splitDrop(files)).modelFiles);
   if (opened.transformer !== undefined) return transformerCalibration(args, opened.transformer, seed);
-  if (opened.format === 'graph-model') return graphRemovalTarget(args, opened);
+  if (opened.format === 'graph-model') {
+    const graph = await graphRemovalTarget(args, opened);
+    return { ...graph, kinds: new Map(graph.target.candidates().map((name) => [name, 'branch' as const])) };
+  }
   const model = await PrunableModel.fromArtifacts(opened.artifacts);
   try {
     return await layersCalibration(args, model);
@@ -119,15 +140,22 @@ async function writeJson(path: string, value: RemovalFile): Promise<void> {
 
 /**
  * `lopper remove <model> [--data D] [--metric js|kl|angular|logits] [--steps N] [--samples N]
- * [--seed S] --out F`: FinerCut's greedy layer removal, written as `{metric, candidates, steps:
+ * [--seed S] [--candidates branches|layers|all] --out F`: FinerCut's greedy layer removal, written as `{metric, candidates, steps:
  * [{removed, scores}], dense}` (DESIGN §6). Progress goes to stderr, one line per step.
  */
 export async function remove(args: ParsedArgs, out: Output): Promise<void> {
-  const { outPath, metric, steps, seed } = removeArgs(args);
+  const { outPath, metric, steps, seed, candidates: candidateSet } = removeArgs(args);
   const backend = await startBackend(stringOption(args, 'backend'));
-  const { target, dataHash, dispose } = await calibrate(args, seed);
+  const calibrated = await calibrate(args, seed);
+  const { dataHash, dispose } = calibrated;
   try {
+    const target = restrictCandidates(calibrated.target, calibrated.kinds, candidateSet);
     const candidates = target.candidates();
+    if (candidates.length === 0 && calibrated.kinds !== undefined && calibrated.kinds.size > 0) {
+      process.stderr.write(
+        `lopper remove: no ${candidateSet === 'branches' ? 'residual branches' : 'shape-preserving layers'} to remove; --candidates all considers ${calibrated.kinds.size}\n`,
+      );
+    }
     const stepCount = Math.min(steps ?? candidates.length, candidates.length);
     const started = performance.now();
     const elapsed = (): string => ((performance.now() - started) / 1000).toFixed(1);
