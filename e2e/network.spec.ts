@@ -29,3 +29,24 @@ test('a full session makes no request outside the page origin', async ({ page, b
   const foreign = requests.filter((url) => !url.startsWith('blob:') && !url.startsWith('data:') && new URL(url).origin !== origin);
   expect(foreign).toEqual([]);
 });
+
+test('the page is served with a Content-Security-Policy that allows only its own origin, in the header and in index.html', async ({ page }) => {
+  const response = await page.goto('/');
+  const header = response?.headers()['content-security-policy'] ?? '';
+  expect(header).toContain("default-src 'self'");
+  expect(header).toMatch(/script-src 'self' 'wasm-unsafe-eval' blob:(;|$)/);
+  expect(header).not.toContain("unsafe-inline'; worker");
+  const meta = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+  expect(meta).toBe(header);
+  const blocked = await page.evaluate(
+    () =>
+      new Promise<string>((resolve) => {
+        document.addEventListener('securitypolicyviolation', (event) => resolve(`blocked ${event.violatedDirective}`), { once: true });
+        const script = document.createElement('script');
+        script.textContent = 'document.documentElement.dataset.inlineRan = "yes"';
+        document.head.append(script);
+        setTimeout(() => resolve(document.documentElement.dataset.inlineRan === 'yes' ? 'ran' : 'not run'), 2000);
+      }),
+  );
+  expect(blocked).toMatch(/^blocked script-src/);
+});
