@@ -11,7 +11,7 @@ import { PrunableModel } from '../core/model/runtime';
 import type { PruningPlan } from '../core/plan';
 import { greedyRemoval } from '../core/removal/greedy';
 import { layerRemovalCandidates, type LayerCandidate } from '../core/removal/layer-removal';
-import { liveLayers, topologyWithout } from '../core/removal/topology';
+import { topologyWithout } from '../core/removal/topology';
 import { layersModelTarget } from '../core/removal/layers-target';
 import type { ShrinkResult } from '../core/structure';
 import { DEFAULT_SPARSITIES, runSweep } from '../core/sweep/engine';
@@ -66,9 +66,7 @@ class LayersSubject implements PruneSubject {
   }
 
   liveUnits(removed: readonly string[]): UnitInfo[] {
-    if (removed.length === 0) return this.model.units();
-    const live = liveLayers(this.model, new Set(removed), this.candidates);
-    return this.model.units().filter((unit) => live.has(unit.layer));
+    return this.prunable.liveUnits(removed);
   }
 
   /** Share of the live units' weights that are zero or, after shrinking, gone. */

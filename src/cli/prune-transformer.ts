@@ -77,7 +77,7 @@ class TransformerSubject implements PruneSubject {
   }
 
   liveUnits(removed: readonly string[]): UnitInfo[] {
-    return this.model.units().filter((unit) => !removed.some((sublayer) => unit.name.startsWith(`${sublayer}.`)));
+    return this.prunable.liveUnits(removed);
   }
 
   /** Share of zeros over the kernels of the units outside removed sublayers. */

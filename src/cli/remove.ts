@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { PrunableModel } from '../core/model/runtime';
 import { calibrationWindows, randomTokenWindows } from '../core/removal/calibration';
 import { evaluationCount, greedyRemoval } from '../core/removal/greedy';
+import { CANDIDATE_SETS, restrictCandidates, type CandidateSet } from '../core/removal/candidate-set';
 import { layerRemovalCandidates } from '../core/removal/layer-removal';
 import { layersModelTarget } from '../core/removal/layers-target';
 import { transformerTarget } from '../core/removal/transformer-target';
@@ -26,10 +27,6 @@ const LM_SAMPLES = 10;
 
 /** The file `lopper remove` writes (DESIGN §6). */
 export type RemovalFile = Pick<RemovalResult, 'metric' | 'candidates' | 'steps' | 'dense'>;
-
-/** Which removal candidates a LayersModel or GraphModel offers the search (DESIGN §6 `--candidates`). */
-const CANDIDATE_SETS = ['branches', 'layers', 'all'] as const;
-type CandidateSet = (typeof CANDIDATE_SETS)[number];
 
 interface RemoveArgs {
   outPath: string;
@@ -58,14 +55,6 @@ function removeArgs(args: ParsedArgs): RemoveArgs {
   if (!Number.isInteger(seed)) throw new UsageError(`--seed expects an integer, got ${seed}`);
   const candidates = choiceOption(args, 'candidates', CANDIDATE_SETS) ?? 'branches';
   return { outPath, candidates, metric, steps: integerOption(args, 'steps', 0), seed };
-}
-
-/** The target with only the candidates of the chosen set (residual branches, shape-preserving single layers, or both). */
-function restrictCandidates(target: RemovalTarget, kinds: ReadonlyMap<string, 'branch' | 'layer'> | undefined, set: CandidateSet): RemovalTarget {
-  if (kinds === undefined || set === 'all') return target;
-  const wanted = set === 'branches' ? 'branch' : 'layer';
-  const kept = target.candidates().filter((name) => (kinds.get(name) ?? 'branch') === wanted);
-  return { ...(target.batches !== undefined && { batches: target.batches }), candidates: () => [...kept], outputs: (bypass, batch) => target.outputs(bypass, batch) };
 }
 
 interface Calibrated {

@@ -34,7 +34,19 @@ import type {
   SweepReport,
 } from '../protocol';
 import { sizesOf } from './layers-plan';
-import { concatFloat32, SYNTHETIC_SAMPLES, sweepCurves, sweepOptions, sweepReport, throwIfCancelled, type JobContext, type Session, type SessionData } from './session';
+import {
+  concatFloat32,
+  SYNTHETIC_SAMPLES,
+  sweepCurves,
+  sweepOptions,
+  sweepReport,
+  throwIfCancelled,
+  type JobContext,
+  type Session,
+  type SessionData,
+  classCount,
+  datasetSummary,
+} from './session';
 
 const DELTA_REFUSAL = GRAPH_MODEL_CAPABILITIES.unavailable['delta'] ?? 'delta pruning (DARE) of GraphModels is not available yet';
 const CHANNELS_REFUSAL = GRAPH_MODEL_CAPABILITIES.unavailable['channels'] ?? 'GraphModels have no channel groups yet';
@@ -81,11 +93,6 @@ function outputShapeOf(model: GraphModelPrunable): (number | null)[] {
   if (shapes.some((shape) => shape === undefined)) return [null, null];
   const features = shapes.reduce((sum, shape) => sum + (shape as number[]).slice(1).reduce((a, b) => a * b, 1), 0);
   return [null, features];
-}
-
-function classCount(outputShape: (number | null)[]): number | undefined {
-  const last = outputShape[outputShape.length - 1];
-  return typeof last === 'number' ? last : undefined;
 }
 
 interface AppliedPlan {
@@ -153,8 +160,7 @@ export class GraphSession implements Session {
   }
 
   dataSummary(): DataSummary {
-    const d = this.dataset;
-    return { source: d.source, hash: d.hash, samples: d.shape[0], shape: d.shape, labelled: d.labels !== undefined, synthetic: d.source === 'synthetic' };
+    return datasetSummary(this.dataset);
   }
 
   async loadData(file: InputFile): Promise<void> {

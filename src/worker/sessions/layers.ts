@@ -10,7 +10,6 @@ import { runSweep } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
-import { nonFiniteInputWarnings } from '../../io/warnings';
 import type {
   BaseModelInfo,
   DataSummary,
@@ -29,15 +28,21 @@ import type {
 import { deltaSweep, evaluateLayersPlan, exportLayersPlan, searchLayersRescale, type PlanContext } from './layers-plan';
 import { checkSameArchitecture } from '../../core/delta/dare';
 import { groupsPreview, type GroupPreview } from '../../core/structure';
-import { concatFloat32, SYNTHETIC_SAMPLES, throwIfCancelled, sweepOptions, sweepReport, type JobContext, type Session, type SessionData } from './session';
+import {
+  concatFloat32,
+  SYNTHETIC_SAMPLES,
+  throwIfCancelled,
+  sweepOptions,
+  sweepReport,
+  type JobContext,
+  type Session,
+  type SessionData,
+  classCount,
+  datasetSummary,
+} from './session';
 import { readKernel } from '../../core/model/kernels';
 
 const CALIBRATION_SAMPLES = 128;
-
-function classCount(outputShape: (number | null)[]): number | undefined {
-  const last = outputShape[outputShape.length - 1];
-  return typeof last === 'number' ? last : undefined;
-}
 
 function syntheticDataset(model: PrunableModel, samples: number, seed: number): Dataset {
   const { inputs, shape, hash } = syntheticInputs(model.inputShape, samples, seed);
@@ -96,17 +101,7 @@ export class LayersSession implements Session {
   }
 
   dataSummary(): DataSummary {
-    const d = this.dataset;
-    const warnings = nonFiniteInputWarnings(d.source, d.inputs);
-    return {
-      source: d.source,
-      hash: d.hash,
-      samples: d.shape[0],
-      shape: d.shape,
-      labelled: d.labels !== undefined,
-      synthetic: d.source === 'synthetic',
-      ...(warnings.length > 0 && { warnings }),
-    };
+    return datasetSummary(this.dataset);
   }
 
   async loadData(file: InputFile): Promise<void> {

@@ -4,6 +4,7 @@ import type { GroupPreview } from '../../core/structure';
 import type { SweepCell as EngineCell, SweepResult } from '../../core/sweep/engine';
 import type { Evaluation } from '../../core/types';
 import type { Dataset, InputFile, OpenedModel } from '../../io/types';
+import { nonFiniteInputWarnings } from '../../io/warnings';
 import {
   CancelledError,
   type BaseModelInfo,
@@ -120,5 +121,25 @@ export function sweepCurves(sweep: SweepReport): SensitivityCurves {
     values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))),
     dense: sweep.dense,
     metric: sweep.metric,
+  };
+}
+
+/** The class count a classifier's output shape names (its last dimension), if fixed. */
+export function classCount(outputShape: readonly (number | null)[]): number | undefined {
+  const last = outputShape[outputShape.length - 1];
+  return typeof last === 'number' ? last : undefined;
+}
+
+/** A dataset as the page shows it, with its NaN/±Infinity inputs warned about. */
+export function datasetSummary(d: Dataset): DataSummary {
+  const warnings = nonFiniteInputWarnings(d.source, d.inputs);
+  return {
+    source: d.source,
+    hash: d.hash,
+    samples: d.shape[0],
+    shape: d.shape,
+    labelled: d.labels !== undefined,
+    synthetic: d.source === 'synthetic',
+    ...(warnings.length > 0 && { warnings }),
   };
 }
