@@ -158,7 +158,7 @@ export async function openHfTransformer(configFile: InputFile, files: readonly I
   const { bytes, config } = await readConfig(configFile);
   const weights = await readWeights(files, configFile, config);
   const tokenizer = await readTokenizer(files, dirname(configFile.path), config);
-  const transformer: TransformerPayload = { config, tensors: weights.tensors };
+  const transformer: TransformerPayload = { config, tensors: weights.tensors, configJson: parseJsonBytes(bytes) };
   if (tokenizer !== undefined) transformer.tokenizer = tokenizer;
   return {
     format: 'hf-transformer',

@@ -39,6 +39,8 @@ export interface TransformerPayload {
   tensors: Map<string, NamedTensor>;
   /** The parsed tokenizer file beside config.json (`tokenizer.json` or Lopper's `char-tokenizer.json`); build it with `createTokenizer`. */
   tokenizer?: { file: string; json: unknown };
+  /** config.json as it was read: an export writes it back with only the layer count and Lopper's metadata changed. */
+  configJson?: unknown;
 }
 
 /** What the opener has read before asking formats to match, so `match` can look inside small files. */
