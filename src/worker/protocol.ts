@@ -240,7 +240,27 @@ export interface CancelMessage {
   id: number;
 }
 
-export type ToWorker = RequestMessage | CancelMessage;
+/** The client's heartbeat: the worker answers every ping with a pong, between the steps of a job too. */
+export interface PingMessage {
+  type: 'ping';
+  id: number;
+}
+
+/**
+ * Faults the worker stages on itself, for end-to-end tests of recovery: `close` stops the worker
+ * silently (`self.close()`), `hang` blocks its thread as a kernel that never returns would,
+ * `throw` makes the running (or next) job fail at its next step, `crash` raises an error outside
+ * any job. The page never sends these; a test posts one inside the worker.
+ */
+export const FAULTS = ['close', 'hang', 'throw', 'crash'] as const;
+export type FaultKind = (typeof FAULTS)[number];
+
+export interface FaultMessage {
+  type: 'fault';
+  fault: FaultKind;
+}
+
+export type ToWorker = RequestMessage | CancelMessage | PingMessage | FaultMessage;
 
 export interface SerializedError {
   name: string;
@@ -252,7 +272,9 @@ export type FromWorker =
   | { type: 'result'; id: number; value: unknown; numTensors: number }
   | { type: 'error'; id: number; error: SerializedError; numTensors: number }
   | { type: 'progress'; id: number; label: string; done: number; total: number; cell?: SweepCell; score?: RemovalScoreEvent }
-  | { type: 'ready' };
+  | { type: 'ready' }
+  /** The answer to a ping: the job running now and how many step boundaries jobs have reached so far. */
+  | { type: 'pong'; id: number; running: number | null; steps: number };
 
 export class CancelledError extends Error {
   constructor() {

@@ -4,13 +4,18 @@ import { LopperInputError } from '../io/errors';
 import { WorkerApi, blobFile, type JobContext } from './api';
 import { chooseBackend, prepareWasmThreads, useBackend } from './backend';
 import { fetchDemoFiles } from './demo';
-import type { FromWorker, RequestMessage, Requests, SerializedError, ToWorker } from './protocol';
+import type { FaultKind, FromWorker, RequestMessage, Requests, SerializedError, ToWorker } from './protocol';
 
 prepareWasmThreads(self);
 const api = new WorkerApi();
 const cancelled = new Set<number>();
 /** Jobs run one at a time, in arrival order; a cancel reaches a queued or running job. */
 let queue: Promise<void> = Promise.resolve();
+/** The job running now and the step boundaries jobs have reached, for the client's watchdog. */
+let running: number | null = null;
+let steps = 0;
+/** A staged `throw` fault: the running (or next) job fails at its next step. */
+let failNextStep = false;
 
 function send(message: FromWorker, transfer: Transferable[] = []): void {
   (self as unknown as DedicatedWorkerGlobalScope).postMessage(message, transfer);
@@ -64,11 +69,26 @@ const handlers: Handlers = {
   exportModel: (request, job) => api.exportModel(request, job),
 };
 
+function step(): void {
+  steps += 1;
+  if (failNextStep) {
+    failNextStep = false;
+    throw new Error('A fault staged for testing failed this job');
+  }
+}
+
 async function run(message: RequestMessage): Promise<void> {
   const job: JobContext = {
-    progress: (label, done, total, event) => send({ type: 'progress', id: message.id, label, done, total, ...event }),
-    cancelled: () => cancelled.has(message.id),
+    progress: (label, done, total, event) => {
+      step();
+      send({ type: 'progress', id: message.id, label, done, total, ...event });
+    },
+    cancelled: () => {
+      step();
+      return cancelled.has(message.id);
+    },
   };
+  running = message.id;
   try {
     const handler = handlers[message.kind] as (args: unknown, job: JobContext) => Promise<unknown>;
     const value = await handler(message.args, job);
@@ -77,16 +97,28 @@ async function run(message: RequestMessage): Promise<void> {
     send({ type: 'error', id: message.id, error: serializeError(error), numTensors: tf.memory().numTensors });
   } finally {
     cancelled.delete(message.id);
+    running = null;
+  }
+}
+
+function stage(fault: FaultKind): void {
+  if (fault === 'close') self.close();
+  else if (fault === 'throw') failNextStep = true;
+  else if (fault === 'crash') {
+    setTimeout(() => {
+      throw new Error('A fault staged for testing: an error outside any job');
+    });
+  } else {
+    for (;;) steps += 0;
   }
 }
 
 self.addEventListener('message', (event: MessageEvent<ToWorker>) => {
   const message = event.data;
-  if (message.type === 'cancel') {
-    cancelled.add(message.id);
-    return;
-  }
-  queue = queue.then(() => run(message));
+  if (message.type === 'ping') send({ type: 'pong', id: message.id, running, steps });
+  else if (message.type === 'cancel') cancelled.add(message.id);
+  else if (message.type === 'fault') stage(message.fault);
+  else queue = queue.then(() => run(message));
 });
 
 send({ type: 'ready' });
