@@ -1,10 +1,25 @@
-import { HF_TRANSFORMER_CAPABILITIES, LAYERS_MODEL_CAPABILITIES } from '../core/pipeline/capabilities';
 import type { KindCapabilities, ModelKindKey } from '../core/pipeline/prunable';
-import { GRAPH_MODEL_CAPABILITIES } from './graph-model';
+import type { OpenedModel } from '../io/types';
+import { GRAPH_MODEL_KIND } from './graph-model/kind';
+import { HF_TRANSFORMER_KIND } from './hf-transformer/kind';
+import type { KindModel, ModelKind } from './kind';
+import { LAYERS_MODEL_KIND } from './layers-model/kind';
 
-/** What each model kind offers, by its format name (DESIGN §2): the one place a kind is registered for the hosts. */
-export const KIND_CAPABILITIES: Readonly<Record<ModelKindKey, KindCapabilities>> = {
-  'layers-model': LAYERS_MODEL_CAPABILITIES,
-  'graph-model': GRAPH_MODEL_CAPABILITIES,
-  'hf-transformer': HF_TRANSFORMER_CAPABILITIES,
+/** Every model kind, by its format name (DESIGN §2): the one place a kind is registered for the hosts. */
+export const KINDS: Readonly<Record<ModelKindKey, ModelKind>> = {
+  'layers-model': LAYERS_MODEL_KIND,
+  'graph-model': GRAPH_MODEL_KIND,
+  'hf-transformer': HF_TRANSFORMER_KIND,
 };
+
+/** What each model kind offers, by its format name. */
+export const KIND_CAPABILITIES: Readonly<Record<ModelKindKey, KindCapabilities>> = {
+  'layers-model': LAYERS_MODEL_KIND.capabilities,
+  'graph-model': GRAPH_MODEL_KIND.capabilities,
+  'hf-transformer': HF_TRANSFORMER_KIND.capabilities,
+};
+
+/** Builds an opened model as its kind. */
+export function openKind(opened: OpenedModel): Promise<KindModel> {
+  return KINDS[opened.format].open(opened);
+}

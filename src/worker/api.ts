@@ -21,12 +21,10 @@ import type {
   SweepReport,
   TransferFile,
 } from './protocol';
-import { GraphSession } from './sessions/graph';
-import { LayersSession } from './sessions/layers';
-import { throwIfCancelled, type JobContext, type Session, type SessionData } from './sessions/session';
-import { TransformerSession } from './sessions/transformer';
+import type { PipelineData } from '../core/pipeline/data';
+import { ModelSession, throwIfCancelled, type JobContext } from '../session/session';
 
-export type { JobContext } from './sessions/session';
+export type { JobContext } from '../session/session';
 
 export function blobFile(file: TransferFile): InputFile {
   return {
@@ -38,18 +36,14 @@ export function blobFile(file: TransferFile): InputFile {
 
 const isText = (file: InputFile) => /\.txt$/i.test(file.path) && !/(^|\/)merges\.txt$/i.test(file.path);
 
-async function createSession(opened: OpenedModel, data?: SessionData): Promise<Session> {
-  if (opened.format === 'hf-transformer' && opened.transformer) return TransformerSession.create(opened, opened.transformer, data);
-  if (opened.format === 'graph-model') return GraphSession.create(opened, data);
-  return LayersSession.create(opened, data);
-}
+const createSession = (opened: OpenedModel, data?: PipelineData): Promise<ModelSession> => ModelSession.create(opened, data);
 
 /**
  * The worker's state: one open session (model + data). A new model replaces it only once it
  * has loaded and evaluated; on any error the previous one stays.
  */
 export class WorkerApi {
-  private session: Session | null = null;
+  private session: ModelSession | null = null;
   private backend: BackendState | null = null;
 
   setBackendState(state: BackendState): void {
@@ -171,13 +165,13 @@ export class WorkerApi {
   }
 
   /** The data a failed evaluation came with is dropped again: the session goes back to what it had. */
-  private async restoreData(session: Session, data: SessionData): Promise<Session> {
+  private async restoreData(session: ModelSession, data: PipelineData): Promise<ModelSession> {
     const restored = await createSession(session.opened, data);
     session.dispose();
     return restored;
   }
 
-  private requireSession(): Session {
+  private requireSession(): ModelSession {
     if (!this.session) throw new Error('No model is open');
     return this.session;
   }

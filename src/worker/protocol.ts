@@ -1,3 +1,4 @@
+import type { CandidateSet } from '../core/removal/candidate-set';
 import type { KindCapabilities } from '../core/pipeline/prunable';
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { PruningPlan } from '../core/plan';
@@ -44,6 +45,12 @@ export interface ModelSummary {
   capabilities: KindCapabilities;
   /** Problems that do not stop the model from opening (NaN/±Infinity weights), DESIGN §6 `warnings`. */
   warnings?: string[];
+  /**
+   * The layer graph's connections, `from` feeding `to`, by the names in `layers` (a LayersModel's
+   * inbound nodes, a GraphModel node's inputs), when the session provides them. The page draws the
+   * structure as this DAG (residual and concat edges included); without it, layers in order.
+   */
+  edges?: { from: string; to: string }[];
   /** Language models: their tokenizer kind and context length. */
   tokenizer?: string;
   contextLength?: number;
@@ -123,6 +130,8 @@ export interface RemovalConfig {
   metric: RemovalMetric;
   /** Greedy steps (all candidates when absent). */
   steps?: number;
+  /** LayersModels and GraphModels: residual branches, shape-preserving layers, or both (the default here). */
+  candidates?: CandidateSet;
 }
 
 /** One candidate's output change at one greedy step, streamed while the search runs. */
@@ -247,10 +256,11 @@ export interface PingMessage {
 }
 
 /**
- * Faults the worker stages on itself, for end-to-end tests of recovery: `close` stops the worker
- * silently (`self.close()`), `hang` blocks its thread as a kernel that never returns would,
- * `throw` makes the running (or next) job fail at its next step, `crash` raises an error outside
- * any job. The page never sends these; a test posts one inside the worker.
+ * Faults the worker stages on itself, for end-to-end tests of recovery. Each strikes at a job's
+ * step boundary, the `afterSteps`-th from now (default 1), so a test can stage it before starting
+ * the job it should hit: `close` stops the worker silently (`self.close()`), `hang` blocks its
+ * thread as a kernel that never returns would, `throw` fails that job, `crash` raises an error
+ * outside any job. The page never sends these; a test posts one inside the worker.
  */
 export const FAULTS = ['close', 'hang', 'throw', 'crash'] as const;
 export type FaultKind = (typeof FAULTS)[number];
@@ -258,6 +268,7 @@ export type FaultKind = (typeof FAULTS)[number];
 export interface FaultMessage {
   type: 'fault';
   fault: FaultKind;
+  afterSteps?: number;
 }
 
 export type ToWorker = RequestMessage | CancelMessage | PingMessage | FaultMessage;

@@ -1,6 +1,11 @@
-import { readKernel } from '../model/kernels';
+import { readKernel, type KernelHolder } from '../model/kernels';
 import { mulberry32 } from '../data/synthetic';
-import type { PrunableModel } from '../model/runtime';
+import type { UnitInfo } from '../types';
+
+/** A model's units, as the architecture check compares them. */
+interface UnitSource {
+  units(): readonly Pick<UnitInfo, 'name' | 'shape'>[];
+}
 
 /** DARE (DESIGN §3): drop each fine-tuning delta with probability `p`, rescale the kept ones. */
 export interface DareOptions {
@@ -53,7 +58,7 @@ function listed(names: readonly string[], max = 8): string {
 }
 
 /** Throws unless both models have the same units (names and kernel shapes). */
-export function checkSameArchitecture(fine: PrunableModel, base: PrunableModel): void {
+export function checkSameArchitecture(fine: UnitSource, base: UnitSource): void {
   const baseUnits = new Map(base.units().map((unit) => [unit.name, unit.shape]));
   const fineUnits = fine.units();
   const fineNames = new Set(fineUnits.map((unit) => unit.name));
@@ -81,7 +86,12 @@ export function checkSameArchitecture(fine: PrunableModel, base: PrunableModel):
  * checked first). Returns the new kernels by unit; the models are not changed. Each unit draws
  * from its own stream (`unitSeed(seed, unit)`).
  */
-export async function dareModel(fine: PrunableModel, base: PrunableModel, units: readonly string[], options: DareOptions): Promise<Map<string, Float32Array>> {
+export async function dareModel(
+  fine: UnitSource & KernelHolder,
+  base: UnitSource & KernelHolder,
+  units: readonly string[],
+  options: DareOptions,
+): Promise<Map<string, Float32Array>> {
   checkSameArchitecture(fine, base);
   checkOptions(options);
   const kernels = new Map<string, Float32Array>();

@@ -18,10 +18,9 @@ export const HF_TRANSFORMER_CAPABILITIES: KindCapabilities = {
   granularities: ['unstructured', '2:4', '4:8'],
   allocations: ['uniform', 'global', 'sensitivity', 'owl', 'ecoflap'],
   removal: true,
-  delta: false,
+  delta: true,
   unavailable: {
     channels: 'transformer projections have no channel groups yet: use unstructured or N:M',
-    delta: 'delta pruning of transformers runs on the command line (lopper prune --base … --dare …)',
   },
 };
 

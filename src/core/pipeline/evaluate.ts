@@ -96,21 +96,47 @@ export async function evaluateSamples(
     const size = Math.min(options.batchSize ?? 64, run.samples);
     const sampleSize = data.inputs.length / data.shape[0];
     const x = tf.tensor(data.inputs.subarray(0, size * sampleSize), [size, ...data.shape.slice(1)], 'float32');
-    const timings: number[] = [];
     try {
-      for (let i = 0; i < runs; i++) {
-        const started = performance.now();
-        const y = await runForward(model, x, options.forward);
-        await y.data();
-        y.dispose();
-        timings.push(performance.now() - started);
-      }
+      result.latencyMs = await forwardLatency(model, x, options.forward, runs);
     } finally {
       x.dispose();
     }
-    timings.sort((a, b) => a - b);
-    result.latencyMs = timings[Math.floor(timings.length / 2)];
     result.batchSize = size;
   }
   return result;
+}
+
+/** Median milliseconds of `runs` forward passes of `input`, each read back. */
+export async function forwardLatency(model: Prunable, input: tf.Tensor, forward?: PrunableForward, runs = 3): Promise<number> {
+  const timings: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const y = await runForward(model, input, forward);
+    await y.data();
+    y.dispose();
+    timings.push(performance.now() - started);
+  }
+  timings.sort((a, b) => a - b);
+  return timings[Math.floor(timings.length / 2)];
+}
+
+/** A language model's logits over token batches (`[windows, length]` int32 each), flat in batch order. */
+export async function predictTokenWindows(model: Prunable, batches: readonly tf.Tensor[], forward?: PrunableForward): Promise<Float32Array> {
+  const parts: Float32Array[] = [];
+  for (const batch of batches) {
+    const y = await runForward(model, batch, forward);
+    try {
+      parts.push((await y.data()) as Float32Array);
+    } finally {
+      y.dispose();
+    }
+    await yieldToEventLoop();
+  }
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }

@@ -19,10 +19,9 @@ export const GRAPH_MODEL_CAPABILITIES: KindCapabilities = {
   granularities: ['unstructured', '2:4', '4:8'],
   allocations: ['uniform', 'global', 'sensitivity', 'owl', 'ecoflap'],
   removal: true,
-  delta: false,
+  delta: true,
   unavailable: {
     channels: 'GraphModels have no channel groups yet: their graphs are not traced for coupled weights',
-    delta: 'delta pruning (DARE) of GraphModels is not available yet: it is offered for LayersModels',
   },
 };
 

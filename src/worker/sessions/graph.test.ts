@@ -14,7 +14,7 @@ function plan(opened: OpenResult, changes: Partial<PruningPlan>): PruningPlan {
   return { ...densePlan(opened.model.units, opened.data.hash), ...changes };
 }
 
-describe('GraphSession (a TF.js GraphModel through the worker API)', () => {
+describe('a TF.js GraphModel through the worker API', () => {
   const api = new WorkerApi();
   let opened: OpenResult;
   let tensors: number;
@@ -35,8 +35,8 @@ describe('GraphSession (a TF.js GraphModel through the worker API)', () => {
     const rows = opened.model.layers.map((l) => l.name);
     for (const unit of opened.model.units) expect(rows).toContain(unit);
     expect(opened.model.removalCandidates).toEqual(['res']);
-    expect(opened.model.capabilities.delta).toBe(false);
-    expect(opened.model.capabilities.unavailable['delta']).toMatch(/DARE/);
+    expect(opened.model.capabilities.delta).toBe(true);
+    expect(opened.model.capabilities.unavailable['channels']).toMatch(/channel groups/);
     expect(opened.model.inputShape).toEqual([null, 6, 6, 2]);
     expect(opened.data).toMatchObject({ synthetic: true, hash: 'synthetic:0:32', samples: 32, shape: [32, 6, 6, 2] });
     expect(opened.evaluation.divergence).toBe(0);
@@ -120,8 +120,21 @@ describe('GraphSession (a TF.js GraphModel through the worker API)', () => {
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
-  it('refuses delta pruning, saying why', async () => {
-    await expect(api.searchRescale(0.5, 0, job)).rejects.toThrow(/DARE/);
+  it('prunes the deltas against a base GraphModel with DARE (the base: a magnitude-pruned export of the same graph)', async () => {
+    const pruned = await api.exportModel({ plan: plan(opened, { sparsity: { 'conv1/filter': 0.5, 'conv2/filter': 0.5 } }), float16: false }, job);
+    const base = await api.loadBase([{ path: pruned.fileName, size: pruned.zip.length, bytes: async () => pruned.zip }], job);
+    expect(base.changedUnits).toEqual(['conv1/filter', 'conv2/filter']);
+    const withBase = tf.memory().numTensors;
+    const dare = { base: base.sha256, p: 0.5, q: 0.5 };
+    const applied = await api.evaluatePlan({ plan: plan(opened, { dare }), allocate: false }, job);
+    expect(applied.overall).toBeGreaterThan(0.3);
+    expect(applied.overall).toBeLessThan(0.7);
+    expect(applied.note).toMatch(/DARE/);
+    const search = await api.searchRescale(0.5, 0, job);
+    expect(search.curve.length).toBeGreaterThan(1);
+    const result = await api.exportModel({ plan: plan(opened, { dare }), float16: false }, job);
+    expect(result.check.ok).toBe(true);
     expect(api.channelGroups()).toEqual([]);
+    expect(tf.memory().numTensors).toBe(withBase);
   });
 });

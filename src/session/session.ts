@@ -1,0 +1,665 @@
+import * as tf from '@tensorflow/tfjs';
+import { gzipSync } from 'fflate';
+import type { SensitivityCurves } from '../core/allocate/types';
+import { checkSameArchitecture, dare, dareModel, unitSeed } from '../core/delta/dare';
+import { searchRescale as searchDareRescale } from '../core/delta/darex';
+import { jsDivergence } from '../core/metrics/divergence';
+import { readKernel } from '../core/model/kernels';
+import { weightStats } from '../core/model/stats';
+import { applyPlanKernels, withKernelTensors } from '../core/pipeline/apply';
+import { calibrationInputs, type PipelineData } from '../core/pipeline/data';
+import { evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
+import { allocatePlan } from '../core/pipeline/plan';
+import type { PrunableForward } from '../core/pipeline/prunable';
+import { checkExport, type ExportCheck } from '../core/pipeline/verify';
+import type { PruningPlan } from '../core/plan';
+import { greedyRemoval } from '../core/removal';
+import { restrictCandidates } from '../core/removal/candidate-set';
+import type { GroupPreview } from '../core/structure';
+import type { SweepCell as EngineCell, SweepMetric, SweepResult } from '../core/sweep/engine';
+import type { Evaluation } from '../core/types';
+import { ArchitectureMismatchError } from '../core/delta/dare';
+import { exportZip, type ExportFile, type WeightValues } from '../io/export';
+import { openModel } from '../io/open';
+import { recipeFromPlan, type Recipe } from '../io/recipe';
+import type { InputFile, OpenedModel } from '../io/types';
+import { nonFiniteInputWarnings } from '../io/warnings';
+import type { KindModel } from '../kinds/kind';
+import { openKind } from '../kinds/registry';
+import {
+  CancelledError,
+  type BaseModelInfo,
+  type DataSummary,
+  type ExportRequest,
+  type ExportResult,
+  type LayerDetail,
+  type ModelSummary,
+  type PlanRequest,
+  type PlanResult,
+  type PlanSizes,
+  type RemovalConfig,
+  type RemovalReport,
+  type RemovalScoreEvent,
+  type RemovedEvaluation,
+  type SweepCell,
+  type SweepConfig,
+  type SweepReport,
+} from '../worker/protocol';
+
+/** What a running job may do: report progress and learn that it was cancelled. */
+export interface JobContext {
+  progress(label: string, done: number, total: number, event?: { cell?: SweepCell; score?: RemovalScoreEvent }): void;
+  cancelled(): boolean;
+}
+
+export function throwIfCancelled(job: JobContext): void {
+  if (job.cancelled()) throw new CancelledError();
+}
+
+/** A job nobody watches or cancels (the command line). */
+export const QUIET_JOB: JobContext = { progress: () => undefined, cancelled: () => false };
+
+/** A plan's kernels and what they achieved; the model is not changed. */
+interface AppliedPlan {
+  sparsity: Record<string, number>;
+  kernels: Map<string, Float32Array>;
+  achieved: Record<string, number>;
+  overall: number;
+  note?: string;
+  skipped: { unit: string; reason: string }[];
+}
+
+/** An export before it is zipped or written: its files, its recipe and the evaluation the recipe records. */
+export interface PreparedExport {
+  files: ExportFile[];
+  recipe: Recipe;
+  /** What the export must reproduce when opened again: the in-app evaluation (float32) or that of the written float16 weights. */
+  reference: Evaluation;
+}
+
+/** Bytes of the float32 weights, and of them gzipped (what unstructured zeros save on the wire). */
+export function sizesOf(weights: ReadonlyMap<string, WeightValues>): PlanSizes {
+  const parts = [...weights.values()];
+  const total = parts.reduce((n, w) => n + w.values.byteLength, 0);
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const w of parts) {
+    bytes.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), offset);
+    offset += w.values.byteLength;
+  }
+  return { denseBytes: total, gzipBytes: gzipSync(bytes, { level: 6 }).length };
+}
+
+/** A sweep report's curves as the sensitivity allocation reads them: null cells become NaN. */
+export function sweepCurves(sweep: SweepReport): SensitivityCurves {
+  return {
+    layers: sweep.layers,
+    sparsities: sweep.sparsities,
+    values: sweep.values.map((row) => row.map((v) => (v === null ? NaN : v))),
+    dense: sweep.dense,
+    metric: sweep.metric,
+  };
+}
+
+/** An engine's result as the page's report (`lopper sweep`'s schema): NaN becomes null; data hash, backend and time added. */
+function sweepReport(result: SweepResult, dataHash: string, startedMs: number): SweepReport {
+  return {
+    criterion: result.criterion,
+    granularity: result.granularity,
+    metric: result.metric,
+    sparsities: result.sparsities,
+    layers: result.layers,
+    values: result.values.map((row) => row.map((v) => (Number.isNaN(v) ? null : v))),
+    dense: result.dense,
+    dataHash,
+    backend: tf.getBackend(),
+    seconds: (performance.now() - startedMs) / 1000,
+    cancelled: result.cancelled,
+    skipped: result.skipped,
+  };
+}
+
+/** An evaluation without the outputs and cancel flag that `evaluateSamples` adds. */
+function plainEvaluation(result: Evaluation & { outputs?: Float32Array; cancelled?: boolean }): Evaluation {
+  const { outputs: _outputs, cancelled: _cancelled, ...evaluation } = result;
+  return evaluation;
+}
+
+const formatShare = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** Files an export wrote, as a drop of a folder named after the model. */
+function asDrop(name: string, files: readonly ExportFile[]): InputFile[] {
+  return files.map((f) => ({ path: `${name}/${f.path}`, size: f.bytes.length, bytes: async () => f.bytes }));
+}
+
+/**
+ * One open model with its data, on the active backend, for every model kind: evaluation, sweeps,
+ * removal, plan application, delta pruning and export-and-verify are written here once, over the
+ * kind's `KindModel` (src/kinds) and the pipeline (src/core/pipeline). The page's worker and the
+ * `lopper` command line are thin hosts over it, so both give the same bytes for the same plan.
+ * Owns every tensor it makes; everything it returns is plain data.
+ */
+export class ModelSession {
+  private current: PipelineData;
+  /** The dense outputs on data without labels (the divergence's reference), by data hash. */
+  private reference: { hash: string; outputs: Float32Array } | null = null;
+  private dense: { hash: string; evaluation: Evaluation } | null = null;
+  private base: { kind: KindModel; sha256: string } | null = null;
+
+  private constructor(
+    readonly kind: KindModel,
+    readonly summary: ModelSummary,
+    data: PipelineData,
+  ) {
+    this.current = data;
+  }
+
+  /** Builds the model as its kind, with `data` (checked against it) or the kind's data-free default. */
+  static async create(opened: OpenedModel, data?: PipelineData): Promise<ModelSession> {
+    const kind = await openKind(opened);
+    try {
+      const description = await kind.describe();
+      const summary: ModelSummary = {
+        format: opened.format,
+        name: opened.name,
+        sha256: opened.sha256,
+        ...description,
+        units: kind.prunable.units().map((unit) => unit.name),
+        capabilities: kind.capabilities,
+        removalCandidates: kind.prunable.removalCandidates(),
+      };
+      if (data) kind.checkData(data);
+      return new ModelSession(kind, summary, data ?? kind.syntheticData(kind.syntheticDefault, 0));
+    } catch (error) {
+      kind.dispose();
+      throw error;
+    }
+  }
+
+  get opened(): OpenedModel {
+    return this.kind.opened;
+  }
+
+  get data(): PipelineData {
+    return this.current;
+  }
+
+  dataSummary(): DataSummary {
+    const d = this.current;
+    if (d.kind === 'tokens') return { source: d.source, hash: d.hash, samples: d.ids.length, shape: [d.ids.length], labelled: !d.synthetic, synthetic: d.synthetic };
+    const warnings = nonFiniteInputWarnings(d.source, d.inputs);
+    return {
+      source: d.source,
+      hash: d.hash,
+      samples: d.shape[0],
+      shape: d.shape,
+      labelled: d.labels !== undefined,
+      synthetic: d.synthetic,
+      ...(warnings.length > 0 && { warnings }),
+    };
+  }
+
+  /** Reads a dropped data file for the model (a dataset .json, or text for a language model) and makes it the current data. */
+  async loadData(file: InputFile): Promise<void> {
+    this.current = await this.kind.readData(file);
+  }
+
+  useSynthetic(samples: number, seed: number): void {
+    this.current = this.kind.syntheticData(samples, seed);
+  }
+
+  /** The dense model on the current data, with the latency of one forward pass. */
+  async evaluate(job: JobContext): Promise<Evaluation> {
+    const evaluation = await this.measure({}, job, { latency: true });
+    this.dense = { hash: this.current.hash, evaluation };
+    return evaluation;
+  }
+
+  async layerDetail(layer: string): Promise<LayerDetail> {
+    const { units, values } = await this.kind.layerDetail(layer);
+    return { layer, units, stats: weightStats(values) };
+  }
+
+  /** Outputs of the first samples (token positions for a language model), flat, with their shape. */
+  async predict(samples: number): Promise<{ outputs: Float32Array; shape: number[] }> {
+    const data = this.current;
+    if (data.kind === 'samples') {
+      const run = await predictSamples(this.kind.prunable, data, { samples });
+      return { outputs: run.outputs, shape: [run.samples, run.perSample] };
+    }
+    const n = Math.min(samples, data.ids.length, this.tokenShape().contextLength);
+    const ids = tf.tensor2d(data.ids.subarray(0, n), [1, n], 'int32');
+    try {
+      const outputs = await predictTokenWindows(this.kind.prunable, [ids]);
+      return { outputs, shape: [n, outputs.length / n] };
+    } finally {
+      ids.dispose();
+    }
+  }
+
+  /** Each unit pruned alone at each sparsity (the kind's cached engine where it has one), or DARE drop rates with a base loaded. */
+  async sweep(config: SweepConfig, job: JobContext, units?: readonly string[]): Promise<SweepReport> {
+    if (config.delta) return this.deltaSweep(config, job);
+    this.checkGranularity(config.granularity);
+    const started = performance.now();
+    const result = await this.kind.sweep(this.current, {
+      criterion: config.criterion,
+      granularity: config.granularity,
+      sparsities: config.sparsities,
+      seed: config.seed,
+      metric: this.sweepMetric(config.metric),
+      ...(units && { units }),
+      onCell: (cell: EngineCell) => job.progress('Sweeping', cell.index + 1, cell.total, { cell: { unit: cell.unit, sparsity: cell.sparsity, value: cell.value } }),
+      shouldStop: () => job.cancelled(),
+    });
+    return sweepReport(result, this.current.hash, started);
+  }
+
+  /** FinerCut's greedy removal on the calibration data (with ShortGPT's block influence where the kind has blocks). */
+  async removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport> {
+    const started = performance.now();
+    const { target, kinds } = this.kind.removalTarget(this.current);
+    const result = await greedyRemoval(restrictCandidates(target, kinds, config.candidates ?? 'all'), {
+      metric: config.metric,
+      steps: config.steps,
+      onScore: (score) => job.progress('Removing', score.done, score.total, { score: { step: score.step, candidate: score.candidate, value: score.value } }),
+      shouldStop: () => job.cancelled(),
+    });
+    const influence = result.cancelled || !this.kind.blockInfluence ? [] : await this.kind.blockInfluence(this.current);
+    return { ...result, blockInfluence: influence, dataHash: this.current.hash, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** The model with the removals applied (a removed branch or sublayer passes its skip path), on all of its data. */
+  async evaluateRemoved(removed: string[], job: JobContext): Promise<RemovedEvaluation> {
+    const evaluation = await this.measure({ bypass: new Set(removed) }, job);
+    return { evaluation, params: this.kind.paramsLeft(removed, this.summary.totalParams) };
+  }
+
+  /** The plan's target spread over the live units by its allocation (N:M: every unit at N/M). */
+  async allocate(request: PlanRequest, job: JobContext): Promise<{ sparsity: Record<string, number>; note?: string }> {
+    if (!request.allocate) return { sparsity: request.plan.sparsity };
+    const result = await this.withCalibration((batches) =>
+      allocatePlan(this.kind.prunable, request.plan, this.current, batches, {
+        sweep: request.sweep && sweepCurves(request.sweep),
+        lambda: request.options?.lambda,
+        outlierThreshold: request.options?.outlierThreshold,
+        epsilon: request.options?.epsilon,
+        shouldStop: () => job.cancelled(),
+      }),
+    );
+    throwIfCancelled(job);
+    return result;
+  }
+
+  /** The whole plan (allocation, criterion, removals, channels, DARE) measured on the current data; nothing in the model changes. */
+  async evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    if (request.plan.granularity === 'channels') return this.evaluateChannelPlan(request, job);
+    const applied = await this.applyPlan(request, job);
+    const removed = request.plan.removed;
+    const evaluation = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }, job));
+    const sizes = sizesOf(await this.withStoredKernels(applied.kernels, () => this.kind.weightValues()));
+    return {
+      sparsity: applied.sparsity,
+      achieved: applied.achieved,
+      overall: applied.overall,
+      evaluation,
+      params: this.kind.paramsLeft(removed, this.summary.totalParams),
+      sizes,
+      note: applied.note,
+      skipped: applied.skipped,
+    };
+  }
+
+  /** Opens a DARE base (the same kind and architecture) and lists the units whose kernels differ from it. */
+  async loadBase(opened: OpenedModel): Promise<BaseModelInfo> {
+    if (opened.format !== this.opened.format) throw new ArchitectureMismatchError(`the base ${opened.name} is a ${opened.format}, the model a ${this.opened.format}`);
+    const base = await openKind(opened);
+    try {
+      checkSameArchitecture(this.kind.prunable, base.prunable);
+    } catch (error) {
+      base.dispose();
+      throw error;
+    }
+    this.base?.kind.dispose();
+    this.base = { kind: base, sha256: opened.sha256 };
+    const changedUnits: string[] = [];
+    for (const unit of this.kind.prunable.units()) {
+      const same = tf.tidy(() => tf.all(tf.equal(this.kind.prunable.getKernel(unit.name), base.prunable.getKernel(unit.name))));
+      if ((await same.data())[0] === 0) changedUnits.push(unit.name);
+      same.dispose();
+    }
+    return { name: opened.name, sha256: opened.sha256, changedUnits };
+  }
+
+  /** DAREx-q: q on a grid above 1 − p, scored by the loss on the data (or the divergence without labels). */
+  async searchRescale(p: number, seed: number, job: JobContext): Promise<{ q: number; value: number; curve: { q: number; value: number }[] }> {
+    const base = this.requireBase();
+    const units = this.kind.prunable.units().map((u) => u.name);
+    const result = await searchDareRescale(
+      p,
+      async (q) => {
+        const kernels = await dareModel(this.kind.prunable, base.prunable, units, { p, q, seed });
+        const evaluation = await withKernelTensors(this.kind.prunable, kernels, (tensors) => this.measure({ kernels: tensors }));
+        return evaluation.loss ?? evaluation.divergence ?? NaN;
+      },
+      { onProgress: (_point, done, total) => job.progress('Searching q', done, total), shouldStop: () => job.cancelled() },
+    );
+    throwIfCancelled(job);
+    return { q: result.q, value: result.value, curve: result.curve.map((point) => ({ q: point.q, value: point.value })) };
+  }
+
+  /** Channel dependency groups, shown before a channels plan is applied. */
+  channelGroups(): GroupPreview[] {
+    return this.kind.channels?.groups() ?? [];
+  }
+
+  /**
+   * The plan applied and written in the model's own format with its recipe (removals rewired,
+   * channels cut out); the recipe records the dense evaluation and `reference`.
+   */
+  async prepareExport(request: ExportRequest, job: JobContext): Promise<PreparedExport> {
+    const { plan, float16 } = request;
+    const removed = plan.removed;
+    let sparsity = plan.sparsity;
+    let write: (recipe?: Recipe) => Promise<ExportFile[]>;
+    let inApp: Evaluation | undefined;
+    job.progress('Checking the export', 0, 3);
+    if (plan.granularity === 'channels') {
+      this.refuseChannelRemovals(removed);
+      const channels = this.requireChannels();
+      const shrunk = await this.withCalibration((batches) => channels.shrink(plan, batches));
+      write = async (recipe) => shrunk.write({ float16, recipe });
+    } else {
+      const applied = await this.applyPlan({ plan, allocate: false }, job);
+      sparsity = applied.sparsity;
+      if (!float16) inApp = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }));
+      write = (recipe) => this.withStoredKernels(applied.kernels, () => this.kind.write({ removed, float16, recipe }));
+    }
+    job.progress('Checking the export', 1, 3);
+    // A float16 export is held to the evaluation of its own rounded weights, not of the float32 ones.
+    const reference = inApp ?? (await this.evaluateOpened(await openModel(asDrop(this.opened.name, await write())), job));
+    const recipe = recipeFromPlan({ ...plan, sparsity }, this.opened, { dense: await this.denseEvaluation(job), pruned: reference });
+    const files = await write(recipe);
+    throwIfCancelled(job);
+    return { files, recipe, reference };
+  }
+
+  /** The export as a zip; before it is handed over, the zip is opened again like a user's drop, evaluated, and checked against the in-app evaluation. */
+  async exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {
+    const prepared = await this.prepareExport(request, job);
+    const zip = exportZip(prepared.files, prepared.recipe);
+    job.progress('Checking the export', 2, 3);
+    const reopened = await openModel([{ path: `${this.opened.name}-pruned.zip`, size: zip.length, bytes: async () => zip }]);
+    return {
+      fileName: `${this.opened.name}-pruned${request.float16 ? '-f16' : ''}.zip`,
+      zip,
+      files: [...prepared.files.map((f) => f.path), 'recipe.json'],
+      check: checkExport(prepared.reference, await this.evaluateOpened(reopened, job)),
+    };
+  }
+
+  /** Another model (an export opened again) evaluated on this session's data against the same dense reference. */
+  async evaluateOpened(opened: OpenedModel, job?: JobContext): Promise<Evaluation> {
+    if (opened.format !== this.opened.format) throw new Error(`the export reopened as a ${opened.format}, not a ${this.opened.format}`);
+    const other = await openKind(opened);
+    try {
+      return await this.measure({}, job, {}, other);
+    } finally {
+      other.dispose();
+    }
+  }
+
+  /** The check of an export against the reference its recipe records. */
+  static check(prepared: PreparedExport, reloaded: Evaluation): ExportCheck {
+    return checkExport(prepared.reference, reloaded);
+  }
+
+  dispose(): void {
+    this.kind.dispose();
+    this.base?.kind.dispose();
+    this.base = null;
+  }
+
+  /** The dense evaluation on the current data, measured once per data. */
+  async denseEvaluation(job?: JobContext): Promise<Evaluation> {
+    if (this.dense?.hash !== this.current.hash) this.dense = { hash: this.current.hash, evaluation: await this.measure({}, job, { latency: true }) };
+    return this.dense.evaluation;
+  }
+
+  /**
+   * The metric that fits the data, for `kind` (this model by default) with the forward pass's
+   * changes: accuracy and loss with labels, perplexity on text, otherwise the divergence from the
+   * dense outputs of this model.
+   */
+  private async measure(forward: PrunableForward, job?: JobContext, options: { latency?: boolean } = {}, kind: KindModel = this.kind): Promise<Evaluation> {
+    const data = this.current;
+    const watch = job && { onProgress: (done: number, total: number) => job.progress('Evaluating', done, total), shouldStop: () => job.cancelled() };
+    let evaluation: Evaluation;
+    if (data.kind === 'samples') {
+      const reference = data.labels ? undefined : await this.referenceOutputs();
+      evaluation = plainEvaluation(await evaluateSamples(kind.prunable, data, { forward, reference, latencyRuns: options.latency ? 3 : 0, ...watch }));
+    } else if (!data.synthetic && kind.perplexity) {
+      const result = await kind.perplexity(data.ids, { kernels: forward.kernels, bypass: forward.bypass, ...watch });
+      evaluation = { perplexity: result.perplexity, loss: result.nll, samples: result.tokens };
+    } else {
+      const reference = await this.referenceOutputs();
+      const outputs = await this.withTokenBatches((batches) => predictTokenWindows(kind.prunable, batches, forward));
+      const vocab = this.tokenShape().vocabSize;
+      evaluation = { divergence: jsDivergence(reference, outputs, vocab, { fromLogits: true }), samples: outputs.length / vocab };
+    }
+    if (job) throwIfCancelled(job);
+    if (options.latency && data.kind === 'tokens') {
+      const latency = await this.withTokenBatches((batches) => forwardLatency(kind.prunable, batches[0], forward));
+      evaluation = { ...evaluation, latencyMs: latency, batchSize: 1 };
+    }
+    return evaluation;
+  }
+
+  /** The dense model's outputs on the current data (its calibration windows for token ids), computed once per data hash. */
+  private async referenceOutputs(): Promise<Float32Array> {
+    const data = this.current;
+    if (this.reference?.hash === data.hash) return this.reference.outputs;
+    const outputs =
+      data.kind === 'samples'
+        ? (await predictSamples(this.kind.prunable, data)).outputs
+        : await this.withTokenBatches((batches) => predictTokenWindows(this.kind.prunable, batches));
+    this.reference = { hash: data.hash, outputs };
+    return outputs;
+  }
+
+  private tokenShape() {
+    const shape = this.kind.tokens;
+    if (shape === undefined) throw new Error(`${this.opened.name} takes no token ids`);
+    return shape;
+  }
+
+  private async withTokenBatches<T>(work: (batches: tf.Tensor[]) => Promise<T>): Promise<T> {
+    const batches = calibrationInputs(this.current, this.tokenShape());
+    try {
+      return await work(batches);
+    } finally {
+      tf.dispose(batches);
+    }
+  }
+
+  /** Runs `work` with the current data's calibration batches (the first min(128, N) samples, or the token windows), disposing them after. */
+  private async withCalibration<T>(work: (batches: tf.Tensor[]) => Promise<T>): Promise<T> {
+    const batches = calibrationInputs(this.current, this.kind.tokens);
+    try {
+      return await work(batches);
+    } finally {
+      tf.dispose(batches);
+    }
+  }
+
+  /** The metric a sweep runs: a language model's accuracy is its loss on text; data-free, every kind measures the divergence. */
+  private sweepMetric(metric: SweepMetric): SweepMetric {
+    const data = this.current;
+    const labelled = data.kind === 'samples' ? data.labels !== undefined : !data.synthetic;
+    if (!labelled && (metric === 'accuracy' || metric === 'loss')) return 'js';
+    return data.kind === 'tokens' && metric === 'accuracy' ? 'loss' : metric;
+  }
+
+  private checkGranularity(granularity: string): void {
+    const capabilities = this.kind.capabilities;
+    if (!(capabilities.granularities as readonly string[]).includes(granularity)) {
+      throw new Error(capabilities.unavailable[granularity] ?? `${granularity} is not available for ${this.opened.name}`);
+    }
+  }
+
+  private bypassOf(removed: readonly string[]): ReadonlySet<string> | undefined {
+    return removed.length > 0 ? new Set(removed) : undefined;
+  }
+
+  /** DARE (with a base) or the allocation and the criterion on every unit, through the pipeline; the model is not changed. */
+  private async applyPlan(request: PlanRequest, job: JobContext): Promise<AppliedPlan> {
+    const { plan } = request;
+    if (plan.dare) return this.applyDare(plan);
+    this.checkGranularity(plan.granularity);
+    return this.withCalibration(async (batches) => {
+      const { sparsity, note } = request.allocate ? await this.allocate(request, job) : { sparsity: plan.sparsity };
+      const applied = await applyPlanKernels(this.kind.prunable, { ...plan, sparsity }, batches, {
+        onUnit: (p) => job.progress('Pruning', p.index + 1, p.total),
+        shouldStop: () => job.cancelled(),
+      });
+      throwIfCancelled(job);
+      return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note, skipped: applied.skipped };
+    });
+  }
+
+  private refuseChannelRemovals(removed: readonly string[]): void {
+    if (removed.length > 0) throw new Error('Channel shrinking together with removed layers is not supported yet: set the removal slider to 0');
+  }
+
+  private requireChannels() {
+    this.checkGranularity('channels');
+    const channels = this.kind.channels;
+    if (channels === undefined) throw new Error(`${this.opened.name} has no channel groups`);
+    return channels;
+  }
+
+  /** Channels: whole neurons/filters go with every coupled weight; the shrunk model is written and measured as it would be exported. */
+  private async evaluateChannelPlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    this.refuseChannelRemovals(request.plan.removed);
+    const channels = this.requireChannels();
+    const { sparsity, note } = await this.allocate(request, job);
+    const shrunk = await this.withCalibration((batches) => channels.shrink({ ...request.plan, sparsity }, batches));
+    throwIfCancelled(job);
+    const evaluation = await this.evaluateOpened(await openModel(asDrop(this.opened.name, shrunk.write({ float16: false }))), job);
+    const sizes = sizesOf(shrunk.weights);
+    return {
+      sparsity,
+      achieved: shrunk.achieved,
+      overall: shrunk.overall,
+      evaluation,
+      params: shrunk.params,
+      sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: this.summary.totalParams * 4 },
+      note,
+      skipped: shrunk.skipped,
+    };
+  }
+
+  private requireBase(): KindModel {
+    if (!this.base) throw new Error('Delta pruning needs a base model: load one first');
+    return this.base.kind;
+  }
+
+  /** DARE on every unit: the base kernels plus the fine-tuned deltas, each dropped with probability p, the rest rescaled by 1/q. */
+  private async applyDare(plan: PruningPlan): Promise<AppliedPlan> {
+    const options = plan.dare;
+    const base = this.requireBase();
+    if (!options) throw new Error('the plan holds no DARE step');
+    if (options.base !== this.base?.sha256) throw new Error('The plan was made against another base model than the one loaded');
+    const units = this.kind.prunable.units().map((u) => u.name);
+    const kernels = await dareModel(this.kind.prunable, base.prunable, units, { p: options.p, q: options.q, seed: plan.seed });
+    const achieved: Record<string, number> = {};
+    let dropped = 0;
+    let deltas = 0;
+    for (const [unit, values] of kernels) {
+      const fine = await readKernel(this.kind.prunable, unit);
+      const original = await readKernel(base.prunable, unit);
+      let unitDropped = 0;
+      let unitDeltas = 0;
+      for (let i = 0; i < values.length; i++) {
+        if (fine[i] === original[i]) continue;
+        unitDeltas += 1;
+        if (values[i] === original[i]) unitDropped += 1;
+      }
+      achieved[unit] = unitDeltas === 0 ? 0 : unitDropped / unitDeltas;
+      dropped += unitDropped;
+      deltas += unitDeltas;
+    }
+    const overall = deltas === 0 ? 0 : dropped / deltas;
+    return {
+      sparsity: plan.sparsity,
+      kernels,
+      achieved,
+      overall,
+      skipped: [],
+      note: `DARE: ${formatShare(overall)} of the deltas dropped, the rest scaled by 1/${options.q.toFixed(3)}`,
+    };
+  }
+
+  /**
+   * Delta sensitivity: for every unit × drop rate p, DARE on that unit's deltas alone (rescaled by
+   * 1/(1 − p)), every other unit as fine-tuned, and the metric measured. Streams cells like a sweep.
+   */
+  private async deltaSweep(config: SweepConfig, job: JobContext): Promise<SweepReport> {
+    if (!this.base) throw new Error('A delta-sensitivity sweep needs a base model: load one first');
+    const base = this.base.kind;
+    const started = performance.now();
+    const units = this.kind.prunable.units().map((u) => u.name);
+    const rates = config.sparsities;
+    const values: (number | null)[][] = units.map(() => rates.map(() => null));
+    const pick = (e: Evaluation): number => (config.metric === 'accuracy' ? (e.accuracy ?? NaN) : config.metric === 'loss' ? (e.loss ?? NaN) : (e.divergence ?? NaN));
+    const dense = pick(await this.denseEvaluation(job));
+    let done = 0;
+    let cancelled = false;
+    const total = units.length * rates.length;
+    for (const [row, unit] of units.entries()) {
+      const fine = await readKernel(this.kind.prunable, unit);
+      const original = await readKernel(base.prunable, unit);
+      for (const [column, p] of rates.entries()) {
+        if (job.cancelled()) {
+          cancelled = true;
+          break;
+        }
+        const kernels = new Map([[unit, dare(original, fine, { p, seed: unitSeed(config.seed, unit) })]]);
+        const value = p === 0 ? dense : pick(await withKernelTensors(this.kind.prunable, kernels, (tensors) => this.measure({ kernels: tensors })));
+        values[row][column] = value;
+        done += 1;
+        job.progress('Sweeping deltas', done, total, { cell: { unit, sparsity: p, value } });
+      }
+      if (cancelled) break;
+    }
+    return {
+      criterion: 'random',
+      granularity: 'unstructured',
+      metric: config.metric,
+      sparsities: rates,
+      layers: units,
+      values,
+      dense,
+      dataHash: this.current.hash,
+      backend: tf.getBackend(),
+      seconds: (performance.now() - started) / 1000,
+      cancelled,
+      skipped: [],
+      delta: true,
+    };
+  }
+
+  /** Runs `work` with `kernels` stored in the model (what a writer writes), the originals restored after. */
+  private async withStoredKernels<T>(kernels: ReadonlyMap<string, Float32Array>, work: () => Promise<T>): Promise<T> {
+    const originals = new Map<string, Float32Array>();
+    try {
+      for (const [unit, values] of kernels) {
+        originals.set(unit, (await readKernel(this.kind.prunable, unit)).slice());
+        this.kind.prunable.setKernel(unit, values);
+      }
+      return await work();
+    } finally {
+      for (const [unit, values] of originals) this.kind.prunable.setKernel(unit, values);
+    }
+  }
+}
