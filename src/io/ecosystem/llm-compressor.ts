@@ -79,7 +79,7 @@ function header(input: EcosystemInput, targets: Targets, modifier: string, dense
   const { plan, modelName } = input;
   const lines = [
     `# llm-compressor recipe for ${modelName}, written by Lopper from a ${plan.criterion} ${plan.granularity} plan (seed ${plan.seed}).`,
-    '# Apply it to the source checkpoint (module names and order as in its config.json):',
+    '# Apply it to the checkpoint Lopper opened, at full size (module names as before any block was dropped):',
     `#   from llmcompressor import oneshot`,
     `#   oneshot(model="<checkpoint>", dataset="<calibration set>", recipe="${LLM_COMPRESSOR_RECIPE}")`,
     `# ${modifier} calibrates on the data given to oneshot, not Lopper's, so masks may differ.`,

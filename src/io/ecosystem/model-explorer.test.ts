@@ -77,7 +77,34 @@ describe('Model Explorer node data', () => {
   it("keys GraphModel units by their weight node's name and transformer units by torch.export's placeholder", () => {
     expect([graphIdOf('graph-model'), nodeKeyOf('graph-model', 'StatefulPartitionedCall/conv/Conv2D_weights')]).toEqual(['default', 'StatefulPartitionedCall/conv/Conv2D_weights']);
     expect([graphIdOf('hf-transformer'), nodeKeyOf('hf-transformer', 'model.layers.0.self_attn.q_proj')]).toEqual(['graph', 'p_model_layers_0_self_attn_q_proj_weight']);
-    expect(nodeKeyOf('layers-model', 'conv1', { conv1: 'sequential/conv1/Conv2D' })).toBe('sequential/conv1/Conv2D');
+  });
+
+  it('keys a GraphModel unit by the op that consumes it when the GraphDef is given, or by nodeIds', () => {
+    const graph: EcosystemInput = {
+      format: 'graph-model',
+      modelName: 'graph-cnn',
+      units: [
+        { name: 'conv/weights', size: 27 },
+        { name: 'dense/kernel', size: 40 },
+        { name: 'orphan', size: 4 },
+      ],
+      plan: { criterion: 'magnitude', granularity: 'unstructured', sparsity: { 'conv/weights': 0.5, 'dense/kernel': 0.25 }, removed: [], seed: 0 },
+      graphNodes: [
+        { name: 'x', op: 'Placeholder' },
+        { name: 'conv/weights', op: 'Const' },
+        { name: 'conv/Conv2D', op: '_FusedConv2D', input: ['x', 'conv/weights', 'conv/bias'] },
+        { name: 'dense/kernel', op: 'Const' },
+        { name: 'dense/Shape', op: 'Shape', input: ['dense/kernel'] },
+        { name: 'dense/MatMul', op: 'MatMul', input: ['conv/Conv2D:0', 'dense/kernel:0', '^x'] },
+      ],
+    };
+    expect(graphOf(modelExplorerNodeData(graph).files[0].text, 'default').results).toEqual({
+      'conv/Conv2D': { value: 0.5 },
+      'dense/MatMul': { value: 0.25 },
+      orphan: { value: 0 },
+    });
+    const renamed = modelExplorerNodeData({ ...graph, nodeIds: { orphan: 'orphan/MatMul' } });
+    expect(Object.keys(graphOf(renamed.files[0].text, 'default').results)).toContain('orphan/MatMul');
   });
 
   it('writes one value per projection of a transformer, the removed sublayer’s output projection at 1', () => {

@@ -1,13 +1,14 @@
 import type { ModelFormatName } from '../types';
-import type { EcosystemInput, EcosystemPart, EcosystemSweep, EcosystemUnit } from './types';
+import type { EcosystemInput, EcosystemPart, EcosystemSweep, EcosystemUnit, GraphDefNode } from './types';
 
 /**
  * Node data for Google's Model Explorer (model_explorer/node_data_builder.py): a JSON object of
  * graph id → `{name, results: {<node id or output tensor name>: {value}}, gradient}`, one file
  * per overlay. The keys follow how Model Explorer's adapters name things:
  * - TF.js GraphModel (its JSON adapter, ui/src/common/tfjs.ts): one graph, id `default`; every
- *   GraphDef node keeps its name as node id, and a weight node's output carries the manifest
- *   name as `tensor_name`, so a unit (the name of the weight node) is both.
+ *   GraphDef node keeps its name as node id. A unit is a weight (Const) node, which Model
+ *   Explorer hides by default (setting "Hide op nodes with labels": Const, …), so with
+ *   `graphNodes` the key is the prunable op that consumes the weight; without, the weight node.
  * - TF.js LayersModel: that adapter reads only GraphDef topologies (`modelTopology.node`), so a
  *   LayersModel must be converted first; the keys are the Keras layer (unit) names under graph
  *   `default`, which match a converted graph only where its nodes keep those names.
@@ -48,11 +49,41 @@ export function graphIdOf(format: ModelFormatName): string {
   return format === 'hf-transformer' ? 'graph' : 'default';
 }
 
-/** The key a unit's value is stored under for Model Explorer. */
-export function nodeKeyOf(format: ModelFormatName, unit: string, nodeIds: Readonly<Record<string, string>> = {}): string {
-  const given = nodeIds[unit];
-  if (given !== undefined) return given;
+/** The key a unit's value is stored under for Model Explorer when nothing more is known. */
+export function nodeKeyOf(format: ModelFormatName, unit: string): string {
   return format === 'hf-transformer' ? `p_${unit.replace(/\./g, '_')}_weight` : unit;
+}
+
+/** The ops whose constant weight input is a unit (DESIGN §6 Units). */
+const PRUNABLE_OPS = new Set([
+  'Conv2D',
+  '_FusedConv2D',
+  'DepthwiseConv2dNative',
+  'FusedDepthwiseConv2dNative',
+  'MatMul',
+  '_FusedMatMul',
+  'BatchMatMulV2',
+  'Conv2DBackpropInput',
+  'Einsum',
+]);
+
+/** Weight node name → the first prunable op that reads it. */
+export function weightConsumers(nodes: readonly GraphDefNode[]): Map<string, string> {
+  const consumers = new Map<string, string>();
+  for (const node of nodes) {
+    if (!PRUNABLE_OPS.has(node.op)) continue;
+    for (const input of node.input ?? []) {
+      const source = input.replace(/^\^/, '').replace(/:\d+$/, '');
+      if (!consumers.has(source)) consumers.set(source, node.name);
+    }
+  }
+  return consumers;
+}
+
+/** How this input's units are keyed: `nodeIds`, else a GraphModel's consuming op, else `nodeKeyOf`. */
+export function nodeKeys(input: EcosystemInput): (unit: string) => string {
+  const consumers = input.format === 'graph-model' && input.graphNodes !== undefined ? weightConsumers(input.graphNodes) : new Map<string, string>();
+  return (unit) => input.nodeIds?.[unit] ?? consumers.get(unit) ?? nodeKeyOf(input.format, unit);
 }
 
 const OUTPUT_PROJECTIONS = ['o_proj', 'down_proj', 'c_proj'];
@@ -75,11 +106,12 @@ function file(path: string, graphId: string, data: GraphNodeData): EcosystemPart
 }
 
 function plannedSparsity(input: EcosystemInput): GraphNodeData {
-  const { format, units, plan, nodeIds } = input;
+  const { format, units, plan } = input;
+  const key = nodeKeys(input);
   const results: GraphNodeData['results'] = {};
   for (const unit of units) {
     const value = zeroedByRemoval(format, unit, plan.removed) ? 1 : (plan.sparsity[unit.name] ?? 0);
-    results[nodeKeyOf(format, unit.name, nodeIds)] = { value };
+    results[key(unit.name)] = { value };
   }
   const removal = plan.removed.length > 0 ? `, ${plan.removed.length} removed` : '';
   return { name: `Planned sparsity (${plan.criterion}, ${plan.granularity}${removal})`, results, gradient: SPARSITY_GRADIENT };
@@ -100,10 +132,11 @@ function degradation(sweep: EcosystemSweep, value: number): number {
 
 function sensitivity(input: EcosystemInput, sweep: EcosystemSweep): GraphNodeData | undefined {
   const column = sweepColumn(sweep, input.sensitivityAt);
+  const key = nodeKeys(input);
   const results: GraphNodeData['results'] = {};
   sweep.layers.forEach((unit, row) => {
     const value = sweep.values[row]?.[column];
-    if (value !== null && value !== undefined && Number.isFinite(value)) results[nodeKeyOf(input.format, unit, input.nodeIds)] = { value: degradation(sweep, value) };
+    if (value !== null && value !== undefined && Number.isFinite(value)) results[key(unit)] = { value: degradation(sweep, value) };
   });
   if (Object.keys(results).length === 0) return undefined;
   const change = sweep.metric === 'accuracy' ? 'accuracy drop' : `${sweep.metric} rise`;

@@ -2,6 +2,13 @@ import type { PruningPlan } from '../../core/plan';
 import type { ModelFormatName } from '../types';
 import type { SweepReport } from '../../worker/protocol';
 
+/** A node of a TF.js GraphModel's GraphDef, as model.json stores it. */
+export interface GraphDefNode {
+  name: string;
+  op: string;
+  input?: readonly string[];
+}
+
 /** One prunable unit (DESIGN §6 names), in model order. */
 export interface EcosystemUnit {
   name: string;
@@ -27,6 +34,8 @@ export interface EcosystemInput {
   sensitivityAt?: number;
   /** Unit → Model Explorer node id or tensor name, replacing the default key of that unit. */
   nodeIds?: Readonly<Record<string, string>>;
+  /** A GraphModel's `modelTopology.node`: its units are keyed by the op that consumes them. */
+  graphNodes?: readonly GraphDefNode[];
 }
 
 /** A text file for another tool, before encoding. */
