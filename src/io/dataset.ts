@@ -1,6 +1,6 @@
 import { DatasetError } from './errors';
 import { sha256Hex } from './hash';
-import { isRecord, readJson } from './input-file';
+import { isRecord, readJson, whyNotJson } from './input-file';
 import { elementCount } from './manifest';
 import type { Dataset, InputFile } from './types';
 
@@ -119,7 +119,7 @@ export function datasetFromJson(json: unknown, source: string, hash: string): Da
 /** Reads a `.json` dataset file (DESIGN §6); `hash` is the hex SHA-256 of its bytes. */
 export async function parseDataset(file: InputFile): Promise<Dataset> {
   const json = await readJson(file);
-  if (json === undefined) throw new DatasetError({ file: file.path, message: 'is not valid JSON', expected: '{inputs, shape, labels?}' });
+  if (json === undefined) throw new DatasetError({ file: file.path, ...whyNotJson(await file.bytes()), expected: '{inputs, shape, labels?}' });
   return datasetFromJson(json, file.path, await sha256Hex(await file.bytes()));
 }
 

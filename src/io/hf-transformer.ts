@@ -6,7 +6,7 @@ import { CHAR_TOKENIZER_FILE, HF_TOKENIZER_FILE, TokenizerError, createTokenizer
 import { LopperInputError, NoModelFoundError, listForMessage } from './errors';
 import type { InputErrorDetails } from './errors';
 import { sha256Hex } from './hash';
-import { basename, dirname, hasExtension, isRecord, parseJsonBytes, readJson } from './input-file';
+import { basename, dirname, hasExtension, isRecord, parseJsonBytes, readJson, whyNotJson } from './input-file';
 import { SAFETENSORS_INDEX, readSafetensorsCheckpoint } from './safetensors';
 import type { InputFile, MatchContext, ModelFormat, OpenedModel, TransformerPayload } from './types';
 
@@ -57,17 +57,34 @@ function fileError<E extends LopperInputError>(
   return new ErrorClass(details);
 }
 
+/** The longest context a config may declare (2^24 positions, beyond every released model): a bigger one is a broken config. */
+export const MAX_CONTEXT_LENGTH = 2 ** 24;
+
+function checkContextLength(file: string, config: TransformerConfig): void {
+  if (config.contextLength <= MAX_CONTEXT_LENGTH) return;
+  const field = config.modelType === 'gpt2' ? 'n_positions' : 'max_position_embeddings';
+  throw new TransformerConfigFileError({
+    file,
+    message: `${field} is ${config.contextLength}, more positions than Lopper opens`,
+    expected: `at most ${MAX_CONTEXT_LENGTH}`,
+    actual: String(config.contextLength),
+  });
+}
+
 async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config: TransformerConfig }> {
   const bytes = await file.bytes();
   const json = parseJsonBytes(bytes);
   if (json === undefined) {
-    throw new TransformerConfigFileError({ file: file.path, message: 'is not valid JSON', expected: 'a Hugging Face config.json' });
+    throw new TransformerConfigFileError({ file: file.path, ...whyNotJson(bytes), expected: 'a Hugging Face config.json' });
   }
+  let config: TransformerConfig;
   try {
-    return { bytes, config: normalizeTransformerConfig(json) };
+    config = normalizeTransformerConfig(json);
   } catch (error) {
     throw error instanceof TransformerConfigError ? fileError(TransformerConfigFileError, file.path, error) : error;
   }
+  checkContextLength(file.path, config);
+  return { bytes, config };
 }
 
 async function readWeights(files: readonly InputFile[], configFile: InputFile, config: TransformerConfig): Promise<{ tensors: Map<string, NamedTensor>; files: string[] }> {
@@ -123,7 +140,7 @@ async function readTokenizer(files: readonly InputFile[], folder: string, config
     const file = files.find((f) => dirname(f.path) === folder && basename(f.path) === name);
     if (file === undefined) continue;
     const json = await readJson(file);
-    if (json === undefined) throw new TokenizerFileError({ file: file.path, message: 'is not valid JSON' });
+    if (json === undefined) throw new TokenizerFileError({ file: file.path, ...whyNotJson(await file.bytes()), expected: 'a tokenizer.json' });
     let vocabSize: number;
     try {
       vocabSize = createTokenizer(json).vocabSize;

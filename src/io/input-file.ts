@@ -39,6 +39,34 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
   }
 }
 
+/** The offset of the first byte that does not start or continue a UTF-8 sequence, or -1. */
+function firstNonUtf8Byte(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const lead = bytes[i];
+    const continuation = lead < 0x80 ? 0 : lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : -1;
+    if (continuation < 0) return i;
+    for (let k = 1; k <= continuation; k++) if (i + k >= bytes.length || (bytes[i + k] & 0xc0) !== 0x80) return i;
+    i += continuation + 1;
+  }
+  return -1;
+}
+
+/**
+ * Why bytes that `parseJsonBytes` refused are not JSON, as `message` (and `actual`) of an input
+ * error. The parser's own words are left out: they differ between JavaScript engines, and the page
+ * and the command line must say the same.
+ */
+export function whyNotJson(bytes: Uint8Array): { message: string; actual?: string } {
+  if (bytes.byteLength === 0) return { message: 'is empty', actual: '0 bytes' };
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstNonUtf8Byte(bytes);
+    return { message: 'is not UTF-8 text', actual: at < 0 ? 'bytes that are not UTF-8' : `a byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at}` };
+  }
+  return { message: 'is not valid JSON' };
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -63,6 +63,9 @@ describe('parseModelJson', () => {
     expect(() => parseModelJson(withWeights([{ name: 'w', shape: [2, -1], dtype: 'float32' }]), 'model.json')).toThrow(
       /weight "w" has an invalid shape \(expected a list of non-negative integers, got \[2,-1\]\)/,
     );
+    expect(() => parseModelJson(withWeights([{ name: 'w', shape: [65536, 32768], dtype: 'float32' }]), 'model.json')).toThrow(
+      'model.json: weight "w" has shape [65536, 32768], more elements than one weight can hold (expected at most 2147483647 elements, got 2147483648)',
+    );
     expect(() => parseModelJson(withWeights([{ shape: [2], dtype: 'float32' }]), 'model.json')).toThrow(/entry without a name/);
     expect(() =>
       parseModelJson(

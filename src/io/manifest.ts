@@ -56,6 +56,9 @@ const BYTES_PER_ELEMENT: Record<StoredDtype | QuantizationDtype, number> = {
   float16: 2,
 };
 
+/** The most elements one weight may have: tfjs indexes tensors with 32-bit integers. */
+export const MAX_WEIGHT_ELEMENTS = 2 ** 31 - 1;
+
 /** What a parsed JSON file is, judged by its structure; `undefined` for anything else. */
 export function modelJsonKind(json: unknown): ModelJsonKind | undefined {
   if (!isRecord(json) || !isRecord(json['modelTopology'])) return undefined;
@@ -204,6 +207,15 @@ function parseWeightSpec(entry: unknown, where: string, file: string): WeightSpe
       message: `weight "${name}" has an invalid shape`,
       expected: 'a list of non-negative integers',
       actual: JSON.stringify(shape),
+    });
+  }
+  const elements = elementCount(shape as number[]);
+  if (elements > MAX_WEIGHT_ELEMENTS) {
+    throw new ManifestError({
+      file,
+      message: `weight "${name}" has shape [${shape.join(', ')}], more elements than one weight can hold`,
+      expected: `at most ${MAX_WEIGHT_ELEMENTS} elements`,
+      actual: String(elements),
     });
   }
   const dtype = entry['dtype'];

@@ -51,6 +51,10 @@ describe('openModel', () => {
 
   it('gives a ManifestError for a model.json that is not JSON', async () => {
     await expect(openModel(memoryFiles({ 'model.json': '{oops' }))).rejects.toThrow('model.json: is not valid JSON (expected a JSON model.json)');
+    await expect(openModel(memoryFiles({ 'model.json': new Uint8Array(0) }))).rejects.toThrow('model.json: is empty (expected a JSON model.json, got 0 bytes)');
+    await expect(openModel(memoryFiles({ 'model.json': Uint8Array.of(0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d) }))).rejects.toThrow(
+      'model.json: is not UTF-8 text (expected a JSON model.json, got a byte 0xc3 at offset 2)',
+    );
   });
 });
 

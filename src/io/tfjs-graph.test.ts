@@ -125,6 +125,27 @@ describe('tfjsGraphFormat', () => {
     expect(() => parseGraphModelJson(badDtype, 'model.json')).toThrow(UnsupportedDtypeError);
   });
 
+  it('names a cycle among the nodes, but not the back edge of a while loop', () => {
+    const cyclic = [
+      { name: 'x', op: 'Placeholder' },
+      { name: 'w', op: 'Const' },
+      { name: 'y', op: 'MatMul', input: ['relu', 'w'] },
+      { name: 'relu', op: 'Relu', input: ['y'] },
+    ];
+    expect(() => parseGraphModelJson(tinyGraph({}, cyclic), 'model.json')).toThrow(
+      /^model\.json: the nodes of the graph form a cycle: y ← relu ← y \(expected each node reading only from nodes computed before it/,
+    );
+    const loop = [
+      { name: 'x', op: 'Placeholder' },
+      { name: 'w', op: 'Const' },
+      { name: 'enter', op: 'Enter', input: ['x'] },
+      { name: 'merge', op: 'Merge', input: ['enter', 'next'] },
+      { name: 'body', op: 'MatMul', input: ['merge', 'w'] },
+      { name: 'next', op: 'NextIteration', input: ['body'] },
+    ];
+    expect(parseGraphModelJson(tinyGraph({}, loop), 'model.json').modelTopology.node).toHaveLength(6);
+  });
+
   it('reports missing shards and wrong byte counts as for LayersModels', async () => {
     await expect(openModel(memoryFiles({ 'g/model.json': tinyGraph() }))).rejects.toBeInstanceOf(MissingShardError);
     const short = openModel(memoryFiles({ 'g/model.json': tinyGraph(), 'g/group1-shard1of1.bin': float32Bytes([1]) }));

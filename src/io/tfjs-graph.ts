@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { dequantizeWeights } from './dequantize';
 import { ManifestError, NoModelFoundError, UnsupportedOpError } from './errors';
 import { sha256Hex } from './hash';
-import { isRecord, parseJsonBytes } from './input-file';
+import { isRecord, parseJsonBytes, whyNotJson } from './input-file';
 import { modelJsonKind, parseWeightsManifest, type WeightsGroup } from './manifest';
 import { modelJsonFilesOfKind, onlyModelJson, readModelJsonFilesOfKind } from './model-json-files';
 import { readShards, resolveShards } from './shards';
@@ -98,6 +98,38 @@ function checkNodes(nodes: readonly GraphNodeDef[], file: string, where: string,
   }
 }
 
+/** A cycle among the nodes (as names, the first repeated at the end), not counting the back edges of while loops (from NextIteration); undefined without one. */
+function findNodeCycle(nodes: readonly GraphNodeDef[]): string[] | undefined {
+  const byName = new Map(nodes.map((node) => [node.name, node]));
+  const sources = (node: GraphNodeDef): string[] => (node.input ?? []).map(inputNodeName).filter((source) => byName.has(source) && byName.get(source)?.op !== 'NextIteration');
+  const state = new Map<string, 'open' | 'done'>();
+  for (const root of nodes) {
+    if (state.has(root.name)) continue;
+    const path: string[] = [root.name];
+    const stack: { node: GraphNodeDef; inputs: string[]; next: number }[] = [{ node: root, inputs: sources(root), next: 0 }];
+    state.set(root.name, 'open');
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next < top.inputs.length) {
+        const source = top.inputs[top.next++];
+        const seen = state.get(source);
+        if (seen === 'open') return [...path.slice(path.indexOf(source)), source];
+        const node = byName.get(source);
+        if (seen === undefined && node !== undefined) {
+          state.set(source, 'open');
+          path.push(source);
+          stack.push({ node, inputs: sources(node), next: 0 });
+        }
+      } else {
+        state.set(top.node.name, 'done');
+        path.pop();
+        stack.pop();
+      }
+    }
+  }
+  return undefined;
+}
+
 /** The functions of `library.function`: their bodies are checked like the graph; arguments count as nodes. */
 function checkFunctions(library: unknown, file: string): void {
   if (!isRecord(library) || !Array.isArray(library['function'])) return;
@@ -138,6 +170,14 @@ export function parseGraphModelJson(json: unknown, file: string): GraphModelJson
   const topology = json['modelTopology'] as Record<string, unknown>;
   const nodes = nodeList(topology['node'], file, 'modelTopology');
   checkNodes(nodes, file, 'the graph');
+  const cycle = findNodeCycle(nodes);
+  if (cycle !== undefined) {
+    throw new ManifestError({
+      file,
+      message: `the nodes of the graph form a cycle: ${cycle.join(' ← ')}`,
+      expected: 'each node reading only from nodes computed before it, or a while loop through NextIteration',
+    });
+  }
   checkFunctions(topology['library'], file);
   const weightsManifest = parseWeightsManifest(normaliseFloat16Dtypes(json['weightsManifest']), file);
   const weightNames = new Set(weightsManifest.flatMap((group) => group.weights.map((w) => w.name)));
@@ -172,7 +212,7 @@ export function parseGraphModelJson(json: unknown, file: string): GraphModelJson
 export async function openGraphModel(modelFile: InputFile, files: readonly InputFile[]): Promise<OpenedModel> {
   const bytes = await modelFile.bytes();
   const json = parseJsonBytes(bytes);
-  if (json === undefined) throw new ManifestError({ file: modelFile.path, message: 'is not valid JSON', expected: 'a JSON model.json' });
+  if (json === undefined) throw new ManifestError({ file: modelFile.path, ...whyNotJson(bytes), expected: 'a JSON model.json' });
   const manifest = parseGraphModelJson(json, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { dequantizeWeights } from './dequantize';
 import { ManifestError, NoModelFoundError } from './errors';
 import { sha256Hex } from './hash';
-import { basename, dirname, isRecord, parseJsonBytes, stripExtension } from './input-file';
+import { basename, dirname, isRecord, parseJsonBytes, stripExtension, whyNotJson } from './input-file';
 import { checkLayerClasses } from './layer-classes';
 import { checkLayerSizes, checkLayersTopology } from './topology-check';
 import { parseModelJson } from './manifest';
@@ -23,7 +23,7 @@ export function modelName(modelJsonPath: string, kerasName?: unknown): string {
 export async function openLayersModel(modelFile: InputFile, files: readonly InputFile[]): Promise<OpenedModel> {
   const bytes = await modelFile.bytes();
   const json = parseJsonBytes(bytes);
-  if (json === undefined) throw new ManifestError({ file: modelFile.path, message: 'is not valid JSON', expected: 'a JSON model.json' });
+  if (json === undefined) throw new ManifestError({ file: modelFile.path, ...whyNotJson(bytes), expected: 'a JSON model.json' });
   const manifest = parseModelJson(json, modelFile.path);
   checkLayerClasses(manifest.modelTopology, modelFile.path);
   checkLayersTopology(manifest.modelTopology, modelFile.path);

@@ -59,6 +59,14 @@ describe('checkLayersTopology', () => {
     duplicate.config.layers[1].config['name'] = String(duplicate.config.layers[0].config['name']);
     expect(problem(duplicate)).toMatch(/has two layers named/);
 
+    for (const name of ['conv 1', '__proto__', '<b onmouseover="x()">']) {
+      const rejected = await topologyOf(DEMO);
+      rejected.config.layers[1].config['name'] = name;
+      expect(problem(rejected)).toContain(
+        `layer "${name}" (MaxPooling2D) of model "digits_cnn" has a name TensorFlow.js cannot give its tensors (expected a letter or digit, then letters, digits or -._/, got ${JSON.stringify(name)})`,
+      );
+    }
+
     const empty = await topologyOf(DEMO);
     empty.config.layers = [];
     expect(problem(empty)).toMatch(/has no layers \(expected at least one layer in modelTopology, got an empty list\)/);

@@ -13,6 +13,9 @@ interface FunctionalGraph {
 
 const FUNCTIONAL = new Set(['Model', 'Functional']);
 
+/** The names tfjs-layers gives tensors (`isValidTensorName` in tfjs-layers' common.ts); a layer's name becomes its tensors' names. */
+const TENSOR_NAME = /^[A-Za-z0-9][-A-Za-z0-9._/]*$/;
+
 /** The layer names an `inbound_nodes` entry reads: Keras 2 `[[[name, node, tensor, kwargs], …], …]` or Keras 3 `{args: …}` with `keras_history`. */
 function inboundNames(inboundNodes: unknown): string[] {
   const names: string[] = [];
@@ -80,7 +83,7 @@ function findCycle(graph: FunctionalGraph): string[] | undefined {
 
 /**
  * Checks a LayersModel topology before tfjs-layers sees it (a cycle or a dangling reference makes
- * tfjs loop forever): at least one layer, unique layer names, every inbound node, model input and
+ * tfjs loop forever): at least one layer, unique layer names that tfjs accepts as tensor names, every inbound node, model input and
  * output naming a layer of the same model, and no cycles; nested models are checked the same way.
  * Throws a ManifestError naming the file, the model and the layers involved.
  */
@@ -106,6 +109,14 @@ export function checkLayersTopology(topology: KerasModelTopology, file: string):
         if (!isRecord(layer)) throw new ManifestError({ file, message: `layer ${index} of model "${model}" is not an object`, expected: '{class_name, config}' });
         const name = layerName(layer) ?? `#${index}`;
         if (names.has(name)) throw new ManifestError({ file, message: `model "${model}" has two layers named "${name}"`, expected: 'unique layer names' });
+        if (name !== '' && !name.startsWith('#') && !TENSOR_NAME.test(name)) {
+          throw new ManifestError({
+            file,
+            message: `layer "${name}" (${String(layer['class_name'])}) of model "${model}" has a name TensorFlow.js cannot give its tensors`,
+            expected: 'a letter or digit, then letters, digits or -._/',
+            actual: JSON.stringify(name),
+          });
+        }
         names.add(name);
         graph.order.push(name);
         graph.inbound.set(name, inboundNames(layer['inbound_nodes']));

@@ -27,6 +27,26 @@ describe('expandZip', () => {
   });
 });
 
+describe('zips in zips', () => {
+  const nested = (levels: number): Uint8Array => {
+    let archive = zipSync({ m: { 'model.json': bytes('{}') } });
+    for (let level = levels; level >= 2; level--) archive = zipSync({ [`level${level}.zip`]: archive });
+    return archive;
+  };
+
+  it('are expanded where they sit, down to the fourth level', async () => {
+    expect((await expandZip(inputFileFromBytes('top.zip', nested(4)))).map((f) => f.path)).toEqual(['top/level2/level3/m/model.json']);
+    const again = await expandZips(await expandZips([inputFileFromBytes('top.zip', nested(3))]));
+    expect(again.map((f) => f.path)).toEqual(['top/level2/m/model.json']);
+  });
+
+  it('deeper than four levels are refused, naming the archive', async () => {
+    await expect(expandZip(inputFileFromBytes('top.zip', nested(5)))).rejects.toThrow(
+      'top/level2/level3/level4/level5.zip: is a zip nested 5 levels deep (expected at most 4 levels of zips in zips)',
+    );
+  });
+});
+
 describe('expandZips', () => {
   it('passes other files through in order', async () => {
     const zip = zipSync({ 'a.txt': bytes('a') });
@@ -44,7 +64,7 @@ describe('expandZip refuses before inflating', () => {
     const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
     for (let i = 0; i + 4 <= zip.length; i++) if (view.getUint32(i, true) === 0x02014b50) view.setUint32(i + 24, 0xfffffff0, true);
     await expect(expandZip(asFile('bomb.zip', zip))).rejects.toThrow(
-      /^bomb\.zip: would inflate to more than Lopper opens from one archive \(expected at most 2147483648 bytes of files, got 4294967280 bytes declared\)/,
+      /^bomb\.zip: would inflate to more than Lopper opens at once \(expected at most 2147483648 bytes of files, got 4294967280 bytes declared\)/,
     );
   });
 

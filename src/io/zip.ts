@@ -7,8 +7,16 @@ export function isZip(file: InputFile): boolean {
   return hasExtension(file.path, '.zip');
 }
 
-/** What the files inside one zip may add up to, as their headers declare them, before anything is inflated (2 GiB). */
+/** What the files inside the zips of one drop may add up to, as their headers declare them, before anything is inflated (2 GiB). */
 export const ZIP_INFLATED_LIMIT = 2 * 1024 ** 3;
+
+/** How deep zips may sit in zips: a dropped zip is level 1. */
+export const ZIP_NESTING_LIMIT = 4;
+
+/** Bytes the zips of one drop may still inflate to. */
+interface InflateBudget {
+  left: number;
+}
 
 function unsafePath(name: string): boolean {
   return name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.split(/[\\/]/).includes('..');
@@ -20,13 +28,8 @@ function keepEntry(name: string): boolean {
   return basename(name) !== '.DS_Store';
 }
 
-/**
- * The files inside a zip. They sit where the zip sat; when the archive does not already wrap
- * everything in one folder, they go into a folder named after the zip (so `m.zip` gives `m/model.json`).
- */
-export async function expandZip(file: InputFile): Promise<InputFile[]> {
-  let entries: Record<string, Uint8Array>;
-  const bytes = await file.bytes();
+/** The declared (uncompressed) bytes of the entries kept, read from the headers without inflating; unsafe paths refused. */
+function declaredBytes(file: InputFile, bytes: Uint8Array): number {
   let declared = 0;
   try {
     unzipSync(bytes, {
@@ -41,14 +44,29 @@ export async function expandZip(file: InputFile): Promise<InputFile[]> {
   } catch (error) {
     if (error instanceof ArchiveError) throw error;
   }
-  if (declared > ZIP_INFLATED_LIMIT) {
+  return declared;
+}
+
+async function expandZipAt(file: InputFile, level: number, budget: InflateBudget): Promise<InputFile[]> {
+  if (level > ZIP_NESTING_LIMIT) {
     throw new ArchiveError({
       file: file.path,
-      message: 'would inflate to more than Lopper opens from one archive',
-      expected: `at most ${ZIP_INFLATED_LIMIT} bytes of files`,
+      message: `is a zip nested ${level} levels deep`,
+      expected: `at most ${ZIP_NESTING_LIMIT} levels of zips in zips`,
+    });
+  }
+  const bytes = await file.bytes();
+  const declared = declaredBytes(file, bytes);
+  if (declared > budget.left) {
+    throw new ArchiveError({
+      file: file.path,
+      message: 'would inflate to more than Lopper opens at once',
+      expected: `at most ${budget.left} bytes of files`,
       actual: `${declared} bytes declared`,
     });
   }
+  budget.left -= declared;
+  let entries: Record<string, Uint8Array>;
   try {
     entries = unzipSync(bytes, { filter: (entry) => keepEntry(entry.name) });
   } catch (error) {
@@ -63,17 +81,31 @@ export async function expandZip(file: InputFile): Promise<InputFile[]> {
   const wrapped = names.length > 0 && names.every((name) => name.includes('/')) && topFolders.size === 1;
   const parent = dirname(file.path);
   const root = wrapped ? parent : [parent, stripExtension(basename(file.path))].filter((part) => part !== '').join('/');
-  return names.map((name) => {
-    const bytes = entries[name] ?? new Uint8Array(0);
-    return inputFileFromBytes(root === '' ? name : `${root}/${name}`, bytes);
-  });
+  const files: InputFile[] = [];
+  for (const name of names) {
+    const inner = inputFileFromBytes(root === '' ? name : `${root}/${name}`, entries[name] ?? new Uint8Array(0));
+    if (isZip(inner)) files.push(...(await expandZipAt(inner, level + 1, budget)));
+    else files.push(inner);
+  }
+  return files;
 }
 
-/** Replaces each `.zip` in a set by the files it holds; other files pass through. */
+/**
+ * The files inside a zip, zips inside it expanded too (up to ZIP_NESTING_LIMIT levels). They sit
+ * where the zip sat; when the archive does not already wrap everything in one folder, they go into
+ * a folder named after the zip (so `m.zip` gives `m/model.json`). The sizes its headers declare
+ * are checked against ZIP_INFLATED_LIMIT before anything is inflated.
+ */
+export function expandZip(file: InputFile): Promise<InputFile[]> {
+  return expandZipAt(file, 1, { left: ZIP_INFLATED_LIMIT });
+}
+
+/** Replaces each `.zip` in a set by the files it holds (nested zips too); other files pass through. The zips share one size budget. */
 export async function expandZips(files: readonly InputFile[]): Promise<InputFile[]> {
+  const budget: InflateBudget = { left: ZIP_INFLATED_LIMIT };
   const expanded: InputFile[] = [];
   for (const file of files) {
-    if (isZip(file)) expanded.push(...(await expandZip(file)));
+    if (isZip(file)) expanded.push(...(await expandZipAt(file, 1, budget)));
     else expanded.push(file);
   }
   return expanded;
