@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { openWorkbench, waitIdle } from './helpers';
+import { openWorkbench, showView, waitIdle } from './helpers';
 
 const CHAR_LM = join(import.meta.dirname, '..', 'public', 'models', 'char-lm');
 
@@ -13,10 +13,12 @@ test('a Wanda plan made in the page replays with `lopper prune --recipe` to the 
   await openWorkbench(page);
   await page.getByTestId('model-picker').selectOption('char-lm');
   await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  await showView(page, 'Plan');
   await expect(page.getByTestId('plan-granularity').locator('option[value="channels"]')).toBeDisabled();
   await page.getByTestId('plan-criterion').selectOption('wanda');
   await page.getByTestId('global-sparsity').fill('0.5');
   const planned = await waitIdle(page, (s) => s.plan.target === 0.5 && s.plan.criterion === 'wanda' && (s.sparsity ?? 0) > 0.49);
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
   const entries = unzipSync(readFileSync(await download.path()));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { FIXTURES, dropFiles, lopperState, openWorkbench, readFixture, waitIdle } from './helpers';
+import { FIXTURES, dropFiles, lopperState, openWorkbench, readFixture, showView, waitIdle } from './helpers';
 
 /** The units of e2e/fixtures/graph-cnn: the constant weights its Conv2D, _FusedConv2D, depthwise and MatMul ops read. */
 const UNITS = ['conv1/filter', 'conv2/filter', 'dw/filter', 'conv3/filter', 'fc/weights'];
@@ -30,6 +30,7 @@ test('a dropped GraphModel is swept, pruned live, exported, checked, re-dropped 
   await expect(page.getByTestId('delta-unavailable')).toHaveCount(0);
 
   // A sensitivity sweep on a 2-point grid.
+  await showView(page, 'Sensitivity');
   await page.getByLabel('Sweep sparsities').fill('0, 0.5');
   await page.getByTestId('sweep-run').click();
   expect(await finished(page, 'sweep-progress')).toBe('done');
@@ -43,6 +44,7 @@ test('a dropped GraphModel is swept, pruned live, exported, checked, re-dropped 
   await expect(page.locator('[data-testid="layer-row"][data-layer="conv2/filter"] [data-testid="layer-plan"]')).toHaveText('50.0%');
 
   // Export: the worker reopens the zip and reproduces the evaluation.
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   expect(download.suggestedFilename()).toMatch(/\.zip$/);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
@@ -56,6 +58,7 @@ test('a dropped GraphModel is swept, pruned live, exported, checked, re-dropped 
   expect(Math.abs((reopened.sparsity ?? 0) - (pruned.sparsity ?? 1))).toBeLessThan(1e-9);
 
   // FinerCut on the reopened model: its residual branch is the candidate; bypassing it changes the outputs.
+  await showView(page, 'Removal');
   await page.getByTestId('removal-run').click();
   expect(await finished(page, 'removal-progress')).toBe('done');
   await expect(page.locator('[data-testid="removal-cell"][data-candidate="res"]')).toHaveCount(1);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
 import type { PageHooks } from '../src/store/page-hooks';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -22,6 +22,15 @@ export async function waitIdle(page: Page, predicate: (s: PageState) => boolean 
     if (Date.now() > deadline) throw new Error(`Timed out waiting for the page; last state: ${JSON.stringify({ ...state, model: state.model?.name })}`);
     await page.waitForTimeout(100);
   }
+}
+
+export type ViewTitle = 'Layers' | 'Structure' | 'Sensitivity' | 'Removal' | 'Plan' | 'Export';
+
+/** Shows one of the main area's views (its tab), as a person clicks it. */
+export async function showView(page: Page, view: ViewTitle): Promise<void> {
+  const tab = page.getByRole('tab', { name: view, exact: true });
+  await tab.click();
+  await expect(tab).toHaveAttribute('aria-selected', 'true');
 }
 
 /** Opens the workbench and waits for the default demo model and its evaluation. */

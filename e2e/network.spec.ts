@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { FIXTURES, openWorkbench, waitIdle } from './helpers';
+import { FIXTURES, openWorkbench, showView, waitIdle } from './helpers';
 
 /**
  * Nothing leaves the machine: every request of a whole session (open, a folder drop, a sweep, a
@@ -15,13 +15,16 @@ test('a full session makes no request outside the page origin', async ({ page, b
   await openWorkbench(page);
   await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
   await waitIdle(page, (s) => s.model?.name === 'functional');
+  await showView(page, 'Sensitivity');
   await page.getByTestId('sweep-run').click();
   await expect(page.getByTestId('sweep-progress')).not.toHaveAttribute('data-status', 'running', { timeout: 240_000 });
   await waitIdle(page);
+  await showView(page, 'Removal');
   await page.getByTestId('removal-run').click();
   await expect(page.getByTestId('removal-progress')).not.toHaveAttribute('data-status', 'running', { timeout: 240_000 });
   await page.getByTestId('global-sparsity').fill('0.4');
   await waitIdle(page, (s) => s.plan.target === 0.4);
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
   expect(download.suggestedFilename()).toMatch(/\.zip$/);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { dropFiles, lopperState, openWorkbench, waitIdle } from './helpers';
+import { dropFiles, lopperState, openWorkbench, showView, waitIdle } from './helpers';
 
 async function setRange(page: Page, testId: string, value: number, layer?: string): Promise<void> {
   const selector = layer ? `[data-testid="${testId}"][data-layer="${layer}"]` : `[data-testid="${testId}"]`;
@@ -12,6 +12,7 @@ test('the global slider prunes the demo CNN and the accuracy updates; locks and 
   test.setTimeout(240_000);
   const dense = await openWorkbench(page);
   const denseAccuracy = dense.evaluation?.accuracy ?? 0;
+  await showView(page, 'Plan');
   await setRange(page, 'global-sparsity', 0.9);
   let state = await waitIdle(page, (s) => s.evaluation?.accuracy !== denseAccuracy);
   expect(state.plan.target).toBe(0.9);
@@ -56,6 +57,7 @@ test('an exported zip is checked, downloads, and drops back in with the same spa
   await openWorkbench(page);
   await setRange(page, 'global-sparsity', 0.6);
   const pruned = await waitIdle(page, (s) => s.plan.target === 0.6 && (s.sparsity ?? 0) > 0.5);
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   expect(download.suggestedFilename()).toMatch(/\.zip$/);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
@@ -75,11 +77,13 @@ test('an exported zip is checked, downloads, and drops back in with the same spa
 test('a channel-pruned export really shrinks: fewer parameters after re-import, same accuracy', async ({ page }) => {
   test.setTimeout(240_000);
   const dense = await openWorkbench(page);
+  await showView(page, 'Plan');
   await page.getByLabel('Plan granularity').selectOption('channels');
   await expect(page.getByTestId('channel-groups')).toContainText('conv1');
   await setRange(page, 'global-sparsity', 0.5);
   const pruned = await waitIdle(page, (s) => s.plan.target === 0.5 && (s.sparsity ?? 0) > 0.3);
   await expect(page.getByTestId('plan-sizes')).toContainText('shrunk');
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
   const zip = readFileSync(await download.path());
@@ -99,6 +103,7 @@ test('delta pruning: the inverted-digits model against its base with DARE and a 
   const fine = await waitIdle(page, (s) => s.model?.name === 'digits-cnn-inverted');
   const fineAccuracy = fine.evaluation?.accuracy ?? 0;
   expect(fineAccuracy).toBeGreaterThan(0.95);
+  await showView(page, 'Plan');
   await page.getByTestId('dare-load-demo-base').click();
   await expect(page.getByTestId('dare-base')).toContainText('4 units differ');
   await page.getByTestId('dare-p').fill('0.9');
@@ -124,6 +129,7 @@ test('the demo LM: a 30% plan raises perplexity, and its safetensors export relo
   const pruned = await waitIdle(page, (s) => s.plan.target === 0.3 && s.evaluation?.perplexity !== densePerplexity);
   expect(pruned.evaluation?.perplexity).toBeGreaterThan(densePerplexity);
   expect(Math.abs((pruned.sparsity ?? 0) - 0.3)).toBeLessThan(0.005);
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
   const zip = readFileSync(await download.path());
@@ -141,6 +147,7 @@ test('a float16 safetensors export of the demo LM reproduces the perplexity of i
   await waitIdle(page, (s) => s.model?.name === 'char-lm');
   await setRange(page, 'global-sparsity', 0.2);
   await waitIdle(page, (s) => s.plan.target === 0.2 && (s.sparsity ?? 0) > 0.19);
+  await showView(page, 'Export');
   await page.getByLabel('float16 weights').check();
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   expect(download.suggestedFilename()).toContain('-f16');
@@ -152,8 +159,10 @@ test('delta sensitivity: a sweep of DARE drop rates per layer against the base',
   await openWorkbench(page);
   await page.getByTestId('model-picker').selectOption('digits-cnn-inverted');
   await waitIdle(page, (s) => s.model?.name === 'digits-cnn-inverted');
+  await showView(page, 'Plan');
   await page.getByTestId('dare-load-demo-base').click();
   await expect(page.getByTestId('dare-base')).toContainText('units differ');
+  await showView(page, 'Sensitivity');
   await page.getByTestId('sweep-delta').check();
   await page.getByLabel('Sweep sparsities', { exact: true }).fill('0, 0.5, 0.9');
   await page.getByTestId('sweep-run').click();

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { FIXTURES, dropFiles, lopperState, openWorkbench, waitIdle } from './helpers';
+import { FIXTURES, dropFiles, lopperState, openWorkbench, showView, waitIdle } from './helpers';
 
 async function finishedRemoval(page: Page): Promise<string | null> {
   const progress = page.getByTestId('removal-progress');
@@ -15,6 +15,7 @@ async function finishedRemoval(page: Page): Promise<string | null> {
 test('FinerCut on a functional model: heatmap with removal marks, slider applies removals and changes accuracy', async ({ page }) => {
   test.setTimeout(240_000);
   await openWorkbench(page);
+  await showView(page, 'Removal');
   await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
   const opened = await waitIdle(page);
   expect(opened.model?.name).toBe('functional');
@@ -37,6 +38,7 @@ test('FinerCut on a functional model: heatmap with removal marks, slider applies
 test('a dropped GPT-2 folder shows its projections; removal runs data-free with a block-influence ranking', async ({ page }) => {
   test.setTimeout(240_000);
   await openWorkbench(page);
+  await showView(page, 'Removal');
   await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'hf-gpt2-tiny'));
   const state = await waitIdle(page);
   expect(state.error).toBeNull();
@@ -58,6 +60,7 @@ test('a dropped GPT-2 folder shows its projections; removal runs data-free with 
 test('the demo LM: perplexity shown, FinerCut for a few steps, the slider changes perplexity', async ({ page }) => {
   test.setTimeout(300_000);
   await openWorkbench(page);
+  await showView(page, 'Removal');
   await page.getByTestId('model-picker').selectOption('char-lm');
   const opened = await waitIdle(page, (s) => s.model?.name === 'char-lm');
   expect(opened.error).toBeNull();
@@ -84,6 +87,7 @@ test('the demo LM: perplexity shown, FinerCut for a few steps, the slider change
 test('a LayersModel with a removed layer exports without it and reproduces the evaluation', async ({ page }) => {
   test.setTimeout(240_000);
   await openWorkbench(page);
+  await showView(page, 'Removal');
   await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
   await waitIdle(page, (s) => s.model?.name === 'functional');
   await page.getByTestId('removal-run').click();
@@ -94,6 +98,7 @@ test('a LayersModel with a removed layer exports without it and reproduces the e
   const removed = (await waitIdle(page)).plan.removed;
   expect(removed).toHaveLength(4);
   expect(removed).toContain('residual_add');
+  await showView(page, 'Export');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').click()]);
   await expect(page.getByTestId('export-check')).toHaveAttribute('data-ok', 'true');
   const zip = readFileSync(await download.path());
@@ -107,6 +112,7 @@ test('the page and `lopper remove` give the same greedy order on the same model 
   test.setTimeout(240_000);
   const fixture = join(FIXTURES, 'hf-removal-tiny');
   await openWorkbench(page);
+  await showView(page, 'Removal');
   await page.getByTestId('folder-input').setInputFiles(fixture);
   const opened = await waitIdle(page, (s) => s.model?.name === 'hf-removal-tiny');
   expect(opened.error).toBeNull();
@@ -132,6 +138,7 @@ test('the page and `lopper remove` give the same greedy order on the same model 
 test('a removal search can be cancelled; completed steps stay and the model stays usable', async ({ page }) => {
   test.setTimeout(240_000);
   await openWorkbench(page);
+  await showView(page, 'Removal');
   await page.getByTestId('model-picker').selectOption('char-lm');
   await waitIdle(page, (s) => s.model?.name === 'char-lm');
   await page.getByTestId('removal-run').click();

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { DEMO, lopperState, openWorkbench, waitIdle } from './helpers';
+import { DEMO, lopperState, openWorkbench, showView, waitIdle } from './helpers';
 
 const ROOT = join(import.meta.dirname, '..');
 const UNITS = ['conv1', 'conv2', 'dense1', 'dense2'];
@@ -31,6 +31,7 @@ async function finishedSweep(page: Page): Promise<void> {
 
 test('a sweep can be cancelled midway and keeps its partial results', async ({ page }) => {
   const before = await openWorkbench(page);
+  await showView(page, 'Sensitivity');
   await page.getByTestId('sweep-run').click();
   await expect(page.getByTestId('heatmap-cell').first()).toBeVisible();
   await page.getByTestId('sweep-cancel').click();
@@ -48,6 +49,7 @@ test('a sweep can be cancelled midway and keeps its partial results', async ({ p
 test('a full sweep fills the heatmap; clicking a cell puts that sparsity in the plan', async ({ page }) => {
   test.setTimeout(300_000);
   const before = await openWorkbench(page);
+  await showView(page, 'Sensitivity');
   await page.getByTestId('sweep-run').click();
   await finishedSweep(page);
   expect(await sweepStatus(page)).toBe('done');
@@ -91,6 +93,7 @@ test('a full sweep fills the heatmap; clicking a cell puts that sparsity in the 
 test('every criterion and granularity sweeps the demo model', async ({ page }) => {
   test.setTimeout(400_000);
   await openWorkbench(page);
+  await showView(page, 'Sensitivity');
   const combos: [string, string][] = [
     ['wanda', '2:4'],
     ['sparsegpt', '4:8'],
@@ -115,6 +118,7 @@ test('every criterion and granularity sweeps the demo model', async ({ page }) =
 test('a dropped functional model sweeps with Wanda; the heatmap exports as CSV, SVG and PNG', async ({ page }) => {
   test.setTimeout(300_000);
   await openWorkbench(page);
+  await showView(page, 'Sensitivity');
   await page.getByTestId('folder-input').setInputFiles(join(import.meta.dirname, 'fixtures', 'functional'));
   const state = await waitIdle(page);
   expect(state.model?.name).toBe('functional');
@@ -146,6 +150,7 @@ test('a dropped functional model sweeps with Wanda; the heatmap exports as CSV, 
 test('the demo LM sweeps its projections with the loss on its text', async ({ page }) => {
   test.setTimeout(300_000);
   await openWorkbench(page);
+  await showView(page, 'Sensitivity');
   await page.getByTestId('model-picker').selectOption('char-lm');
   const state = await waitIdle(page, (s) => s.model?.name === 'char-lm');
   const units = state.model?.layers ?? [];

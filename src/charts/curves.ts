@@ -15,12 +15,14 @@ export interface CurvesData {
   series: CurveSeries[];
   dense: number;
   metric: string;
+  /** What the x axis is (sparsity by default). */
+  xTitle?: string;
 }
 
 /** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
 export const OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
 
-const margin = { top: 10, right: 110, bottom: 30, left: 52 };
+const margin = { top: 12, right: 130, bottom: 42, left: 60 };
 
 /** Metric vs sparsity, one line per layer, with a dashed line at the dense value. */
 export function renderCurves(el: HTMLElement, initial: CurvesData, options: { width?: number; height?: number } = {}): Chart<CurvesData> {
@@ -34,6 +36,18 @@ export function renderCurves(el: HTMLElement, initial: CurvesData, options: { wi
   const xAxis = plot.append('g').attr('class', 'axis x').attr('transform', `translate(0,${innerHeight})`);
   const yAxis = plot.append('g').attr('class', 'axis y');
   const denseLine = plot.append('line').attr('class', 'dense').attr('stroke-dasharray', '4 3');
+  const denseLabel = plot.append('text').attr('class', 'dense-label').attr('text-anchor', 'start').attr('dy', '-0.3em');
+  const xTitle = plot
+    .append('text')
+    .attr('class', 'axis-title')
+    .attr('x', innerWidth / 2)
+    .attr('y', innerHeight + 34)
+    .attr('text-anchor', 'middle');
+  const yTitle = plot
+    .append('text')
+    .attr('class', 'axis-title')
+    .attr('transform', `translate(${-46},${innerHeight / 2}) rotate(-90)`)
+    .attr('text-anchor', 'middle');
   const lines = plot.append('g').attr('class', 'lines');
   const names = plot.append('g').attr('class', 'names');
 
@@ -52,6 +66,12 @@ export function renderCurves(el: HTMLElement, initial: CurvesData, options: { wi
     xAxis.call(axisBottom(x).ticks(5, '.0%'));
     yAxis.call(axisLeft(y).ticks(5, format('.3~g')));
     denseLine.attr('x1', 0).attr('x2', innerWidth).attr('y1', y(data.dense)).attr('y2', y(data.dense));
+    denseLabel
+      .attr('x', 4)
+      .attr('y', y(data.dense))
+      .text(`dense ${format('.4~g')(data.dense)}`);
+    xTitle.text(`${data.xTitle ?? 'sparsity'} (%)`);
+    yTitle.text(data.metric);
     const path = line<[number, number]>()
       .x((p) => x(p[0]))
       .y((p) => y(p[1]));

@@ -24,6 +24,11 @@ export interface HeatmapData {
   higherIsBetter: boolean;
   /** Cells drawn with a mark, as `${row}|${columnIndex}`. */
   marks: ReadonlySet<string>;
+  /** Rows shown with a lock (pinned in the plan). */
+  pinned?: ReadonlySet<string>;
+  /** Axis titles: what the columns and the rows are. */
+  columnTitle?: string;
+  rowTitle?: string;
 }
 
 /** How cells present themselves to scripts and screen readers. */
@@ -61,9 +66,10 @@ interface Cell {
 }
 
 const fmt = format('.4~g');
-const labelWidth = 190;
-const top = 34;
-const legendHeight = 46;
+const labelWidth = 210;
+/** Legend, column title and column labels: the band that stays in view while the rows scroll. */
+const top = 78;
+const bottomPad = 12;
 
 /** Change vs dense signed so that positive is worse, whatever the metric. */
 export function damage(value: number, dense: number, higherIsBetter: boolean): number {
@@ -93,18 +99,40 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
   const naming = options.naming ?? SPARSITY_CELLS;
   const svg = select(el).append('svg').attr('class', 'chart heatmap').attr('role', 'group');
   const title = svg.append('title');
-  const header = svg.append('g').attr('class', 'columns');
-  const labels = svg.append('g').attr('class', 'rows');
   const grid = svg.append('g').attr('class', 'cells');
-  const legend = svg.append('g').attr('class', 'legend');
+  const left = svg.append('g').attr('class', 'sticky-left').attr('data-sticky', '');
+  const leftBackground = left.append('rect').attr('class', 'sticky-background');
+  const labels = left.append('g').attr('class', 'rows');
+  const topBand = svg.append('g').attr('class', 'sticky-top').attr('data-sticky', '');
+  const topBackground = topBand.append('rect').attr('class', 'sticky-background');
+  const header = topBand.append('g').attr('class', 'columns');
+  const columnTitle = topBand.append('text').attr('class', 'axis-title');
+  const legend = topBand.append('g').attr('class', 'legend');
+  const corner = svg.append('g').attr('class', 'sticky-corner').attr('data-sticky', '');
+  corner.append('rect').attr('class', 'sticky-background').attr('width', labelWidth).attr('height', top);
+  const rowTitle = corner
+    .append('text')
+    .attr('class', 'axis-title')
+    .attr('x', 4)
+    .attr('y', top - 10);
+  const keys = { active: null as string | null };
+  let current = initial;
+
+  const follow = () => {
+    topBand.attr('transform', `translate(0,${el.scrollTop})`);
+    left.attr('transform', `translate(${el.scrollLeft},0)`);
+    corner.attr('transform', `translate(${el.scrollLeft},${el.scrollTop})`);
+  };
+  el.addEventListener('scroll', follow, { passive: true });
 
   function draw(next: HeatmapData): void {
-    const width = labelWidth + next.columns.length * cellWidth + 16;
-    const height = top + next.rows.length * cellHeight + legendHeight;
+    current = next;
+    const width = labelWidth + Math.max(next.columns.length * cellWidth, 300) + 16;
+    const height = top + next.rows.length * cellHeight + bottomPad;
     svg.attr('viewBox', `0 0 ${width} ${height}`).attr('width', width).attr('height', height);
     const label = `Heatmap of ${next.metric} per ${naming.rowAttribute.replace('data-', '')} and ${naming.columnAttribute.replace('data-', '')}; dense ${fmt(next.dense)}`;
     title.text(label);
-    svg.attr('aria-label', label);
+    svg.attr('aria-label', `${label}. Arrow keys move between cells, Enter chooses one.`);
     const x = scaleBand<number>()
       .domain(next.columns.map((_, i) => i))
       .range([labelWidth, labelWidth + next.columns.length * cellWidth])
@@ -117,6 +145,8 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
     const worst = Math.max(1e-9, ...cells.map((c) => damage(c.value, next.dense, next.higherIsBetter)));
     const colour = scaleSequential(interpolateCividis).domain([worst, 0]);
 
+    topBackground.attr('width', width).attr('height', top);
+    leftBackground.attr('width', labelWidth).attr('height', height);
     header
       .selectAll('text')
       .data(next.columns)
@@ -125,19 +155,80 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
       .attr('y', top - 10)
       .attr('text-anchor', 'middle')
       .text((c, i) => naming.columnLabel(c, i));
-    drawRowLabels(labels, next.rows, y);
-    drawCells(grid, cells, next, x, y, (c) => colour(Math.max(0, damage(c.value, next.dense, next.higherIsBetter))), options, naming);
-    drawLegend(legend, colour, worst, next, top + next.rows.length * cellHeight + 14);
+    columnTitle
+      .attr('x', labelWidth + (next.columns.length * cellWidth) / 2)
+      .attr('y', top - 28)
+      .attr('text-anchor', 'middle')
+      .text(`${next.columnTitle ?? naming.columnAttribute.replace('data-', '')} →`);
+    rowTitle.text(`${next.rowTitle ?? naming.rowAttribute.replace('data-', '')} ↓`);
+    drawRowLabels(labels, next.rows, y, next.pinned);
+    if (keys.active === null || !cells.some((c) => `${c.row}|${c.column}` === keys.active)) keys.active = cells[0] ? `${cells[0].row}|${cells[0].column}` : null;
+    drawCells(grid, cells, next, x, y, (c) => colour(Math.max(0, damage(c.value, next.dense, next.higherIsBetter))), options, naming, keys, moveFocus);
+    drawLegend(legend, colour, worst, next, 8);
+    follow();
+  }
+
+  /** Moves the roving focus from `cell` by the key pressed; true when the key was a move. */
+  function moveFocus(cell: Cell, key: string, ctrl: boolean): boolean {
+    const rows = current.rows.map((r) => r.name);
+    const r = rows.indexOf(cell.row);
+    const has = (row: number, column: number) => {
+      const v = current.values[row]?.[column];
+      return v !== null && v !== undefined && !Number.isNaN(v);
+    };
+    const step = (dr: number, dc: number): [number, number] | null => {
+      let row = r + dr;
+      let column = cell.column + dc;
+      while (row >= 0 && row < rows.length && column >= 0 && column < current.columns.length) {
+        if (has(row, column)) return [row, column];
+        row += dr;
+        column += dc;
+      }
+      return null;
+    };
+    const edge = (row: number, fromEnd: boolean): [number, number] | null => {
+      const order = current.columns.map((_, i) => i);
+      if (fromEnd) order.reverse();
+      const column = order.find((c) => has(row, c));
+      return column === undefined ? null : [row, column];
+    };
+    const moves: Record<string, () => [number, number] | null> = {
+      ArrowRight: () => step(0, 1),
+      ArrowLeft: () => step(0, -1),
+      ArrowDown: () => step(1, 0),
+      ArrowUp: () => step(-1, 0),
+      PageDown: () => step(Math.min(10, rows.length - 1 - r) || 1, 0) ?? step(1, 0),
+      PageUp: () => step(-Math.min(10, r) || -1, 0) ?? step(-1, 0),
+      Home: () => edge(ctrl ? 0 : r, false),
+      End: () => edge(ctrl ? rows.length - 1 : r, true),
+    };
+    const move = moves[key];
+    if (!move) return false;
+    const target = move();
+    if (target) {
+      keys.active = `${rows[target[0]]}|${target[1]}`;
+      grid
+        .selectAll<SVGGElement, Cell>('g.cell')
+        .attr('tabindex', (c) => (`${c.row}|${c.column}` === keys.active ? 0 : -1))
+        .filter((c) => `${c.row}|${c.column}` === keys.active)
+        .each(function () {
+          this.focus();
+        });
+    }
+    return true;
   }
 
   draw(initial);
   return {
     update: draw,
-    destroy: () => svg.remove(),
+    destroy: () => {
+      el.removeEventListener('scroll', follow);
+      svg.remove();
+    },
   };
 }
 
-function drawRowLabels(group: Selection<SVGGElement, unknown, null, undefined>, rows: HeatmapRow[], y: (name: string) => number | undefined): void {
+function drawRowLabels(group: Selection<SVGGElement, unknown, null, undefined>, rows: HeatmapRow[], y: (name: string) => number | undefined, pinned?: ReadonlySet<string>): void {
   const rowGroups = group
     .selectAll<SVGGElement, HeatmapRow>('g.row')
     .data(rows, (r) => r.name)
@@ -152,11 +243,11 @@ function drawRowLabels(group: Selection<SVGGElement, unknown, null, undefined>, 
     .select('text.name')
     .attr('x', 4)
     .attr('y', 11)
-    .text((r) => r.name);
+    .text((r) => (pinned?.has(r.name) ? `● ${r.name}` : r.name));
   rowGroups
     .select('text.detail')
     .attr('x', 4)
-    .attr('y', 22)
+    .attr('y', 23)
     .text((r) => r.detail);
 }
 
@@ -169,13 +260,18 @@ function drawCells(
   fill: (cell: Cell) => string,
   options: HeatmapOptions,
   naming: CellNaming,
+  keys: { active: string | null },
+  move: (cell: Cell, key: string, ctrl: boolean) => boolean,
 ): void {
-  const activate = (cell: Cell) => options.onCellClick?.(cell.row, cell.key);
+  const activate = (cell: Cell) => {
+    keys.active = `${cell.row}|${cell.column}`;
+    options.onCellClick?.(cell.row, cell.key);
+  };
   const joined = group
     .selectAll<SVGGElement, Cell>('g.cell')
     .data(cells, (c) => `${c.row}|${c.column}`)
     .join((enter) => {
-      const g = enter.append('g').attr('class', 'cell').attr('tabindex', 0).attr('role', 'button').attr('data-testid', naming.testId);
+      const g = enter.append('g').attr('class', 'cell').attr('role', 'button').attr('data-testid', naming.testId);
       g.append('rect');
       g.append('title');
       return g;
@@ -183,6 +279,7 @@ function drawCells(
     .attr(naming.rowAttribute, (c) => c.row)
     .attr(naming.columnAttribute, (c) => naming.columnValue(c.key, c.column))
     .attr('data-value', (c) => String(c.value))
+    .attr('tabindex', (c) => (`${c.row}|${c.column}` === keys.active ? 0 : -1))
     .attr('aria-label', (c) => `${c.row} at ${naming.columnLabel(c.key, c.column)}: ${data.metric} ${fmt(c.value)}`)
     .classed('marked', (c) => data.marks.has(`${c.row}|${c.column}`))
     .on('click', (_event, c) => activate(c))
@@ -190,7 +287,12 @@ function drawCells(
       if (event.key === 'Enter' || event.key === ' ') {
         event.preventDefault();
         activate(c);
+      } else if (move(c, event.key, event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
       }
+    })
+    .on('focus', (_event, c) => {
+      keys.active = `${c.row}|${c.column}`;
     });
   joined
     .select('rect')
@@ -209,7 +311,7 @@ function drawCells(
 
 function drawLegend(group: Selection<SVGGElement, unknown, null, undefined>, colour: (v: number) => string, worst: number, data: HeatmapData, y: number): void {
   const stops = 24;
-  const width = 180;
+  const width = 240;
   group.attr('transform', `translate(${labelWidth},${y})`);
   group
     .selectAll('rect.stop')
@@ -223,10 +325,10 @@ function drawLegend(group: Selection<SVGGElement, unknown, null, undefined>, col
   const direction = data.higherIsBetter ? 'drop' : 'rise';
   group
     .selectAll('text')
-    .data([`no change`, `${data.metric} ${direction} ${fmt(worst)}`])
+    .data([`no change (dense ${fmt(data.dense)})`, `${data.metric} ${direction} ${fmt(worst)}`, `outlined: in the plan${data.pinned && data.pinned.size > 0 ? ' · ● pinned' : ''}`])
     .join('text')
-    .attr('x', (_, i) => (i === 0 ? 0 : width))
-    .attr('y', 24)
-    .attr('text-anchor', (_, i) => (i === 0 ? 'start' : 'end'))
+    .attr('x', (_, i) => (i === 0 ? 0 : i === 1 ? width : width + 16))
+    .attr('y', (_, i) => (i === 2 ? 9 : 24))
+    .attr('text-anchor', (_, i) => (i === 1 ? 'end' : 'start'))
     .text((t) => t);
 }

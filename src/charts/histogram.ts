@@ -14,6 +14,8 @@ export interface HistogramData {
 export interface HistogramOptions {
   width?: number;
   height?: number;
+  xTitle?: string;
+  yTitle?: string;
 }
 
 export interface Chart<T> {
@@ -21,7 +23,7 @@ export interface Chart<T> {
   destroy(): void;
 }
 
-const margin = { top: 8, right: 12, bottom: 28, left: 44 };
+const margin = { top: 8, right: 12, bottom: 40, left: 56 };
 
 /** A weight histogram: bars over bin edges, counts on a linear axis. d3 owns the SVG inside `el`. */
 export function renderHistogram(el: HTMLElement, data: HistogramData, options: HistogramOptions = {}): Chart<HistogramData> {
@@ -38,6 +40,19 @@ export function renderHistogram(el: HTMLElement, data: HistogramData, options: H
   const yAxis = plot.append('g').attr('class', 'axis y');
   const innerWidth = width - margin.left - margin.right;
   const innerHeight = height - margin.top - margin.bottom;
+  plot
+    .append('text')
+    .attr('class', 'axis-title')
+    .attr('x', innerWidth / 2)
+    .attr('y', innerHeight + 34)
+    .attr('text-anchor', 'middle')
+    .text(options.xTitle ?? 'weight value');
+  plot
+    .append('text')
+    .attr('class', 'axis-title')
+    .attr('transform', `translate(${-44},${innerHeight / 2}) rotate(-90)`)
+    .attr('text-anchor', 'middle')
+    .text(options.yTitle ?? 'weights (count)');
 
   function draw(next: HistogramData): void {
     title.text(next.label);

@@ -63,24 +63,60 @@ async function evaluateNow(allocate: boolean): Promise<void> {
   }
 }
 
-/** Records the current plan for undo, then applies `change` to it. */
-function changePlan(change: (plan: PruningPlan) => PruningPlan, allocate = true): void {
+/** The slider being dragged: its changes between pointer down and up are one undo step. */
+let drag: { key: string; recorded: boolean } | null = null;
+
+/** A pointer went down on the control named `key` (see `changePlan`). */
+export function beginDrag(key: string): void {
+  drag = { key, recorded: false };
+}
+
+export function endDrag(): void {
+  drag = null;
+}
+
+/** Records the current plan for undo, then applies `change` to it; the changes of one drag of the control `key` record one step. */
+function changePlan(change: (plan: PruningPlan) => PruningPlan, allocate = true, key?: string): void {
+  const continues = drag !== null && drag.key === key && drag.recorded;
+  if (drag !== null && drag.key === key) drag.recorded = true;
   useLopper.setState((s) => ({
     plan: change(s.plan),
-    history: { past: [...s.history.past.slice(-HISTORY_LIMIT + 1), s.plan], future: [] },
+    history: continues ? { past: s.history.past, future: [] } : { past: [...s.history.past.slice(-HISTORY_LIMIT + 1), s.plan], future: [] },
   }));
   scheduleEvaluation(allocate);
 }
 
-onPlanReapply(() => scheduleEvaluation(false));
+onPlanReapply((allocate) => scheduleEvaluation(allocate));
 
 export function setGlobalTarget(target: number): void {
-  changePlan((p) => ({ ...p, target: Math.max(0, Math.min(1, target)) }));
+  changePlan((p) => ({ ...p, target: Math.max(0, Math.min(1, target)) }), true, 'global');
 }
 
 /** A per-layer slider or a heatmap click: that unit's sparsity, locked so the allocation keeps it. */
 export function setUnitSparsity(unit: string, sparsity: number): void {
-  changePlan((p) => ({ ...p, sparsity: { ...p.sparsity, [unit]: sparsity }, locked: p.locked.includes(unit) ? p.locked : [...p.locked, unit] }));
+  setUnitsSparsity([unit], sparsity, `unit:${unit}`);
+}
+
+/** A group slider: every unit of the group at `sparsity`, each locked; one undo step. */
+export function setUnitsSparsity(units: readonly string[], sparsity: number, key = `group:${units.join(',')}`): void {
+  if (units.length === 0) return;
+  changePlan(
+    (p) => {
+      const sparsities = { ...p.sparsity };
+      for (const unit of units) sparsities[unit] = sparsity;
+      const locked = new Set(p.locked);
+      return { ...p, sparsity: sparsities, locked: [...p.locked, ...units.filter((u) => !locked.has(u))] };
+    },
+    true,
+    key,
+  );
+}
+
+/** Releases pinned units: the allocation sets them again from the global target. */
+export function releaseUnits(units: readonly string[]): void {
+  const release = new Set(units);
+  if (!useLopper.getState().plan.locked.some((u) => release.has(u))) return;
+  changePlan((p) => ({ ...p, locked: p.locked.filter((u) => !release.has(u)) }));
 }
 
 export function toggleLock(unit: string): void {

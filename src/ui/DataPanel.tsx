@@ -3,11 +3,13 @@ import { useLopper, type LopperState } from '../store/state';
 import { formatShape } from './format';
 
 const selectData = (s: LopperState) => s.data;
-const selectHasModel = (s: LopperState) => s.model !== null;
+const selectFormat = (s: LopperState) => s.model?.format ?? null;
 
 export function DataPanel() {
   const data = useLopper(selectData);
-  const hasModel = useLopper(selectHasModel);
+  const format = useLopper(selectFormat);
+  const hasModel = format !== null;
+  const language = format === 'hf-transformer';
   return (
     <section className="panel" aria-labelledby="data-title">
       <h2 id="data-title">Data</h2>
@@ -28,8 +30,20 @@ export function DataPanel() {
       ) : (
         <p className="hint">No data yet.</p>
       )}
-      {data?.synthetic && <p className="hint">Without labels the metric is the divergence from the dense model's outputs. Drop a dataset .json to see accuracy and loss.</p>}
-      <button type="button" className="button secondary" disabled={!hasModel} onClick={() => void switchToSyntheticData()}>
+      {data?.synthetic && (
+        <p className="hint">
+          Data-free: the metric is the divergence from the dense model's outputs on seeded synthetic inputs.{' '}
+          {language ? 'Drop a .txt to see loss and perplexity on real text.' : 'Drop a labelled dataset .json to see accuracy and loss.'}
+        </p>
+      )}
+      {data && !data.synthetic && language && <p className="hint">Text: loss per token and perplexity over windows of the context length.</p>}
+      <button
+        type="button"
+        className="button secondary"
+        data-testid="use-synthetic-data"
+        disabled={!hasModel || data?.synthetic === true}
+        onClick={() => void switchToSyntheticData()}
+      >
         Use synthetic data
       </button>
     </section>

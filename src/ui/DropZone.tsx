@@ -1,6 +1,7 @@
 import { useEffect, useRef, type ChangeEvent, type DragEvent } from 'react';
 import { collectDroppedFiles, collectPickedFiles } from '../io/browser-files';
 import { openDataset, openDrop, trackWork } from '../store/actions';
+import { useLopper, type LopperState } from '../store/state';
 
 function handleDrop(dataTransfer: DataTransfer): Promise<void> {
   const collected = collectDroppedFiles(dataTransfer);
@@ -54,7 +55,10 @@ function pickFrom(open: (files: ReturnType<typeof collectPickedFiles>) => Promis
   };
 }
 
+const selectLanguage = (s: LopperState) => s.model?.format === 'hf-transformer';
+
 export function DropZone() {
+  const language = useLopper(selectLanguage);
   const folderInput = useRef<HTMLInputElement>(null);
   useEffect(() => {
     folderInput.current?.setAttribute('webkitdirectory', '');
@@ -68,7 +72,8 @@ export function DropZone() {
     <section className="panel drop-zone" data-testid="drop-zone" onDrop={onDrop} onDragOver={(e) => e.preventDefault()} aria-labelledby="drop-title">
       <h2 id="drop-title">Open a model</h2>
       <p className="hint">
-        Drop a TF.js <code>model.json</code> with its weight shards, a folder or a <code>.zip</code> — add a dataset <code>.json</code> to evaluate it. Nothing leaves this browser.
+        Drop a TF.js <code>model.json</code> with its weight shards, a Hugging Face folder (<code>config.json</code> + <code>*.safetensors</code>), a folder or a <code>.zip</code>{' '}
+        — add a dataset <code>.json</code> (or a <code>.txt</code> for a language model) to evaluate it. Nothing leaves this browser.
       </p>
       <div className="buttons">
         <label className="button">
@@ -80,8 +85,14 @@ export function DropZone() {
           <input ref={folderInput} data-testid="folder-input" type="file" multiple className="visually-hidden" onChange={pickFrom(openDrop)} />
         </label>
         <label className="button secondary">
-          Evaluation data…
-          <input data-testid="dataset-input" type="file" accept=".json,application/json" className="visually-hidden" onChange={pickFrom(openDataset)} />
+          {language ? 'Evaluation text…' : 'Evaluation data…'}
+          <input
+            data-testid="dataset-input"
+            type="file"
+            accept={language ? '.txt,text/plain,.json,application/json' : '.json,application/json,.txt,text/plain'}
+            className="visually-hidden"
+            onChange={pickFrom(openDataset)}
+          />
         </label>
       </div>
     </section>

@@ -2,13 +2,19 @@ import { renderHistogram, type HistogramData } from '../charts/histogram';
 import { useLopper, type LopperState } from '../store/state';
 import { formatNumber, formatPercent } from './format';
 import { useChart } from './use-chart';
+import { ChartExports } from './ChartExports';
 
 const selectSelected = (s: LopperState) => s.selectedLayer;
 const selectStats = (s: LopperState) => s.layerStats;
 
-function Histogram({ data }: { data: HistogramData }) {
+function Histogram({ data, layer }: { data: HistogramData; layer: string }) {
   const host = useChart(renderHistogram, data);
-  return <div ref={host} className="chart-host" data-testid="weight-histogram" />;
+  return (
+    <div>
+      <div ref={host} className="chart-host" data-testid="weight-histogram" />
+      <ChartExports host={host.current} name={`histogram-${layer.replace(/[^\w.-]+/g, '_')}`} title={data.label} label="histogram" />
+    </div>
+  );
 }
 
 export function LayerDetail() {
@@ -31,7 +37,7 @@ export function LayerDetail() {
       {stats && stats.count === 0 && <p className="hint">This layer holds no weights.</p>}
       {stats && stats.count > 0 && (
         <div className="detail-body">
-          <Histogram data={{ ...stats.histogram, label: `Histogram of ${selected} weights` }} />
+          <Histogram layer={selected} data={{ ...stats.histogram, label: `Histogram of ${selected} weights` }} />
           <dl className="facts stats" data-testid="weight-stats">
             <dt>Count</dt>
             <dd>{stats.count}</dd>

@@ -1,12 +1,9 @@
-import { unzipSync } from 'fflate';
 import { useEffect, useState } from 'react';
 import { CRITERIA, GRANULARITIES } from '../core/criteria/types';
 import { ALLOCATIONS } from '../core/plan';
 import { unavailableChoice } from '../core/pipeline/capabilities';
 import {
   applyDare,
-  canSaveToFolder,
-  exportPlan,
   loadBaseModel,
   loadChannelGroups,
   searchDareRescale,
@@ -18,32 +15,24 @@ import {
   setAllocation,
   setAllocationOption,
   setCriterion,
-  setExportFloat16,
-  setGlobalTarget,
   setGranularity,
-  setUnitSparsity,
-  toggleLock,
   undo,
 } from '../store/plan-actions';
 import type { GroupPreview } from '../core/structure';
 import { useLopper, type LopperState, type Snapshot } from '../store/state';
 import { collectPickedFiles } from '../io/browser-files';
-import { downloadBlob } from './download';
-import { formatCount, formatMs, formatNumber, formatPercent } from './format';
+import { formatBytes, formatCount, formatMs, formatNumber, formatPercent } from './format';
 import { Choice } from './Choice';
+import { UnitTable } from './UnitTable';
 
 const selectPlan = (s: LopperState) => s.plan;
 const selectResult = (s: LopperState) => s.planResult;
 const selectModel = (s: LopperState) => s.model;
 const selectDense = (s: LopperState) => s.denseEvaluation;
-const selectHistory = (s: LopperState) => s.history;
 const selectSnapshots = (s: LopperState) => s.snapshots;
-const selectExporting = (s: LopperState) => s.exporting;
 const selectOptions = (s: LopperState) => s.allocationOptions;
 const selectDelta = (s: LopperState) => s.delta;
 const selectDemo = (s: LopperState) => s.demoName;
-
-const formatBytes = (bytes: number): string => (bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 ** 2).toFixed(2)} MiB`);
 
 function isTextEntry(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
@@ -72,27 +61,13 @@ function useUndoKeys(): void {
 
 function Controls() {
   const plan = useLopper(selectPlan);
-  const history = useLopper(selectHistory);
   const options = useLopper(selectOptions);
+  const result = useLopper(selectResult);
   const model = useLopper(selectModel);
   const why = (what: 'criterion' | 'granularity' | 'allocation', option: string): string | undefined =>
     model ? unavailableChoice(model.capabilities, what, option, plan) : undefined;
   return (
     <div className="plan-controls">
-      <label className="field global">
-        <span>Global sparsity</span>
-        <input
-          type="range"
-          data-testid="global-sparsity"
-          min={0}
-          max={1}
-          step={0.01}
-          value={plan.target}
-          aria-valuetext={formatPercent(plan.target)}
-          onChange={(e) => setGlobalTarget(Number(e.target.value))}
-        />
-        <output>{formatPercent(plan.target)}</output>
-      </label>
       <Choice label="Allocation" testId="plan-allocation" value={plan.allocation} options={ALLOCATIONS} onChange={setAllocation} unavailable={(o) => why('allocation', o)} />
       <Choice
         label="Criterion"
@@ -112,6 +87,15 @@ function Controls() {
         onChange={setGranularity}
         unavailable={(o) => why('granularity', o)}
       />
+      {plan.granularity !== 'channels' && (result?.overall ?? 0) > 0 && (
+        <p className="warning" role="note" data-testid="speed-warning">
+          {plan.granularity === 'unstructured' ? 'Unstructured' : 'N:M'} zeros shrink the download once compressed, but TF.js (and ONNX Runtime and vLLM on most hardware) runs
+          dense kernels: inference is not faster.{' '}
+          {model?.capabilities.granularities.includes('channels')
+            ? 'The channels granularity, or layer removal, makes the model smaller and faster.'
+            : 'Layer removal makes it faster.'}
+        </p>
+      )}
       {plan.allocation === 'owl' && (
         <>
           <label className="field">
@@ -130,14 +114,6 @@ function Controls() {
           <input type="number" step={0.0001} min={0} value={options.epsilon} onChange={(e) => setAllocationOption({ epsilon: Number(e.target.value) })} />
         </label>
       )}
-      <div className="buttons">
-        <button type="button" className="button small secondary" data-testid="plan-undo" disabled={history.past.length === 0} onClick={undo} title="Undo (Ctrl+Z)">
-          Undo
-        </button>
-        <button type="button" className="button small secondary" data-testid="plan-redo" disabled={history.future.length === 0} onClick={redo} title="Redo (Ctrl+Shift+Z)">
-          Redo
-        </button>
-      </div>
     </div>
   );
 }
@@ -232,7 +208,7 @@ function ChannelGroups() {
   return (
     <details className="groups" open data-testid="channel-groups">
       <summary>{groups.length} channel groups: whole neurons and filters go, with every coupled weight</summary>
-      <ul>
+      <ul tabIndex={0} aria-label="Channel groups">
         {groups.map((g) => (
           <li key={g.id} data-shrinkable={String(g.shrinkable)}>
             <strong>{g.producers.join(' + ')}</strong> · {g.channels} channels · {formatCount(g.paramsPerChannel)} parameters per channel
@@ -246,123 +222,38 @@ function ChannelGroups() {
   );
 }
 
-function Live() {
+/** What the plan does to the model, metric by metric, against the dense model. */
+function Details() {
   const result = useLopper(selectResult);
   const model = useLopper(selectModel);
   const dense = useLopper(selectDense);
-  const plan = useLopper(selectPlan);
   if (!model) return null;
-  if (!result) return <p className="hint">Move the global slider, a layer slider or click a heatmap cell: the plan is applied in the worker and the model measured again.</p>;
+  if (!result) return <p className="hint">Move the target, a group or unit slider, or click a heatmap cell: the plan is applied in the worker and the model measured again.</p>;
   const e = result.evaluation;
+  const row = (label: string, value: number | undefined, denseValue: number | undefined, show: (v: number) => string) =>
+    value === undefined ? null : (
+      <>
+        <dt>{label}</dt>
+        <dd>
+          {show(value)} (dense {denseValue !== undefined ? show(denseValue) : '—'})
+        </dd>
+      </>
+    );
   return (
     <div className="plan-live">
-      <dl className="facts" data-testid="plan-live">
-        <dt>Sparsity achieved</dt>
-        <dd data-testid="plan-sparsity" data-value={String(result.overall)}>
-          {formatPercent(result.overall)} of {formatCount(model.prunableParams)} prunable weights
-        </dd>
-        <dt>Parameters left</dt>
+      <dl className="facts" aria-label="The plan against the dense model">
+        {row('Accuracy', e.accuracy, dense?.accuracy, formatPercent)}
+        {row('Loss', e.loss, dense?.loss, formatNumber)}
+        {row('Perplexity', e.perplexity, dense?.perplexity, formatNumber)}
+        {row('JS divergence vs dense', e.divergence, 0, formatNumber)}
+        {e.batchSize !== undefined && row(`One batch of ${e.batchSize}`, e.latencyMs, dense?.latencyMs, formatMs)}
+        <dt>Parameters</dt>
         <dd>
-          {formatCount(result.params)} of {formatCount(model.totalParams)}
-        </dd>
-        {e.accuracy !== undefined && (
-          <>
-            <dt>Accuracy</dt>
-            <dd>
-              {formatPercent(e.accuracy)} (dense {dense?.accuracy !== undefined ? formatPercent(dense.accuracy) : '—'})
-            </dd>
-          </>
-        )}
-        {e.loss !== undefined && (
-          <>
-            <dt>Loss</dt>
-            <dd>
-              {formatNumber(e.loss)} (dense {dense?.loss !== undefined ? formatNumber(dense.loss) : '—'})
-            </dd>
-          </>
-        )}
-        {e.divergence !== undefined && (
-          <>
-            <dt>JS divergence vs dense</dt>
-            <dd>{formatNumber(e.divergence)}</dd>
-          </>
-        )}
-        {e.latencyMs !== undefined && (
-          <>
-            <dt>One batch of {e.batchSize}</dt>
-            <dd>
-              {formatMs(e.latencyMs)} (dense {dense?.latencyMs !== undefined ? formatMs(dense.latencyMs) : '—'})
-            </dd>
-          </>
-        )}
-        <dt>Size</dt>
-        <dd data-testid="plan-sizes">
-          {formatBytes(result.sizes.denseBytes)} float32 · {formatBytes(result.sizes.gzipBytes)} gzipped
-          {result.sizes.shrunkBytes !== undefined ? ` · ${formatBytes(result.sizes.shrunkBytes)} shrunk` : ''}
+          {formatCount(result.params)} stored of {formatCount(model.totalParams)} · {formatCount(Math.round(model.totalParams - model.prunableParams * result.overall))} non-zero
         </dd>
       </dl>
-      {plan.granularity !== 'channels' && result.overall > 0 && (
-        <p className="warning" role="note">
-          Unstructured and N:M zeros make the download smaller once compressed, but TF.js runs dense kernels: inference will not get faster. Use the channels granularity to shrink
-          the model.
-        </p>
-      )}
       {result.skipped.length > 0 && <p className="hint">Left dense: {result.skipped.map((s) => `${s.unit} (${s.reason})`).join('; ')}</p>}
     </div>
-  );
-}
-
-function UnitSliders() {
-  const plan = useLopper(selectPlan);
-  const result = useLopper(selectResult);
-  const model = useLopper(selectModel);
-  if (!model) return null;
-  return (
-    <table className="unit-sliders">
-      <thead>
-        <tr>
-          <th scope="col">Unit</th>
-          <th scope="col">Sparsity</th>
-          <th scope="col" className="num">
-            Planned
-          </th>
-          <th scope="col" className="num">
-            Achieved
-          </th>
-          <th scope="col">Lock</th>
-        </tr>
-      </thead>
-      <tbody>
-        {model.units.map((unit) => {
-          const value = plan.sparsity[unit] ?? 0;
-          const locked = plan.locked.includes(unit);
-          return (
-            <tr key={unit}>
-              <th scope="row">{unit}</th>
-              <td>
-                <input
-                  type="range"
-                  data-testid="layer-sparsity"
-                  data-layer={unit}
-                  min={0}
-                  max={1}
-                  step={0.01}
-                  value={value}
-                  aria-label={`Sparsity of ${unit}`}
-                  aria-valuetext={formatPercent(value)}
-                  onChange={(e) => setUnitSparsity(unit, Number(e.target.value))}
-                />
-              </td>
-              <td className="num">{formatPercent(value)}</td>
-              <td className="num">{result?.achieved[unit] !== undefined ? formatPercent(result.achieved[unit]) : ''}</td>
-              <td>
-                <input type="checkbox" data-testid="layer-lock" data-layer={unit} checked={locked} aria-label={`Lock ${unit}`} onChange={() => toggleLock(unit)} />
-              </td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
   );
 }
 
@@ -455,52 +346,6 @@ function Snapshots() {
   );
 }
 
-async function saveIntoFolder(zip: Uint8Array): Promise<void> {
-  type Writable = { write(data: Blob): Promise<void>; close(): Promise<void> };
-  type Directory = { getFileHandle(name: string, options: { create: boolean }): Promise<{ createWritable(): Promise<Writable> }> };
-  const picker = (window as unknown as { showDirectoryPicker: () => Promise<Directory> }).showDirectoryPicker;
-  const directory = await picker();
-  for (const [name, bytes] of Object.entries(unzipSync(zip))) {
-    const handle = await directory.getFileHandle(name, { create: true });
-    const writable = await handle.createWritable();
-    await writable.write(new Blob([bytes as Uint8Array<ArrayBuffer>]));
-    await writable.close();
-  }
-}
-
-function Export() {
-  const exporting = useLopper(selectExporting);
-  const model = useLopper(selectModel);
-  const run = async (toFolder: boolean) => {
-    const exported = await exportPlan();
-    if (!exported) return;
-    if (toFolder) await saveIntoFolder(exported.zip);
-    else downloadBlob(exported.fileName, new Blob([exported.zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
-  };
-  const check = exporting.result?.check;
-  return (
-    <div className="export">
-      <label className="field">
-        <input type="checkbox" checked={exporting.float16} onChange={(e) => setExportFloat16(e.target.checked)} />
-        <span>float16 weights</span>
-      </label>
-      <button type="button" className="button" data-testid="export-button" disabled={exporting.status === 'running' || !model} onClick={() => void run(false)}>
-        Download .zip
-      </button>
-      {canSaveToFolder() && (
-        <button type="button" className="button secondary" disabled={exporting.status === 'running' || !model} onClick={() => void run(true)}>
-          Save into a folder…
-        </button>
-      )}
-      {check && (
-        <span className={check.ok ? 'hint' : 'field-error'} data-testid="export-check" data-ok={String(check.ok)}>
-          Reloaded export: {check.metric} {formatNumber(check.reloaded)} vs {formatNumber(check.inApp)} in the app ({check.ok ? 'reproduced' : 'MISMATCH — not saved'})
-        </span>
-      )}
-    </div>
-  );
-}
-
 export function PlanPanel() {
   const model = useLopper(selectModel);
   useUndoKeys();
@@ -509,6 +354,8 @@ export function PlanPanel() {
     <section className="panel plan" aria-labelledby="plan-title">
       <h2 id="plan-title">Plan</h2>
       <Controls />
+      <Details />
+      <UnitTable />
       <ChannelGroups />
       {model.capabilities.delta ? (
         <Delta />
@@ -517,10 +364,7 @@ export function PlanPanel() {
           Delta pruning (DARE): {model.capabilities.unavailable['delta'] ?? 'not available for this model'}
         </p>
       )}
-      <Live />
-      <UnitSliders />
       <Snapshots />
-      <Export />
     </section>
   );
 }

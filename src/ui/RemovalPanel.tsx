@@ -6,6 +6,7 @@ import { useLopper, type LopperState } from '../store/state';
 import type { RemovalReport } from '../worker/protocol';
 import { formatCount, formatMs, formatNumber, formatPercent } from './format';
 import { useChart } from './use-chart';
+import { ChartExports } from './ChartExports';
 import { Choice } from './Choice';
 import { OUTPUT_CHANGE_METRICS } from '../core/options';
 
@@ -30,7 +31,7 @@ function heatmapOf(report: RemovalReport): HeatmapData {
   const values = report.candidates.map((candidate) => report.steps.map((step) => step.scores[candidate] ?? null));
   const marks = new Set(report.steps.flatMap((step, i) => (step.removed ? [`${step.removed}|${i}`] : [])));
   const rows = report.candidates.map((name) => ({ name, detail: /attn|attention/.test(name) ? 'attention' : /mlp/.test(name) ? 'FFN' : 'layer / branch' }));
-  return { rows, columns, values, dense: 0, metric: `${report.metric} change`, higherIsBetter: false, marks };
+  return { rows, columns, values, dense: 0, metric: `${report.metric} change`, higherIsBetter: false, marks, columnTitle: 'greedy step', rowTitle: 'candidate' };
 }
 
 function Influence({ report }: { report: RemovalReport }) {
@@ -161,7 +162,15 @@ export function RemovalPanel() {
       )}
       {report && (
         <div className="sweep-body">
-          <div className="heatmap-host" data-testid="removal-heatmap" ref={host} />
+          <div className="heatmap-column">
+            <div className="heatmap-host" data-testid="removal-heatmap" ref={host} />
+            <ChartExports
+              host={host.current}
+              name={`removal-${report.metric}`}
+              title={`FinerCut greedy removal: ${report.metric} change per candidate and step`}
+              label="removal heatmap"
+            />
+          </div>
           <div className="curves">
             <Effect />
             <Influence report={report} />

@@ -6,18 +6,31 @@ import { cancelJob } from '../store/actions';
 import { useLopper, type LopperState } from '../store/state';
 import { runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, sweepGrid, toggleCurve } from '../store/sweep-actions';
 import type { SweepReport } from '../worker/protocol';
-import { downloadBlob, downloadText, svgMarkup, svgToPng } from './download';
-import { formatCount, formatMs } from './format';
+import { downloadText } from './download';
+import { formatCount, formatMs, formatPercent } from './format';
+import { releaseUnits } from '../store/plan-actions';
+import { passes } from './units';
+import { useFilterContext, useLayerIndex } from './use-units';
+import { ChartExports } from './ChartExports';
+import { LockIcon } from './LockIcon';
 import { useChart } from './use-chart';
 import { Choice } from './Choice';
-import { SWEEP_METRICS } from '../core/options';
+import { SWEEP_METRICS, type SweepMetric } from '../core/options';
 
 const selectSweep = (s: LopperState) => s.sweep;
 const selectModel = (s: LopperState) => s.model;
 const selectData = (s: LopperState) => s.data;
 const selectPlan = (s: LopperState) => s.plan.sparsity;
+const selectLocked = (s: LopperState) => s.plan.locked;
 const selectJobs = (s: LopperState) => s.jobs;
 const selectBase = (s: LopperState) => s.delta.base;
+const selectLanguage = (s: LopperState) => s.model?.format === 'hf-transformer';
+
+/** The metric a sweep will really measure: loss for a language model's accuracy, a divergence without labels. */
+function effectiveMetric(metric: SweepMetric, labelled: boolean, language: boolean): SweepMetric {
+  if (!labelled && (metric === 'accuracy' || metric === 'loss')) return 'js';
+  return language && metric === 'accuracy' ? 'loss' : metric;
+}
 
 function parseGrid(text: string): number[] | string {
   const values = text
@@ -39,6 +52,7 @@ function Controls() {
   const running = sweep.status === 'running';
   const nm = sweep.config.granularity === '2:4' || sweep.config.granularity === '4:8';
   const labelled = data?.labelled ?? false;
+  const language = useLopper(selectLanguage);
   const unsupported = sweep.config.criterion === 'sparsegpt' && sweep.config.granularity === 'channels' ? 'SparseGPT does not prune whole channels' : null;
   const sweepJob = jobs.find((j) => j.label === 'Sensitivity sweep' || j.label.startsWith('Sweeping'));
   const base = useLopper(selectBase);
@@ -67,10 +81,16 @@ function Controls() {
       <Choice
         label="Metric"
         ariaLabel="Sweep metric"
-        value={sweep.config.metric}
+        value={effectiveMetric(sweep.config.metric, labelled, language)}
         options={SWEEP_METRICS}
         disabled={running}
-        isOptionDisabled={(m) => !labelled && (m === 'accuracy' || m === 'loss')}
+        unavailable={(m) =>
+          language && m === 'accuracy'
+            ? 'a language model is scored by its loss on the text'
+            : !labelled && (m === 'accuracy' || m === 'loss')
+              ? 'needs labelled data (or text)'
+              : undefined
+        }
         onChange={(metric) => setSweepConfig({ metric })}
       />
       <label className="field grid-field">
@@ -107,6 +127,7 @@ function Controls() {
       {typeof grid === 'string' && <span className="field-error">{grid}</span>}
       {unsupported && <span className="field-error">{unsupported}</span>}
       {!labelled && <span className="hint">No labels: the metric is the divergence from the dense outputs.</span>}
+      {labelled && language && <span className="hint">Text: each cell is the loss per token on the evaluation text (perplexity = e^loss).</span>}
     </div>
   );
 }
@@ -130,51 +151,100 @@ function Progress() {
 
 function Exports({ report, heatmapHost }: { report: SweepReport; heatmapHost: HTMLElement | null }) {
   const base = `sweep-${report.criterion}-${report.granularity}-${report.metric}`;
-  const svg = () => (heatmapHost ? svgMarkup(heatmapHost) : null);
+  const title = `Sensitivity of each unit (${report.criterion}, ${report.granularity}): ${report.metric}, dense ${Number.isNaN(report.dense) ? '—' : report.dense.toPrecision(4)}`;
   return (
-    <div className="buttons exports" aria-label="Export the sweep">
+    <div className="buttons exports" aria-label="Export the sweep" role="group">
       <button type="button" className="button small" data-testid="sweep-export-json" onClick={() => downloadText(`${base}.json`, sweepAsJson(report), 'application/json')}>
         JSON
       </button>
       <button type="button" className="button small" data-testid="sweep-export-csv" onClick={() => downloadText(`${base}.csv`, sweepAsCsv(report), 'text/csv')}>
         CSV
       </button>
-      <button
-        type="button"
-        className="button small"
-        onClick={() => {
-          const markup = svg();
-          if (markup) downloadText(`${base}.svg`, markup, 'image/svg+xml');
-        }}
-      >
-        SVG
-      </button>
-      <button
-        type="button"
-        className="button small"
-        onClick={() => {
-          const markup = svg();
-          const box = heatmapHost?.querySelector('svg');
-          if (markup && box) void svgToPng(markup, box.width.baseVal.value, box.height.baseVal.value).then((png) => downloadBlob(`${base}.png`, png));
-        }}
-      >
-        PNG
-      </button>
+      <ChartExports host={heatmapHost} name={base} title={title} />
     </div>
   );
 }
 
 const renderClickableHeatmap = (el: HTMLElement, data: HeatmapData) => renderHeatmap(el, data, { onCellClick: setPlanSparsity });
 
+/** The units a heatmap click (or a slider) pinned, each with a way to release it. */
+function Pins() {
+  const locked = useLopper(selectLocked);
+  const plan = useLopper(selectPlan);
+  if (locked.length === 0) return null;
+  const shown = locked.slice(-6);
+  return (
+    <div className="pins" data-testid="heatmap-pins" role="status">
+      <span className="hint">Pinned (kept against the target):</span>
+      {shown.map((unit) => (
+        <span key={unit} className="pin" data-layer={unit}>
+          <LockIcon locked /> {unit} {formatPercent(plan[unit] ?? 0)}{' '}
+          <button type="button" className="link" data-testid="pin-release" data-layer={unit} onClick={() => releaseUnits([unit])} aria-label={`Release ${unit}`}>
+            release
+          </button>
+        </span>
+      ))}
+      {locked.length > shown.length && <span className="hint">and {locked.length - shown.length} more</span>}
+      {locked.length > 1 && (
+        <button type="button" className="button small secondary" onClick={() => releaseUnits(locked)}>
+          Release all
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** Toggles for the curves chart: one Tab stop, arrow keys move between them. */
+function CurveToggles({ units, drawn }: { units: string[]; drawn: string[] }) {
+  const [active, setActive] = useState(0);
+  const current = Math.min(active, Math.max(0, units.length - 1));
+  return (
+    <div
+      className="buttons curve-toggles"
+      role="toolbar"
+      aria-label="Layers to draw as curves"
+      onKeyDown={(e) => {
+        const step = e.key === 'ArrowRight' || e.key === 'ArrowDown' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowUp' ? -1 : 0;
+        if (step === 0) return;
+        e.preventDefault();
+        const next = (current + step + units.length) % units.length;
+        setActive(next);
+        (e.currentTarget.querySelectorAll('button')[next] as HTMLButtonElement | undefined)?.focus();
+      }}
+    >
+      {units.map((unit, i) => (
+        <button
+          key={unit}
+          type="button"
+          className="button small secondary"
+          tabIndex={i === current ? 0 : -1}
+          aria-pressed={drawn.includes(unit)}
+          onFocus={() => setActive(i)}
+          onClick={() => toggleCurve(unit)}
+        >
+          {unit}
+        </button>
+      ))}
+    </div>
+  );
+}
+
 export function SweepPanel() {
   const sweep = useLopper(selectSweep);
   const model = useLopper(selectModel);
   const plan = useLopper(selectPlan);
+  const locked = useLopper(selectLocked);
+  const context = useFilterContext();
+  const index = useLayerIndex();
   const report = sweep.report;
+  const shownRows = useMemo(
+    () => (report ? report.layers.map((unit, i) => ({ unit, i })).filter(({ unit }) => passes(unit, index.get(unit)?.type ?? '', true, context)) : []),
+    [report, context, index],
+  );
   const heatmapData = useMemo<HeatmapData | null>(() => {
     if (!report || !model) return null;
-    const rows = report.layers.map((unit) => {
-      const layer = model.layers.find((l) => unit === l.name) ?? model.layers.find((l) => unit.startsWith(`${l.name}/`));
+    const rows = shownRows.map(({ unit }) => {
+      const layer = index.get(unit);
       return { name: unit, detail: layer ? `${layer.type} · ${formatCount(layer.params)} params` : '' };
     });
     const dense = Number.isNaN(report.dense) ? (report.values.flat().find((v) => v !== null) ?? 0) : report.dense;
@@ -183,8 +253,20 @@ export function SweepPanel() {
         .filter(([, s]) => s > 0)
         .map(([unit, s]) => `${unit}|${report.sparsities.indexOf(s)}`),
     );
-    return { rows, columns: report.sparsities, values: report.values, dense, metric: report.metric, higherIsBetter: report.metric === 'accuracy', marks };
-  }, [report, model, plan]);
+    const metric = report.metric === 'accuracy' ? 'accuracy' : report.metric === 'loss' ? 'loss' : `${report.metric} divergence`;
+    return {
+      rows,
+      columns: report.sparsities,
+      values: shownRows.map(({ i }) => report.values[i]),
+      dense,
+      metric,
+      higherIsBetter: report.metric === 'accuracy',
+      marks,
+      pinned: new Set(locked),
+      columnTitle: report.delta ? 'DARE drop rate p' : `sparsity (${report.criterion}, ${report.granularity})`,
+      rowTitle: 'unit',
+    };
+  }, [report, model, plan, locked, shownRows, index]);
   const curvesData = useMemo<CurvesData | null>(() => {
     if (!report || sweep.curves.length === 0) return null;
     const series = sweep.curves
@@ -194,7 +276,7 @@ export function SweepPanel() {
         const points = report.sparsities.flatMap((s, i): [number, number][] => (row[i] === null ? [] : [[s, row[i] as number]]));
         return { name: unit, points };
       });
-    return { series, dense: Number.isNaN(report.dense) ? 0 : report.dense, metric: report.metric };
+    return { series, dense: Number.isNaN(report.dense) ? 0 : report.dense, metric: report.metric, xTitle: report.delta ? 'DARE drop rate p' : 'sparsity of the one pruned unit' };
   }, [report, sweep.curves]);
   const heatmapHost = useChart(renderClickableHeatmap, heatmapData);
   const curvesHost = useChart(renderCurves, curvesData);
@@ -202,21 +284,27 @@ export function SweepPanel() {
   return (
     <section className="panel sweep" aria-labelledby="sweep-title">
       <h2 id="sweep-title">Sensitivity sweep</h2>
-      <p className="hint">Prunes one layer at a time at each sparsity, every other layer dense, and measures the model. Click a cell to put that sparsity in the plan.</p>
+      <p className="hint">
+        Prunes one unit at a time at each sparsity, every other unit dense, and measures the model. Click a cell (or move to it with the arrow keys and press Enter) to pin that
+        unit at that sparsity in the plan.
+      </p>
       <Controls />
       <Progress />
       {report && (
         <div className="sweep-body">
-          <div className="heatmap-host" data-testid="sweep-heatmap" ref={heatmapHost} />
+          <div className="heatmap-column">
+            <Pins />
+            {shownRows.length < report.layers.length && (
+              <p className="hint">
+                {shownRows.length} of {report.layers.length} units shown (search and filters above).
+              </p>
+            )}
+            <div className="heatmap-host" data-testid="sweep-heatmap" ref={heatmapHost} />
+          </div>
           <div className="curves">
-            <div className="buttons" role="group" aria-label="Layers to draw as curves">
-              {report.layers.map((unit) => (
-                <button key={unit} type="button" className="button small secondary" aria-pressed={sweep.curves.includes(unit)} onClick={() => toggleCurve(unit)}>
-                  {unit}
-                </button>
-              ))}
-            </div>
+            <CurveToggles units={shownRows.map((r) => r.unit)} drawn={sweep.curves} />
             {curvesData ? <div className="chart-host" data-testid="sweep-curves" ref={curvesHost} /> : <p className="hint">Pick layers above to compare their curves.</p>}
+            {curvesData && <ChartExports host={curvesHost.current} name={`curves-${report.metric}`} title={`${report.metric} against sparsity`} label="curves" />}
           </div>
           {report.skipped.length > 0 && (
             <ul className="hint">

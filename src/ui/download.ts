@@ -14,18 +14,6 @@ export function downloadText(fileName: string, text: string, type: string): void
   downloadBlob(fileName, new Blob([text], { type }));
 }
 
-/** The SVG inside `host` as a standalone document, with the page's computed colours inlined on text. */
-export function svgMarkup(host: Element): string | null {
-  const svg = host.querySelector('svg');
-  if (!svg) return null;
-  const clone = svg.cloneNode(true) as SVGSVGElement;
-  clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  const style = getComputedStyle(host);
-  clone.setAttribute('style', `font-family: ${style.fontFamily}; font-size: 11px; background: ${style.backgroundColor || '#fff'}`);
-  clone.querySelectorAll('text').forEach((t) => t.setAttribute('fill', style.color));
-  return new XMLSerializer().serializeToString(clone);
-}
-
 /** Rasterises an SVG document to a PNG blob at `scale`× its size. */
 export async function svgToPng(markup: string, width: number, height: number, scale = 2): Promise<Blob> {
   const image = new Image();

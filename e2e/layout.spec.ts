@@ -1,0 +1,134 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { lopperState, openWorkbench, showView, waitIdle, type ViewTitle } from './helpers';
+import { writeManyUnitLlama } from './many-units';
+
+const VIEWS: ViewTitle[] = ['Layers', 'Structure', 'Sensitivity', 'Removal', 'Plan', 'Export'];
+const BLOCKS = 30;
+
+/** Every view keeps the page within two screens. */
+async function expectBoundedHeight(page: Page): Promise<void> {
+  for (const view of VIEWS) {
+    await showView(page, view);
+    const { scroll, screen } = await page.evaluate(() => ({ scroll: document.documentElement.scrollHeight, screen: window.innerHeight }));
+    expect(scroll, `${view}: page height ${scroll} px against a ${screen} px screen`).toBeLessThanOrEqual(2 * screen);
+  }
+}
+
+async function expectNoSeriousViolations(page: Page): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
+
+const focusedAttribute = (page: Page, name: string) => page.evaluate((attribute) => document.activeElement?.getAttribute(attribute) ?? null, name);
+
+test.describe('a model with 210 units', () => {
+  let units: string[] = [];
+  let dir = '';
+  test.beforeAll(() => {
+    dir = join(mkdtempSync(join(tmpdir(), 'lopper-many-')), 'llama-many');
+    units = writeManyUnitLlama(dir, BLOCKS);
+  });
+
+  test('stays within two screens, finds units, sets a group, draws every unit, and passes axe', async ({ page }) => {
+    test.setTimeout(120_000);
+    await openWorkbench(page);
+    await page.getByTestId('folder-input').setInputFiles(dir);
+    const opened = await waitIdle(page, (s) => s.model?.name === 'llama-many');
+    expect(opened.error).toBeNull();
+    expect(opened.model?.layers).toEqual(units);
+    expect(units.length).toBeGreaterThanOrEqual(200);
+    await expectBoundedHeight(page);
+
+    // The structure view: one node per unit; a click selects that layer.
+    await showView(page, 'Structure');
+    const nodes = page.getByTestId('structure-node');
+    await expect(nodes).toHaveCount(units.length);
+    expect(new Set(await nodes.evaluateAll((all) => all.map((n) => n.getAttribute('data-layer'))))).toEqual(new Set(units));
+    const picked = 'model.layers.17.mlp.up_proj';
+    await page.locator(`[data-testid="structure-node"][data-layer="${picked}"]`).click();
+    await expect(page.locator(`[data-testid="structure-node"][data-layer="${picked}"]`)).toHaveAttribute('aria-pressed', 'true');
+    await showView(page, 'Layers');
+    await expect(page.locator('#detail-title')).toContainText(picked);
+
+    // The search filters the units every view lists.
+    await showView(page, 'Plan');
+    await page.getByTestId('unit-search').fill('layers.7.');
+    await expect(page.getByTestId('layer-sparsity')).toHaveCount(7);
+    expect(await page.getByTestId('layer-sparsity').evaluateAll((all) => all.map((n) => n.getAttribute('data-layer')))).toEqual(
+      units.filter((u) => u.startsWith('model.layers.7.')),
+    );
+    await showView(page, 'Layers');
+    await expect(page.getByTestId('layer-row')).toHaveCount(7);
+    await page.getByTestId('unit-search').fill('');
+
+    // One slider sets every mlp.down_proj at once.
+    await showView(page, 'Plan');
+    await page.getByLabel('Group by').selectOption('role');
+    await page.getByTestId('unit-search').fill('down_proj');
+    await page.locator('[data-testid="group-sparsity"][data-group="mlp.down_proj"]').fill('0.4');
+    const state = await waitIdle(page, (s) => s.plan.sparsity['model.layers.0.mlp.down_proj'] === 0.4);
+    const downs = units.filter((u) => u.endsWith('mlp.down_proj'));
+    expect(downs).toHaveLength(BLOCKS);
+    for (const unit of downs) expect(state.plan.sparsity[unit], unit).toBe(0.4);
+    expect(state.plan.locked.sort()).toEqual([...downs].sort());
+    expect(state.plan.sparsity['model.layers.0.mlp.up_proj']).toBe(0);
+    await expect(page.getByTestId('pinned-note')).toContainText(`${BLOCKS} pinned`);
+    await page.getByTestId('unit-search').fill('');
+    await expectBoundedHeight(page);
+    await showView(page, 'Plan');
+    await expectNoSeriousViolations(page);
+  });
+});
+
+test('the demo: bounded views, a structure view that selects, arrow keys in tabs, tables and the heatmap, and axe', async ({ page }) => {
+  test.setTimeout(120_000);
+  const opened = await openWorkbench(page);
+  await expectBoundedHeight(page);
+
+  // Tabs: one Tab stop, arrow keys move.
+  await page.getByRole('tab', { name: 'Layers', exact: true }).click();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('tab', { name: 'Structure', exact: true })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByRole('tab', { name: 'Structure', exact: true })).toBeFocused();
+  await expect(page.getByTestId('structure-node')).toHaveCount(opened.model?.layers.length ?? 0);
+  await page.locator('[data-testid="structure-node"][data-layer="conv2"]').click();
+  await showView(page, 'Layers');
+  await expect(page.locator('#detail-title')).toContainText('conv2');
+
+  // The layer table is one Tab stop; the arrow keys move along its rows.
+  const rowButtons = page.getByTestId('layer-table').locator('tbody button');
+  expect(await rowButtons.evaluateAll((all) => all.filter((b) => b.getAttribute('tabindex') === '0').length)).toBe(1);
+  await page.getByRole('button', { name: 'conv1', exact: true }).focus();
+  await page.keyboard.press('ArrowDown');
+  await expect(page.getByRole('button', { name: 'pool1', exact: true })).toBeFocused();
+
+  // The heatmap: one Tab stop, arrow keys between cells, Enter pins the unit and shows it can be released.
+  await showView(page, 'Sensitivity');
+  await page.getByLabel('Sweep sparsities', { exact: true }).fill('0, 0.5');
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('sweep-progress')).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
+  await waitIdle(page);
+  const cells = page.getByTestId('heatmap-cell');
+  await expect(cells).toHaveCount(8);
+  expect(await cells.evaluateAll((all) => all.filter((c) => c.getAttribute('tabindex') === '0').length)).toBe(1);
+  await page.locator('[data-testid="heatmap-cell"][data-layer="conv1"][data-sparsity="0"]').focus();
+  await page.keyboard.press('ArrowRight');
+  expect(await focusedAttribute(page, 'data-sparsity')).toBe('0.5');
+  await page.keyboard.press('ArrowDown');
+  expect(await focusedAttribute(page, 'data-layer')).toBe('conv2');
+  await page.keyboard.press('Enter');
+  let state = await waitIdle(page, (s) => s.plan.sparsity.conv2 === 0.5);
+  expect(state.plan.locked).toEqual(['conv2']);
+  const pin = page.getByTestId('heatmap-pins').locator('.pin[data-layer="conv2"]');
+  await expect(pin).toContainText('50.0%');
+  await expectNoSeriousViolations(page);
+  await page.locator('[data-testid="pin-release"][data-layer="conv2"]').click();
+  state = await waitIdle(page, (s) => s.plan.locked.length === 0);
+  await expect(page.getByTestId('heatmap-pins')).toHaveCount(0);
+  expect((await lopperState(page)).error).toBeNull();
+});
