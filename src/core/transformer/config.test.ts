@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { TransformerConfigError, normalizeTransformerConfig } from './config';
+import { SMOLLM_135M_CONFIG } from './shapes';
 
 const GPT2 = { model_type: 'gpt2', vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, layer_norm_epsilon: 1e-5 };
-const LLAMA = {
-  model_type: 'llama',
-  vocab_size: 49152,
-  hidden_size: 576,
-  intermediate_size: 1536,
-  num_hidden_layers: 30,
-  num_attention_heads: 9,
-  num_key_value_heads: 3,
-  max_position_embeddings: 2048,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  tie_word_embeddings: true,
-  bos_token_id: 0,
-  eos_token_id: 0,
-};
+const LLAMA = { ...SMOLLM_135M_CONFIG, bos_token_id: 0, eos_token_id: 0 };
 
 describe('normalizeTransformerConfig', () => {
   it('reads GPT-2 (n_inner null → 4·n_embd, tied, biases everywhere)', () => {

@@ -3,7 +3,10 @@ import type { UnitInfo } from '../types';
 import type { TransformerConfig } from './config';
 import { blockNames, checkParameters, parameterSpecs, projectionSpecs } from './parameters';
 import type { NamedTensor, ProjectionSpec } from './parameters';
-import { causalMask, ropeTables } from './positions';
+import { StoredProjection } from './projection';
+import { AttentionMasks, causalAttention } from './attention';
+import { ColumnBlocks } from './head';
+import { ropeTables } from './positions';
 
 export interface TransformerForwardOptions {
   /** Removal candidates (`model.layers.3.self_attn`, `transformer.h.0.mlp`) skipped: only the residual passes. */
@@ -17,22 +20,28 @@ export interface TransformerForwardOptions {
   onUnitInput?(unit: string, input: tf.Tensor2D): void;
   /** Sees the residual stream entering block `index` (`index = layers`: after the last block, before the final norm). */
   onHidden?(index: number, hidden: tf.Tensor3D): void;
-}
-
-interface Projection extends ProjectionSpec {
-  /** Kernel `[in, out]`. */
-  kernel: tf.Tensor2D;
-  biasValues?: tf.Tensor1D;
+  /**
+   * Sees the residual stream `[batch, seq, d]` entering each sublayer: step 2·i before block i's attention,
+   * 2·i + 1 before its MLP, 2·layers after the last block (what `forwardFrom` starts from).
+   */
+  onResidual?(step: number, hidden: tf.Tensor3D): void;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, GPT-2's `gelu_new`. */
+/** `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, GPT-2's `gelu_new`, as x·σ(2z) (the same function; σ runs faster than tanh). */
 function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
-  return x.mul(0.5).mul(inner.tanh().add(1));
+  const scale = 2 * Math.sqrt(2 / Math.PI);
+  return x.mul(
+    x
+      .square()
+      .mul(scale * 0.044715)
+      .add(scale)
+      .mul(x)
+      .sigmoid(),
+  );
 }
 
 function activate(x: tf.Tensor, activation: TransformerConfig['activation']): tf.Tensor {
@@ -49,22 +58,54 @@ function activate(x: tf.Tensor, activation: TransformerConfig['activation']): tf
 }
 
 /** `[..., half | half]` → `[..., −second half | first half]` (HF `rotate_half`). */
-function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
-  const half = x.shape[3] / 2;
-  const [first, second] = tf.split(x, [half, half], 3);
-  return tf.concat([second.neg(), first], 3) as tf.Tensor4D;
+function rotateHalf(x: tf.Tensor3D): tf.Tensor3D {
+  const half = x.shape[2] / 2;
+  const [first, second] = tf.split(x, [half, half], 2);
+  return tf.concat([second.neg(), first], 2) as tf.Tensor3D;
+}
+
+/** RoPE on one head's rows `[batch·seq, headDim]` with tables `[seq, headDim]`. */
+function rotate(x: tf.Tensor2D, rope: { cos: tf.Tensor2D; sin: tf.Tensor2D }, batch: number): tf.Tensor2D {
+  const [length, headDim] = rope.cos.shape;
+  const rows = x.reshape([batch, length, headDim]) as tf.Tensor3D;
+  return rows
+    .mul(rope.cos)
+    .add(rotateHalf(rows).mul(rope.sin))
+    .reshape([batch * length, headDim]);
+}
+
+/** Column blocks a projection is stored in: one per head for the q/k/v projections, else one. */
+function headParts(config: TransformerConfig, spec: ProjectionSpec): number {
+  const name = spec.unit.slice(spec.sublayer.length + 1);
+  if (name === 'c_attn') return 3 * config.heads;
+  if (name === 'q_proj') return config.heads;
+  if (name === 'k_proj' || name === 'v_proj') return config.kvHeads;
+  return 1;
+}
+
+/** What one pass needs besides the weights: the attention masks and RoPE tables of its length. */
+interface PassContext {
+  batch: number;
+  length: number;
+  masks: AttentionMasks;
+  rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D };
 }
 
 /**
  * A Hugging Face decoder-only transformer (GPT-2 or LLaMA family) run with tfjs ops, so it works
  * on every backend. Weights are tensors created once; kernels are kept as `[in, out]` (the layout of
- * a Keras Dense kernel), so a unit's W (out × in) is the transposed kernel as for a Dense layer.
- * `dispose()` frees them.
+ * a Keras Dense kernel), so a unit's W (out × in) is the transposed kernel as for a Dense layer, and each
+ * projection is a plain 2-D product. The LM head (tied to the embedding or not) is held once, as column
+ * blocks of its transpose (`ColumnBlocks`). `dispose()` frees them.
  */
 export class TransformerModel {
-  private readonly projections = new Map<string, Projection>();
+  private readonly projections = new Map<string, StoredProjection>();
   private readonly others = new Map<string, tf.Tensor>();
   private readonly candidates: string[] = [];
+  /** The parameter the LM head reads: the token embedding when tied, `lm_head.weight` otherwise. */
+  private readonly headName: string;
+  private readonly embeddingName: string;
+  private head: ColumnBlocks;
   private disposed = false;
 
   constructor(
@@ -76,23 +117,21 @@ export class TransformerModel {
       const { name, expected, actual } = problems[0];
       throw new Error(`parameter ${name}: expected ${expected}, got ${actual}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
     }
+    this.embeddingName = config.family === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+    this.headName = config.tieWordEmbeddings ? this.embeddingName : 'lm_head.weight';
     const projected = new Set<string>();
     for (const spec of projectionSpecs(config)) {
-      const weight = tensors.get(`${spec.unit}.weight`) as NamedTensor;
-      const kernel = tf.tidy((): tf.Tensor2D => {
-        const stored = tf.tensor2d(weight.values, weight.shape as [number, number], 'float32');
-        return spec.conv1d ? stored : stored.transpose();
-      });
-      const projection: Projection = { ...spec, kernel };
-      if (spec.bias) projection.biasValues = tf.tensor1d((tensors.get(`${spec.unit}.bias`) as NamedTensor).values, 'float32');
-      this.projections.set(spec.unit, projection);
+      const weight = (tensors.get(`${spec.unit}.weight`) as NamedTensor).values;
+      const bias = spec.bias ? (tensors.get(`${spec.unit}.bias`) as NamedTensor).values : undefined;
+      this.projections.set(spec.unit, new StoredProjection(spec, headParts(config, spec), weight, bias));
       projected.add(`${spec.unit}.weight`).add(`${spec.unit}.bias`);
     }
     for (const spec of parameterSpecs(config)) {
-      if (projected.has(spec.name)) continue;
+      if (projected.has(spec.name) || spec.name === this.headName) continue;
       const tensor = tensors.get(spec.name) as NamedTensor;
       this.others.set(spec.name, tf.tensor(tensor.values, tensor.shape, 'float32'));
     }
+    this.head = ColumnBlocks.fromValues((tensors.get(this.headName) as NamedTensor).values, config.vocabSize, config.hiddenSize);
     for (let i = 0; i < config.layers; i++) {
       const { attention, mlp } = blockNames(config, i);
       this.candidates.push(attention, mlp);
@@ -106,7 +145,7 @@ export class TransformerModel {
 
   /** Prunable projections in execution order; `shape` is the kernel's `[in, out]`. */
   units(): UnitInfo[] {
-    return [...this.projections.values()].map((p) => ({
+    return [...this.projections.values()].map(({ spec: p }) => ({
       name: p.unit,
       layer: p.unit,
       weight: `${p.unit}.weight`,
@@ -118,6 +157,17 @@ export class TransformerModel {
   /** Attention and MLP sublayers, block by block (DESIGN §6 names). */
   removalCandidates(): string[] {
     return [...this.candidates];
+  }
+
+  /**
+   * The residual step (as in `onResidual` and `forwardFrom`) at which the sublayer of a unit or removal
+   * candidate starts: 2·block for attention, 2·block + 1 for the MLP.
+   */
+  residualStep(name: string): number {
+    const sublayer = this.projections.get(name)?.spec.sublayer ?? name;
+    const step = this.candidates.indexOf(sublayer);
+    if (step < 0) throw new Error(`no unit or sublayer named ${name} in this ${this.config.modelType} model`);
+    return step;
   }
 
   /** Every parameter in checkpoint naming and order of the forward pass. */
@@ -132,46 +182,48 @@ export class TransformerModel {
 
   /** A copy of a unit's kernel `[in, out]`; the caller disposes it. */
   getKernel(unit: string): tf.Tensor2D {
-    return this.projection(unit).kernel.clone();
+    return this.projection(unit).kernel();
   }
 
   /** Stores new kernel values `[in, out]` for a unit (e.g. after pruning). The values are copied. */
   setKernel(unit: string, values: Float32Array | tf.Tensor): void {
     const projection = this.projection(unit);
-    const shape: [number, number] = [projection.inputs, projection.outputs];
-    let next: tf.Tensor2D;
-    if (values instanceof Float32Array) {
-      if (values.length !== shape[0] * shape[1]) throw new Error(`kernel ${unit}: expected ${shape[0] * shape[1]} values, received ${values.length}`);
-      next = tf.tensor2d(values.slice(), shape, 'float32');
-    } else {
-      this.checkKernel(unit, values);
-      next = values.clone() as tf.Tensor2D;
-    }
-    projection.kernel.dispose();
-    projection.kernel = next;
+    if (!(values instanceof Float32Array)) this.checkKernel(unit, values);
+    projection.setKernel(values instanceof Float32Array ? values : (values as tf.Tensor2D));
   }
 
   /** A copy of a parameter in checkpoint layout (Linear weights `[out, in]`); the caller disposes it. */
   getParameter(name: string): tf.Tensor {
+    if (name === this.headName) return this.head.matrix();
     const projection = this.projectionOf(name);
     if (projection === undefined) return this.other(name).clone();
-    if (name.endsWith('.bias')) return this.biasOf(projection, name).clone();
-    return projection.conv1d ? projection.kernel.clone() : projection.kernel.transpose();
+    if (name.endsWith('.bias')) return this.biasOf(projection, name);
+    if (projection.spec.conv1d) return projection.kernel();
+    return tf.tidy(() => projection.kernel().transpose());
   }
 
   /** Replaces a parameter's values, given in checkpoint layout. The values are copied. */
   setParameter(name: string, values: Float32Array): void {
-    const projection = this.projectionOf(name);
-    if (projection !== undefined && name.endsWith('.weight')) {
-      const stored = projection.conv1d ? values : transposeValues(values, projection.outputs, projection.inputs);
-      this.setKernel(projection.unit, stored);
+    if (name === this.headName) {
+      const next = ColumnBlocks.fromValues(values, this.config.vocabSize, this.config.hiddenSize);
+      this.head.dispose();
+      this.head = next;
       return;
     }
-    const current = projection === undefined ? this.other(name) : this.biasOf(projection, name);
+    const projection = this.projectionOf(name);
+    if (projection !== undefined && name.endsWith('.weight')) {
+      const { conv1d, outputs, inputs, unit } = projection.spec;
+      this.setKernel(unit, conv1d ? values : transposeValues(values, outputs, inputs));
+      return;
+    }
+    if (projection !== undefined) {
+      this.biasOf(projection, name).dispose();
+      projection.setBias(values);
+      return;
+    }
+    const current = this.other(name);
     if (values.length !== current.size) throw new Error(`parameter ${name}: expected ${current.size} values, received ${values.length}`);
-    const next = tf.tensor(values.slice(), current.shape, 'float32');
-    if (projection === undefined) this.others.set(name, next);
-    else projection.biasValues = next as tf.Tensor1D;
+    this.others.set(name, tf.tensor(values.slice(), current.shape, 'float32'));
     current.dispose();
   }
 
@@ -188,9 +240,50 @@ export class TransformerModel {
 
   /** Logits `[batch, seq, vocab]` for int32 token ids `[batch, seq]`. */
   forward(inputIds: tf.Tensor2D, options: TransformerForwardOptions = {}): tf.Tensor3D {
-    if (this.disposed) throw new Error('the transformer has been disposed');
+    this.checkPass(inputIds.shape[1], options);
     const [batch, length] = inputIds.shape;
     if (inputIds.dtype !== 'int32') throw new Error(`token ids must be int32, received ${inputIds.dtype}`);
+    return tf.tidy(() => {
+      const d = this.config.hiddenSize;
+      let hidden = this.config.tieWordEmbeddings
+        ? this.head.lookup(inputIds.dataSync())
+        : (tf.gather(this.other(this.embeddingName), inputIds.reshape([batch * length])) as tf.Tensor2D);
+      if (this.config.family === 'gpt2') {
+        const positions = this.other('transformer.wpe.weight').slice([0, 0], [length, d]);
+        hidden = hidden
+          .reshape([batch, length, d])
+          .add(positions)
+          .reshape([batch * length, d]);
+      }
+      return this.run(hidden, 0, batch, length, options);
+    });
+  }
+
+  /**
+   * Logits `[batch, seq, vocab]` from the residual stream `hidden [batch, seq, d]` entering residual step
+   * `step` (see `onResidual`): runs only the sublayers from there on. With the hidden state a dense pass
+   * gave at that step and the same options, the logits equal `forward`'s.
+   */
+  forwardFrom(step: number, hidden: tf.Tensor3D, options: TransformerForwardOptions = {}): tf.Tensor3D {
+    const [batch, length, width] = hidden.shape;
+    if (!Number.isInteger(step) || step < 0 || step > 2 * this.config.layers) throw new Error(`residual step ${step} is outside 0…${2 * this.config.layers}`);
+    if (width !== this.config.hiddenSize || hidden.dtype !== 'float32') {
+      throw new Error(`hidden state: expected float32 [batch, seq, ${this.config.hiddenSize}], received ${hidden.dtype} [${hidden.shape.join(', ')}]`);
+    }
+    this.checkPass(length, options);
+    return tf.tidy(() => this.run(hidden.reshape([batch * length, width]), step, batch, length, options));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const projection of this.projections.values()) projection.dispose();
+    tf.dispose([...this.others.values()]);
+    this.head.dispose();
+  }
+
+  private checkPass(length: number, options: TransformerForwardOptions): void {
+    if (this.disposed) throw new Error('the transformer has been disposed');
     if (length < 1 || length > this.contextLength) {
       throw new Error(`sequence length ${length} is outside 1…${this.contextLength} (the model's context length)`);
     }
@@ -198,39 +291,41 @@ export class TransformerModel {
       if (!this.candidates.includes(name)) throw new Error(`cannot bypass ${name}: not an attention or MLP sublayer of this model`);
     }
     for (const [unit, kernel] of options.kernels ?? []) this.checkKernel(unit, kernel);
-    return tf.tidy(() => {
-      const d = this.config.hiddenSize;
-      const gpt2 = this.config.family === 'gpt2';
-      const mask = causalMask(length, this.config.slidingWindow);
-      const rope = gpt2 ? undefined : ropeTables(length, this.config.headDim, this.config.ropeTheta);
-      let hidden = tf.gather(this.other(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'), inputIds) as tf.Tensor3D;
-      if (gpt2) hidden = hidden.add(this.other('transformer.wpe.weight').slice([0, 0], [length, d]));
-      for (let i = 0; i < this.config.layers; i++) {
-        options.onHidden?.(i, hidden);
-        const { attention, mlp } = blockNames(this.config, i);
-        for (const sublayer of [attention, mlp]) {
-          if (options.bypass?.has(sublayer)) continue;
-          const previous = hidden;
-          hidden = tf.tidy(() => {
-            const normed = this.norm(previous, i, sublayer === attention ? 0 : 1).reshape([batch * length, d]) as tf.Tensor2D;
-            const update = sublayer === attention ? this.attention(normed, sublayer, batch, length, mask, rope, options) : this.mlp(normed, sublayer, options);
-            return previous.add(update.reshape([batch, length, d]));
-          });
-          previous.dispose();
-        }
-      }
-      options.onHidden?.(this.config.layers, hidden);
-      const final = this.norm(hidden, -1, 0).reshape([batch * length, d]);
-      const head = this.config.tieWordEmbeddings ? this.other(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : this.other('lm_head.weight');
-      return tf.matMul(final, head, false, true).reshape([batch, length, this.config.vocabSize]) as tf.Tensor3D;
-    });
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const projection of this.projections.values()) tf.dispose([projection.kernel, ...(projection.biasValues ? [projection.biasValues] : [])]);
-    tf.dispose([...this.others.values()]);
+  /** The sublayers from residual step `from` on, the final norm and the LM head, on rows `[batch·seq, d]`. */
+  private run(start: tf.Tensor2D, from: number, batch: number, length: number, options: TransformerForwardOptions): tf.Tensor3D {
+    const { hiddenSize: d, layers, headDim } = this.config;
+    const masks = new AttentionMasks(length, this.config.slidingWindow);
+    const context: PassContext = { batch, length, masks };
+    if (this.config.family !== 'gpt2') context.rope = ropeTables(length, headDim, this.config.ropeTheta);
+    const observe = (step: number, hidden: tf.Tensor2D): void => {
+      if (options.onHidden === undefined && options.onResidual === undefined) return;
+      const state = hidden.reshape([batch, length, d]) as tf.Tensor3D;
+      if (step % 2 === 0) options.onHidden?.(step / 2, state);
+      options.onResidual?.(step, state);
+    };
+    try {
+      let hidden = start;
+      for (let step = from; step < 2 * layers; step++) {
+        observe(step, hidden);
+        const sublayer = this.candidates[step];
+        if (options.bypass?.has(sublayer)) continue;
+        const previous = hidden;
+        hidden = tf.tidy(() => {
+          const normed = this.norm(previous, step >> 1, step % 2 === 0 ? 0 : 1) as tf.Tensor2D;
+          const update = step % 2 === 0 ? this.attention(normed, sublayer, context, options) : this.mlp(normed, sublayer, options);
+          return previous.add(update);
+        });
+        if (previous !== start) previous.dispose();
+      }
+      observe(2 * layers, hidden);
+      const final = this.norm(hidden, -1, 0) as tf.Tensor2D;
+      return this.head.project(final).reshape([batch, length, this.config.vocabSize]);
+    } finally {
+      masks.dispose();
+      if (context.rope) tf.dispose([context.rope.cos, context.rope.sin]);
+    }
   }
 
   /** LayerNorm (GPT-2) or RMSNorm (LLaMA) of block `layer` (`which` 0 before attention, 1 before the MLP); `layer` −1 is the final norm. */
@@ -246,54 +341,37 @@ export class TransformerModel {
     return x.mul(x.square().mean(-1, true).add(eps).rsqrt()).mul(this.other(name));
   }
 
-  private linear(x: tf.Tensor2D, unit: string, options: TransformerForwardOptions): tf.Tensor2D {
-    const projection = this.projection(unit);
+  /** The unit's outputs, one per stored block (per head for q/k/v). */
+  private heads(x: tf.Tensor2D, unit: string, options: TransformerForwardOptions): tf.Tensor2D[] {
     options.onUnitInput?.(unit, x);
-    const y: tf.Tensor2D = tf.matMul(x, (options.kernels?.get(unit) as tf.Tensor2D | undefined) ?? projection.kernel);
-    return projection.biasValues ? (y.add(projection.biasValues) as tf.Tensor2D) : y;
+    return this.projection(unit).apply(x, options.kernels?.get(unit) as tf.Tensor2D | undefined);
   }
 
-  private attention(
-    x: tf.Tensor2D,
-    sublayer: string,
-    batch: number,
-    length: number,
-    mask: tf.Tensor2D,
-    rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | undefined,
-    options: TransformerForwardOptions,
-  ): tf.Tensor2D {
-    const { heads, kvHeads, headDim } = this.config;
-    const split = (rows: tf.Tensor2D, count: number): tf.Tensor4D => rows.reshape([batch, length, count, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-    let q: tf.Tensor4D;
-    let k: tf.Tensor4D;
-    let v: tf.Tensor4D;
+  private linear(x: tf.Tensor2D, unit: string, options: TransformerForwardOptions): tf.Tensor2D {
+    return this.heads(x, unit, options)[0];
+  }
+
+  private attention(x: tf.Tensor2D, sublayer: string, context: PassContext, options: TransformerForwardOptions): tf.Tensor2D {
+    const { heads, headDim } = this.config;
+    const { batch, masks, rope } = context;
+    let q: tf.Tensor2D[];
+    let k: tf.Tensor2D[];
+    let v: tf.Tensor2D[];
     if (this.config.family === 'gpt2') {
-      const width = heads * headDim;
-      const [qRows, kRows, vRows] = tf.split(this.linear(x, `${sublayer}.c_attn`, options), [width, width, width], 1) as tf.Tensor2D[];
-      [q, k, v] = [split(qRows, heads), split(kRows, heads), split(vRows, heads)];
+      const parts = this.heads(x, `${sublayer}.c_attn`, options);
+      [q, k, v] = [parts.slice(0, heads), parts.slice(heads, 2 * heads), parts.slice(2 * heads)];
     } else {
-      q = split(this.linear(x, `${sublayer}.q_proj`, options), heads);
-      k = split(this.linear(x, `${sublayer}.k_proj`, options), kvHeads);
-      v = split(this.linear(x, `${sublayer}.v_proj`, options), kvHeads);
+      [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((name) => this.heads(x, `${sublayer}.${name}`, options));
     }
+    const scale = 1 / Math.sqrt(headDim);
     if (rope !== undefined) {
-      q = q.mul(rope.cos).add(rotateHalf(q).mul(rope.sin));
-      k = k.mul(rope.cos).add(rotateHalf(k).mul(rope.sin));
+      q = q.map((head) => rotate(head, rope, batch).mul(scale));
+      k = k.map((head) => rotate(head, rope, batch));
+    } else {
+      q = q.map((head) => head.mul(scale));
     }
-    // Grouped-query attention: query head h reads key/value head ⌊h / (heads / kvHeads)⌋.
-    const grouped = (heads / kvHeads) * length;
-    const scores = tf
-      .matMul(q.reshape([batch, kvHeads, grouped, headDim]), k, false, true)
-      .reshape([batch, heads, length, length])
-      .mul(1 / Math.sqrt(headDim))
-      .add(mask);
-    const probabilities = tf.softmax(scores).reshape([batch, kvHeads, grouped, length]);
-    const context = tf
-      .matMul(probabilities, v)
-      .reshape([batch, heads, length, headDim])
-      .transpose([0, 2, 1, 3])
-      .reshape([batch * length, heads * headDim]) as tf.Tensor2D;
-    return this.linear(context, `${sublayer}.${this.config.family === 'gpt2' ? 'c_proj' : 'o_proj'}`, options);
+    const attended = causalAttention(q, k, v, masks, batch);
+    return this.linear(attended, `${sublayer}.${this.config.family === 'gpt2' ? 'c_proj' : 'o_proj'}`, options);
   }
 
   private mlp(x: tf.Tensor2D, sublayer: string, options: TransformerForwardOptions): tf.Tensor2D {
@@ -307,28 +385,30 @@ export class TransformerModel {
   }
 
   private checkKernel(unit: string, kernel: tf.Tensor): void {
-    const projection = this.projection(unit);
-    const shape = [projection.inputs, projection.outputs];
+    const { inputs, outputs } = this.projection(unit).spec;
+    const shape = [inputs, outputs];
     if (!sameShape(kernel.shape, shape) || kernel.dtype !== 'float32') {
       throw new Error(`kernel ${unit}: expected float32 [${shape.join(', ')}], received ${kernel.dtype} [${kernel.shape.join(', ')}]`);
     }
   }
 
-  private projection(unit: string): Projection {
+  private projection(unit: string): StoredProjection {
     const projection = this.projections.get(unit);
     if (projection === undefined) throw new Error(`no prunable unit named ${unit} in this ${this.config.modelType} model`);
     return projection;
   }
 
   /** The projection a `.weight`/`.bias` parameter belongs to, if any. */
-  private projectionOf(name: string): Projection | undefined {
+  private projectionOf(name: string): StoredProjection | undefined {
     const unit = name.replace(/\.(weight|bias)$/, '');
     return unit === name ? undefined : this.projections.get(unit);
   }
 
-  private biasOf(projection: Projection, name: string): tf.Tensor1D {
-    if (projection.biasValues === undefined) throw new Error(`no parameter named ${name} in this ${this.config.modelType} model`);
-    return projection.biasValues;
+  /** A copy of the projection's bias; the caller disposes it. */
+  private biasOf(projection: StoredProjection, name: string): tf.Tensor1D {
+    const bias = projection.bias();
+    if (bias === undefined) throw new Error(`no parameter named ${name} in this ${this.config.modelType} model`);
+    return bias;
   }
 
   private other(name: string): tf.Tensor {

@@ -1,23 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 
-/** Added to the attention scores of masked positions; softmax turns it into an exact 0. */
-const MASKED = -1e9;
-
-/**
- * Additive attention mask `[seq, seq]`: 0 where query i may see key j (j ≤ i, and j > i − window
- * with a sliding window), a large negative number elsewhere.
- */
-export function causalMask(length: number, window?: number): tf.Tensor2D {
-  const values = new Float32Array(length * length);
-  for (let i = 0; i < length; i++) {
-    for (let j = 0; j < length; j++) {
-      const visible = j <= i && (window === undefined || j > i - window);
-      values[i * length + j] = visible ? 0 : MASKED;
-    }
-  }
-  return tf.tensor2d(values, [length, length]);
-}
-
 /**
  * RoPE tables `[seq, headDim]` for positions 0…seq−1 as Hugging Face builds them: angle
  * p·θ^(−2k/d) for k < d/2, repeated for both halves (the `rotate_half` convention).
