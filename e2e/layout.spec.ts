@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
@@ -6,6 +6,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { lopperState, openWorkbench, showView, waitIdle, type ViewTitle } from './helpers';
 import { writeManyUnitLlama } from './many-units';
 
+const SCREENSHOTS = join(import.meta.dirname, '..', 'docs', 'screenshots');
 const VIEWS: ViewTitle[] = ['Layers', 'Structure', 'Sensitivity', 'Removal', 'Plan', 'Export'];
 const BLOCKS = 30;
 
@@ -49,6 +50,7 @@ test.describe('a model with 210 units', () => {
     const nodes = page.getByTestId('structure-node');
     await expect(nodes).toHaveCount(units.length);
     expect(new Set(await nodes.evaluateAll((all) => all.map((n) => n.getAttribute('data-layer'))))).toEqual(new Set(units));
+    await page.screenshot({ path: join(SCREENSHOTS, 'many-units-structure.png') });
     const picked = 'model.layers.17.mlp.up_proj';
     await page.locator(`[data-testid="structure-node"][data-layer="${picked}"]`).click();
     await expect(page.locator(`[data-testid="structure-node"][data-layer="${picked}"]`)).toHaveAttribute('aria-pressed', 'true');
@@ -77,6 +79,10 @@ test.describe('a model with 210 units', () => {
     for (const unit of downs) expect(state.plan.sparsity[unit], unit).toBe(0.4);
     expect(state.plan.locked.sort()).toEqual([...downs].sort());
     expect(state.plan.sparsity['model.layers.0.mlp.up_proj']).toBe(0);
+    // Data-free, the plan's live metric is the divergence from the dense outputs.
+    expect(state.evaluation?.divergence).toBeGreaterThan(0);
+    await expect(page.getByTestId('plan-metric')).toHaveAttribute('data-value', String(state.evaluation?.divergence));
+    await page.screenshot({ path: join(SCREENSHOTS, 'many-units-plan.png') });
     await expect(page.getByTestId('pinned-note')).toContainText(`${BLOCKS} pinned`);
     await page.getByTestId('unit-search').fill('');
     await expectBoundedHeight(page);
@@ -130,5 +136,53 @@ test('the demo: bounded views, a structure view that selects, arrow keys in tabs
   await page.locator('[data-testid="pin-release"][data-layer="conv2"]').click();
   state = await waitIdle(page, (s) => s.plan.locked.length === 0);
   await expect(page.getByTestId('heatmap-pins')).toHaveCount(0);
+
+  // The heatmap's SVG stands alone: a title, axis titles, the legend, an opaque background.
+  const [svg] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'SVG', exact: true }).click()]);
+  const markup = readFileSync(await svg.path(), 'utf8');
+  expect(markup).toMatch(/^<svg[^>]*><rect width="[\d.]+" height="[\d.]+" fill="[^"]+"/);
+  expect(markup).toContain('Sensitivity of each unit');
+  expect(markup).toContain('sparsity (magnitude, unstructured) →');
+  expect(markup).toContain('no change (dense');
+  await page.screenshot({ path: join(SCREENSHOTS, 'layout-sensitivity.png') });
   expect((await lopperState(page)).error).toBeNull();
+});
+
+test('a drag of the target is one undo step; data-free mode shows the divergence as the live metric', async ({ page }) => {
+  await openWorkbench(page);
+  const slider = page.getByTestId('global-sparsity');
+  const box = await slider.boundingBox();
+  if (!box) throw new Error('the target slider is not drawn');
+  await page.mouse.move(box.x + 2, box.y + box.height / 2);
+  await page.mouse.down();
+  for (const share of [0.2, 0.35, 0.5, 0.65]) await page.mouse.move(box.x + box.width * share, box.y + box.height / 2);
+  await page.mouse.up();
+  const dragged = await waitIdle(page, (s) => s.plan.target > 0.5);
+  await page.getByTestId('plan-undo').click();
+  await waitIdle(page, (s) => s.plan.target === 0);
+  await expect(page.getByTestId('plan-undo')).toBeDisabled();
+  await page.getByTestId('plan-redo').click();
+  await waitIdle(page, (s) => s.plan.target === dragged.plan.target);
+
+  await page.getByTestId('use-synthetic-data').click();
+  const synthetic = await waitIdle(page, (s) => s.evaluation?.divergence !== undefined && s.evaluation.accuracy === undefined);
+  await expect(page.getByTestId('data-source')).toContainText('synthetic');
+  await expect(page.getByTestId('use-synthetic-data')).toBeDisabled();
+  await page.getByTestId('global-sparsity').fill('0.8');
+  const planned = await waitIdle(page, (s) => s.plan.target === 0.8 && (s.evaluation?.divergence ?? 0) > 0);
+  expect(planned.evaluation?.divergence).not.toBe(synthetic.evaluation?.divergence);
+  await expect(page.getByTestId('plan-metric')).toHaveAttribute('data-value', String(planned.evaluation?.divergence));
+  await expect(page.getByTestId('plan-summary')).toContainText('JS divergence vs dense');
+});
+
+test('a language model: the data picker takes .txt, hints speak of perplexity, the sweep metric shows loss', async ({ page }) => {
+  await openWorkbench(page);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  await waitIdle(page, (s) => s.model?.name === 'char-lm');
+  expect(await page.getByTestId('dataset-input').getAttribute('accept')).toContain('.txt');
+  await expect(page.getByTestId('plan-summary')).toContainText('Perplexity');
+  await showView(page, 'Sensitivity');
+  await expect(page.getByLabel('Sweep metric', { exact: true })).toHaveValue('loss');
+  await expect(page.getByLabel('Sweep metric', { exact: true }).locator('option[value="accuracy"]')).toBeDisabled();
+  await expect(page.getByTestId('sweep-run').locator('..')).toContainText('perplexity');
 });

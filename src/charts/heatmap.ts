@@ -68,7 +68,7 @@ interface Cell {
 const fmt = format('.4~g');
 const labelWidth = 210;
 /** Legend, column title and column labels: the band that stays in view while the rows scroll. */
-const top = 78;
+const top = 92;
 const bottomPad = 12;
 
 /** Change vs dense signed so that positive is worse, whatever the metric. */
@@ -95,7 +95,7 @@ function cellsOf(data: HeatmapData): Cell[] {
  */
 export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: HeatmapOptions = {}): Chart<HeatmapData> {
   const cellWidth = options.cellWidth ?? 46;
-  const cellHeight = options.cellHeight ?? 26;
+  const cellHeight = options.cellHeight ?? 30;
   const naming = options.naming ?? SPARSITY_CELLS;
   const svg = select(el).append('svg').attr('class', 'chart heatmap').attr('role', 'group');
   const title = svg.append('title');
@@ -156,9 +156,9 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
       .attr('text-anchor', 'middle')
       .text((c, i) => naming.columnLabel(c, i));
     columnTitle
-      .attr('x', labelWidth + (next.columns.length * cellWidth) / 2)
-      .attr('y', top - 28)
-      .attr('text-anchor', 'middle')
+      .attr('x', labelWidth + 2)
+      .attr('y', top - 30)
+      .attr('text-anchor', 'start')
       .text(`${next.columnTitle ?? naming.columnAttribute.replace('data-', '')} →`);
     rowTitle.text(`${next.rowTitle ?? naming.rowAttribute.replace('data-', '')} ↓`);
     drawRowLabels(labels, next.rows, y, next.pinned);
@@ -242,12 +242,12 @@ function drawRowLabels(group: Selection<SVGGElement, unknown, null, undefined>, 
   rowGroups
     .select('text.name')
     .attr('x', 4)
-    .attr('y', 11)
+    .attr('y', 12)
     .text((r) => (pinned?.has(r.name) ? `● ${r.name}` : r.name));
   rowGroups
     .select('text.detail')
     .attr('x', 4)
-    .attr('y', 23)
+    .attr('y', 25)
     .text((r) => r.detail);
 }
 
@@ -327,8 +327,8 @@ function drawLegend(group: Selection<SVGGElement, unknown, null, undefined>, col
     .selectAll('text')
     .data([`no change (dense ${fmt(data.dense)})`, `${data.metric} ${direction} ${fmt(worst)}`, `outlined: in the plan${data.pinned && data.pinned.size > 0 ? ' · ● pinned' : ''}`])
     .join('text')
-    .attr('x', (_, i) => (i === 0 ? 0 : i === 1 ? width : width + 16))
-    .attr('y', (_, i) => (i === 2 ? 9 : 24))
+    .attr('x', (_, i) => (i === 1 ? width : 0))
+    .attr('y', (_, i) => (i === 2 ? 38 : 24))
     .attr('text-anchor', (_, i) => (i === 1 ? 'end' : 'start'))
     .text((t) => t);
 }

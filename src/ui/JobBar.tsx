@@ -1,31 +1,19 @@
-import { useEffect, useState } from 'react';
 import { cancelJob } from '../store/actions';
 import { useLopper, type JobState, type LopperState } from '../store/state';
-import { formatMs } from './format';
+import { useSteadyEta } from './eta';
 
 const selectJobs = (s: LopperState) => s.jobs;
 const selectNotice = (s: LopperState) => s.notice;
 
-function eta(job: JobState, now: number): string {
-  if (job.total <= 0 || job.done <= 0) return '';
-  const elapsed = now - job.startedAt;
-  const remaining = (elapsed / job.done) * (job.total - job.done);
-  return ` · about ${formatMs(remaining)} left`;
-}
-
 function JobRow({ job }: { job: JobState }) {
-  const [now, setNow] = useState(() => performance.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(performance.now()), 500);
-    return () => clearInterval(timer);
-  }, []);
+  const eta = useSteadyEta(job.done, job.total, job.startedAt, true);
   return (
     <div className="job" data-testid="job">
       <span className="job-label">{job.label}</span>
       <progress max={job.total || undefined} value={job.total ? job.done : undefined} aria-label={job.label} />
       <span className="job-count">
         {job.total > 0 ? `${job.done}/${job.total}` : ''}
-        {eta(job, now)}
+        {eta}
       </span>
       {job.cancellable && (
         <button type="button" className="button small" onClick={() => cancelJob(job.id)}>

@@ -4,8 +4,9 @@ import { cancelJob } from '../store/actions';
 import { runRemoval, setRemovalConfig, setRemovalCount } from '../store/removal-actions';
 import { useLopper, type LopperState } from '../store/state';
 import type { RemovalReport } from '../worker/protocol';
-import { formatCount, formatMs, formatNumber, formatPercent } from './format';
+import { formatCount, formatNumber, formatPercent } from './format';
 import { useChart } from './use-chart';
+import { useSteadyEta } from './eta';
 import { ChartExports } from './ChartExports';
 import { Choice } from './Choice';
 import { OUTPUT_CHANGE_METRICS } from '../core/options';
@@ -23,7 +24,7 @@ const REMOVAL_CELLS: CellNaming = {
   columnLabel: (_step, index) => `step ${index + 1}`,
 };
 
-const renderRemovalHeatmap = (el: HTMLElement, data: HeatmapData) => renderHeatmap(el, data, { naming: REMOVAL_CELLS, cellWidth: 40, cellHeight: 22 });
+const renderRemovalHeatmap = (el: HTMLElement, data: HeatmapData) => renderHeatmap(el, data, { naming: REMOVAL_CELLS, cellWidth: 40, cellHeight: 30 });
 
 /** Candidates × greedy steps: the output change of removing each candidate at each step. */
 function heatmapOf(report: RemovalReport): HeatmapData {
@@ -118,12 +119,11 @@ export function RemovalPanel() {
   const report = removal.report;
   const data = useMemo(() => (report && report.steps.length > 0 ? heatmapOf(report) : null), [report]);
   const host = useChart(renderRemovalHeatmap, data);
+  const eta = useSteadyEta(removal.done, removal.total, removal.startedAt, removal.status === 'running');
   if (!model) return null;
   const running = removal.status === 'running';
   const job = jobs.find((j) => j.label.startsWith('Layer removal') || j.label === 'Removing');
   const none = model.removalCandidates.length === 0;
-  const elapsed = performance.now() - removal.startedAt;
-  const eta = running && removal.done > 0 ? ` · about ${formatMs((elapsed / removal.done) * (removal.total - removal.done))} left` : '';
   return (
     <section className="panel removal" aria-labelledby="removal-title">
       <h2 id="removal-title">Layer removal (FinerCut)</h2>

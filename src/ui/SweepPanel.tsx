@@ -7,11 +7,12 @@ import { useLopper, type LopperState } from '../store/state';
 import { runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, sweepGrid, toggleCurve } from '../store/sweep-actions';
 import type { SweepReport } from '../worker/protocol';
 import { downloadText } from './download';
-import { formatCount, formatMs, formatPercent } from './format';
+import { formatCount, formatPercent } from './format';
 import { releaseUnits } from '../store/plan-actions';
 import { passes } from './units';
 import { useFilterContext, useLayerIndex } from './use-units';
 import { ChartExports } from './ChartExports';
+import { useSteadyEta } from './eta';
 import { LockIcon } from './LockIcon';
 import { useChart } from './use-chart';
 import { Choice } from './Choice';
@@ -134,9 +135,8 @@ function Controls() {
 
 function Progress() {
   const sweep = useLopper(selectSweep);
+  const eta = useSteadyEta(sweep.done, sweep.total, sweep.startedAt, sweep.status === 'running');
   if (sweep.status === 'idle') return null;
-  const elapsed = performance.now() - sweep.startedAt;
-  const eta = sweep.done > 0 && sweep.status === 'running' ? ` · about ${formatMs((elapsed / sweep.done) * (sweep.total - sweep.done))} left` : '';
   const label = sweep.status === 'running' ? 'Sweeping' : sweep.status === 'cancelled' ? 'Cancelled' : sweep.status === 'failed' ? 'Failed' : 'Done';
   return (
     <div className="sweep-progress">
