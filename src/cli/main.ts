@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { evaluate, predict } from '../core/evaluate';
-import { inspectModel } from '../core/model/inspect';
+import type { LayerInfo } from '../core/types';
+import { ModelSession, QUIET_JOB } from '../session/session';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { PrunableModel } from '../core/model/runtime';
-import { loadData, modelPath, openPath, takeWarnings, type Output } from './load';
-import { evalGraph, inspectGraph } from './graph';
-import { evalTransformer, inspectTransformer } from './transformer-info';
+import { modelPath, openPath, takeWarnings, type Output } from './load';
+import { inspectUnrunnableGraph } from './graph';
+import { openSession } from './session';
 import { prune } from './prune';
 import { remove } from './remove';
 import { merge } from './merge';
@@ -37,38 +36,44 @@ commands:
 <model>: a model.json (LayersModel or GraphModel), a folder holding one, a .zip, or a folder with config.json + *.safetensors
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
 
+const layerRow = (l: LayerInfo) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable });
+
+/** `lopper inspect`: the layer table and totals of any kind, as the page's worker builds them (src/session). */
 async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   await startBackend(stringOption(args, 'backend'));
   const path = modelPath(args);
   const opened = await openPath(path);
-  if (opened.transformer) return inspectTransformer(opened, opened.transformer, out);
-  if (opened.format === 'graph-model') return inspectGraph(opened, path, out);
-  const model = await PrunableModel.fromArtifacts(opened.artifacts);
+  let session: ModelSession;
   try {
-    const { layers, totals } = await inspectModel(model);
+    session = await ModelSession.create(opened);
+  } catch (error) {
+    if (opened.format === 'graph-model') return inspectUnrunnableGraph(opened, path, error, out);
+    throw error;
+  }
+  try {
+    const s = session.summary;
     out.print({
-      format: opened.format,
-      name: opened.name,
-      totalParams: totals.totalParams,
-      totalFlops: totals.totalFlops,
-      layers: layers.map((l) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable })),
-      units: model.units().map((u) => u.name),
+      format: s.format,
+      name: s.name,
+      totalParams: s.totalParams,
+      totalFlops: s.totalFlops,
+      layers: s.layers.map(layerRow),
+      units: s.units,
+      removalCandidates: s.removalCandidates,
+      ...(s.contextLength !== undefined && { contextLength: s.contextLength }),
+      ...(s.inputs !== undefined && { inputs: s.inputs }),
     });
   } finally {
-    model.dispose();
+    session.dispose();
   }
 }
 
+/** `lopper eval`: the dense model on `--data` or data-free, measured as the page measures it. */
 async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
   const backend = await startBackend(stringOption(args, 'backend'));
-  const opened = await openPath(modelPath(args));
-  if (opened.transformer) return evalTransformer(args, opened.transformer, backend, out);
-  if (opened.format === 'graph-model') return evalGraph(args, opened, backend, out);
-  const model = await PrunableModel.fromArtifacts(opened.artifacts);
+  const session = await openSession(args, modelPath(args));
   try {
-    const data = await loadData(args, model);
-    const reference = data.labels ? undefined : await predict(model, data, {});
-    const result = await evaluate(model, data, { reference });
+    const result = await session.evaluate(QUIET_JOB);
     out.print({
       ...(result.accuracy !== undefined && { accuracy: result.accuracy }),
       ...(result.loss !== undefined && { loss: result.loss }),
@@ -76,11 +81,11 @@ async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
       ...(result.divergence !== undefined && { divergence: result.divergence }),
       samples: result.samples,
       backend,
-      dataHash: data.hash,
+      dataHash: session.data.hash,
       ...(result.latencyMs !== undefined && { latencyMs: result.latencyMs, batchSize: result.batchSize }),
     });
   } finally {
-    model.dispose();
+    session.dispose();
   }
 }
 

@@ -1,29 +1,22 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { allocate } from '../core/allocate/registry';
-import type { AllocationUnit, SensitivityCurves } from '../core/allocate/types';
+import type { SensitivityCurves } from '../core/allocate/types';
 import { getCriterion } from '../core/criteria/registry';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
-import { ArchitectureMismatchError, dare, unitSeed } from '../core/delta/dare';
-import { searchRescale } from '../core/delta/darex';
+import { ArchitectureMismatchError } from '../core/delta/dare';
 import { parseNMPattern } from '../core/masks';
+import { checkExport } from '../core/pipeline/verify';
 import { ALLOCATIONS, type AllocationKey, type PruningPlan } from '../core/plan';
+import { DEFAULT_SPARSITIES } from '../core/sweep/engine';
 import { SWEEP_METRICS } from '../core/sweep/metric';
-import type { UnitInfo } from '../core/types';
 import type { ExportFile } from '../io/export';
 import { isRecord } from '../io/input-file';
-import { filesFromPath } from '../io/node-files';
-import { openModel, splitDrop } from '../io/open';
-import { checkRecipeWeights, parseRecipe, planFromRecipe, recipeFromPlan, recipeJson, type Recipe } from '../io/recipe';
-import type { InputFile, OpenedModel } from '../io/types';
+import { checkRecipeWeights, parseRecipe, pickMetrics, planFromRecipe, recipeJson, type Recipe } from '../io/recipe';
+import { ModelSession, sweepCurves, type JobContext } from '../session/session';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { modelPath, warn, type Output } from './load';
-import { nonFiniteWeightWarnings } from '../io/warnings';
-import { graphBaseKernels, graphSubject } from './prune-graph';
-import { layersBaseKernels, layersSubject } from './prune-layers';
-import type { KernelSource, PruneSubject } from './prune-subject';
-import { transformerBaseKernels, transformerSubject } from './prune-transformer';
+import { modelPath, openPath, warn, type Output } from './load';
+import { openSession } from './session';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
 /** Options that choose what to prune; a recipe chooses all of them. */
@@ -149,132 +142,83 @@ async function readSweep(path: string): Promise<SensitivityCurves> {
   return { layers: layers as string[], sparsities: sparsities as number[], values: rows, dense, metric: curveMetric };
 }
 
-/** The model's files as the command line reads them, and the model opened from them. */
-async function openPath(path: string): Promise<{ files: InputFile[]; opened: OpenedModel }> {
-  const files = (await splitDrop(await filesFromPath(path))).modelFiles;
-  const opened = await openModel(files);
-  for (const message of nonFiniteWeightWarnings(opened)) warn(message);
-  return { files, opened };
-}
-
-async function openSubject(args: ParsedArgs): Promise<PruneSubject> {
-  const { files, opened } = await openPath(modelPath(args));
-  if (opened.transformer !== undefined) return transformerSubject(opened, files, args);
-  return opened.format === 'graph-model' ? graphSubject(opened, args) : layersSubject(opened, args);
-}
-
-/** DARE on the kernels of every unit: W_base + δ' with each δ dropped with probability p, the kept ones × 1/q. */
-async function dareKernels(fine: PruneSubject, base: KernelSource, p: number, q: number, seed: number): Promise<Map<string, Float32Array>> {
-  const kernels = new Map<string, Float32Array>();
-  for (const unit of fine.units()) {
-    const kernel = base.getKernel(unit.name);
-    const baseValues = (await kernel.data()) as Float32Array;
-    kernel.dispose();
-    kernels.set(unit.name, dare(baseValues, await fine.readKernel(unit.name), { p, q, seed: unitSeed(seed, unit.name) }));
-  }
-  return kernels;
-}
-
-function checkSameUnits(fine: readonly UnitInfo[], base: readonly UnitInfo[], baseName: string): void {
-  const text = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
-  const shapes = new Map(base.map((unit) => [unit.name, text(unit.shape)]));
-  const differing = fine
-    .filter((unit) => shapes.get(unit.name) !== text(unit.shape))
-    .map((unit) => `${unit.name} is ${text(unit.shape)} here, ${shapes.get(unit.name) ?? 'missing'} in the base`);
-  const extra = base.filter((unit) => !fine.some((u) => u.name === unit.name)).map((unit) => `${unit.name} is only in the base`);
-  const problems = [...differing, ...extra];
-  if (problems.length > 0) {
-    throw new ArchitectureMismatchError(
-      `--base ${baseName} is not the same architecture: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` and ${problems.length - 3} more` : ''}`,
-    );
-  }
-}
-
-/** Opens the DARE base, checks it matches the model, and returns its SHA-256 with its kernels. */
-async function openBase(subject: PruneSubject, path: string): Promise<{ sha256: string; base: KernelSource }> {
-  const { opened } = await openPath(path);
-  if (opened.format !== subject.opened.format) throw new ArchitectureMismatchError(`--base ${opened.name} is a ${opened.format}, the model a ${subject.opened.format}`);
-  const base =
-    opened.transformer !== undefined
-      ? transformerBaseKernels(opened.transformer)
-      : opened.format === 'graph-model'
-        ? await graphBaseKernels(opened)
-        : await layersBaseKernels(opened);
-  try {
-    checkSameUnits(subject.units(), base.units(), opened.name);
-  } catch (error) {
-    base.dispose();
-    throw error;
-  }
-  return { sha256: opened.sha256, base };
-}
-
 const log = (message: string): void => {
   process.stderr.write(`lopper prune: ${message}\n`);
 };
 
-/** DARE (or DAREx-q) against the base, set on the model; the `dare` entry of the plan. */
-async function applyDare(
-  subject: PruneSubject,
-  request: { basePath: string; p: number; rescale?: number | 'auto'; sha256?: string },
-  seed: number,
-): Promise<NonNullable<PruningPlan['dare']>> {
-  const { sha256, base } = await openBase(subject, request.basePath);
+/** A job that reports the long steps on stderr. */
+const LOG_JOB: JobContext = { progress: () => undefined, cancelled: () => false };
+
+/** Opens the DARE base and loads it into the session (same kind and architecture, checked there); its SHA-256. */
+async function loadBase(session: ModelSession, path: string): Promise<string> {
+  const opened = await openPath(path);
   try {
-    if (request.sha256 !== undefined && request.sha256 !== sha256) {
-      throw new Error(`the recipe's DARE base has SHA-256 ${request.sha256.slice(0, 12)}…, --base ${request.basePath} has ${sha256.slice(0, 12)}…`);
-    }
-    const { p } = request;
-    let q = typeof request.rescale === 'number' ? request.rescale : p === 0 ? 1 : 1 - p;
-    if (request.rescale === 'auto') {
-      const search = await searchRescale(p, async (candidate) => subject.deltaObjective(await dareKernels(subject, base, p, candidate, seed)), {
-        onProgress: (point, done, total) => log(`DAREx-q ${done}/${total}: q ${point.q.toFixed(4)} → ${point.value.toPrecision(5)}`),
-      });
-      q = search.q;
-    }
-    for (const [unit, values] of await dareKernels(subject, base, p, q, seed)) subject.setKernel(unit, values);
-    return { base: sha256, p, q };
-  } finally {
-    base.dispose();
+    return (await session.loadBase(opened)).sha256;
+  } catch (error) {
+    if (error instanceof ArchitectureMismatchError)
+      throw new ArchitectureMismatchError(`--base ${error.message.startsWith(opened.name) ? '' : `${opened.name}: `}${error.message}`);
+    throw error;
   }
 }
 
-/** The per-unit sparsities of the plan: N:M on every live unit, else the allocation over the live units. */
-async function allocateUnits(subject: PruneSubject, plan: PruningPlan, sweepPath: string | undefined): Promise<Record<string, number>> {
-  const live = subject.liveUnits(plan.removed);
-  const pattern = parseNMPattern(plan.granularity);
-  if (pattern) return Object.fromEntries(live.map((unit) => [unit.name, plan.target > 0 ? pattern.n / pattern.m : 0]));
-  if (plan.allocation === 'sensitivity' && sweepPath === undefined && !subject.labelled) {
-    throw new UsageError('--allocation sensitivity needs labelled --data (or text) to run its sweep on, or a saved sweep with --sweep F');
+/** DARE (or DAREx-q) against the base: the `dare` entry of the plan. */
+async function dareStep(
+  session: ModelSession,
+  request: { basePath: string; p: number; rescale?: number | 'auto'; sha256?: string },
+  seed: number,
+): Promise<NonNullable<PruningPlan['dare']>> {
+  const sha256 = await loadBase(session, request.basePath);
+  if (request.sha256 !== undefined && request.sha256 !== sha256) {
+    throw new Error(`the recipe's DARE base has SHA-256 ${request.sha256.slice(0, 12)}…, --base ${request.basePath} has ${sha256.slice(0, 12)}…`);
   }
-  const sweep = sweepPath === undefined ? undefined : await readSweep(sweepPath);
-  const units: AllocationUnit[] = live.map((unit) => ({ name: unit.name, size: unit.size }));
-  const extra = await subject.allocationInput(
-    plan,
-    units.map((u) => u.name),
-    sweep,
-  );
-  const result = allocate(plan.allocation, { ...extra, units, target: plan.target, locked: {} });
+  const { p } = request;
+  let q = typeof request.rescale === 'number' ? request.rescale : p === 0 ? 1 : 1 - p;
+  if (request.rescale === 'auto') {
+    const job: JobContext = { progress: (_label, done, total) => log(`DAREx-q ${done}/${total}`), cancelled: () => false };
+    q = (await session.searchRescale(p, seed, job)).q;
+  }
+  return { base: sha256, p, q };
+}
+
+/** The per-unit sparsities of the plan: N:M on every live unit, else the allocation over the live units (running the sensitivity sweep when it needs one). */
+async function allocateUnits(session: ModelSession, plan: PruningPlan, sweepPath: string | undefined): Promise<Record<string, number>> {
+  let curves: SensitivityCurves | undefined;
+  if (plan.allocation === 'sensitivity' && !parseNMPattern(plan.granularity)) {
+    if (sweepPath !== undefined) curves = await readSweep(sweepPath);
+    else {
+      if (!session.dataSummary().labelled) throw new UsageError('--allocation sensitivity needs labelled --data (or text) to run its sweep on, or a saved sweep with --sweep F');
+      const units = session.kind.prunable.liveUnits(plan.removed).map((unit) => unit.name);
+      log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
+      const sweep = await session.sweep(
+        { criterion: plan.criterion, granularity: plan.granularity, sparsities: [...DEFAULT_SPARSITIES], metric: 'accuracy', seed: plan.seed },
+        LOG_JOB,
+        units,
+      );
+      curves = sweepCurves(sweep);
+    }
+  }
+  const result = await session.allocate({ plan, allocate: true }, LOG_JOB, curves);
   if (result.note !== undefined) log(result.note);
   return result.sparsity;
 }
 
 /** The plan a recipe replays, with the data and model it was made with checked against these. */
-function replayPlan(recipe: Recipe, subject: PruneSubject, path: string): PruningPlan {
+function replayPlan(recipe: Recipe, session: ModelSession, path: string): PruningPlan {
   const plan = planFromRecipe(recipe);
-  if (recipe.model.sha256 !== subject.opened.sha256)
-    log(`${path} was made for ${recipe.model.name} (SHA-256 ${recipe.model.sha256.slice(0, 12)}…); replaying it on ${subject.opened.name}`);
-  if (recipe.dataHash !== subject.dataHash) {
+  const dataHash = session.data.hash;
+  if (recipe.model.sha256 !== session.opened.sha256)
+    log(`${path} was made for ${recipe.model.name} (SHA-256 ${recipe.model.sha256.slice(0, 12)}…); replaying it on ${session.opened.name}`);
+  if (recipe.dataHash !== dataHash) {
     if (getCriterion(plan.criterion).needs !== 'none') {
       throw new Error(
-        `${path} was calibrated on data ${recipe.dataHash}, this run has ${subject.dataHash}: pass the same --data (or --samples/--seed) to replay ${plan.criterion} exactly`,
+        `${path} was calibrated on data ${recipe.dataHash}, this run has ${dataHash}: pass the same --data (or --samples/--seed) to replay ${plan.criterion} exactly`,
       );
     }
-    log(`${path} was evaluated on data ${recipe.dataHash}; the metrics here are on ${subject.dataHash}`);
+    log(`${path} was evaluated on data ${recipe.dataHash}; the metrics here are on ${dataHash}`);
   }
-  const candidates = new Set(subject.removalCandidates());
+  const candidates = new Set(session.summary.removalCandidates);
   const unknown = plan.removed.filter((name) => !candidates.has(name));
-  if (unknown.length > 0) throw new Error(`${path} removes ${unknown.join(', ')}, which ${subject.opened.name} does not have as removal candidates`);
+  if (unknown.length > 0) throw new Error(`${path} removes ${unknown.join(', ')}, which ${session.opened.name} does not have as removal candidates`);
   return plan;
 }
 
@@ -320,44 +264,61 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
   const recipe = options.recipePath === undefined ? undefined : parseRecipe(await readJsonFile(options.recipePath), options.recipePath);
   if (recipe?.dare !== undefined && options.basePath === undefined) throw new UsageError(`${options.recipePath} prunes DARE deltas: pass their base model with --base B`);
   if (recipe !== undefined && recipe.dare === undefined && options.basePath !== undefined) throw new UsageError(`${options.recipePath} holds no DARE step: drop --base`);
-  const subject = await openSubject(recipe === undefined ? args : argsForRecipe(args, recipe));
+  const session = await openSession(recipe === undefined ? args : argsForRecipe(args, recipe), modelPath(args));
   try {
-    if (recipe !== undefined) await checkRecipeWeights(recipe, subject.opened, options.recipePath ?? 'recipe.json');
-    const dense = await subject.evaluate();
+    if (recipe !== undefined) await checkRecipeWeights(recipe, session.opened, options.recipePath ?? 'recipe.json');
+    const dense = await session.denseEvaluation();
     let plan: PruningPlan;
     if (recipe !== undefined) {
-      plan = replayPlan(recipe, subject, options.recipePath ?? 'recipe.json');
+      plan = replayPlan(recipe, session, options.recipePath ?? 'recipe.json');
+      checkGranularity(session, plan.granularity);
       if (recipe.dare !== undefined)
-        plan.dare = await applyDare(subject, { ...recipe.dare, basePath: options.basePath ?? '', rescale: recipe.dare.q, sha256: recipe.dare.base }, plan.seed);
+        plan.dare = await dareStep(session, { ...recipe.dare, basePath: options.basePath ?? '', rescale: recipe.dare.q, sha256: recipe.dare.base }, plan.seed);
     } else {
       const { criterion, granularity, allocation, target, seed } = options;
-      plan = { criterion, granularity, allocation, target, sparsity: {}, locked: [], removed: [], seed, dataHash: subject.dataHash };
-      if (options.dare !== undefined) plan.dare = await applyDare(subject, options.dare, seed);
-      if (options.removeSteps > 0) {
-        plan.removed = await subject.greedyRemoval(options.removeSteps, (name, value, i) => log(`removed ${i + 1}/${options.removeSteps} ${name} (js ${value.toPrecision(4)})`));
-      }
-      plan.sparsity = await allocateUnits(subject, plan, options.sweepPath);
+      checkGranularity(session, granularity);
+      plan = { criterion, granularity, allocation, target, sparsity: {}, locked: [], removed: [], seed, dataHash: session.data.hash };
+      if (options.dare !== undefined) plan.dare = await dareStep(session, options.dare, seed);
+      if (options.removeSteps > 0) plan.removed = await removeSteps(session, options.removeSteps);
+      plan.sparsity = await allocateUnits(session, plan, options.sweepPath);
     }
-    const applied = await subject.apply(plan);
-    for (const { unit, reason } of applied.skipped) log(`${unit} left as it is: ${reason}`);
-    for (const [unit, values] of applied.kernels) subject.setKernel(unit, values);
-    const sparsity = await subject.achievedSparsity(plan.removed);
-    const checked = await subject.evaluateWritten(await subject.write(plan.removed, { float16: options.float16 }));
-    const written = recipeFromPlan(plan, subject.opened, { dense, pruned: checked.metrics });
-    await writeExport(options.outDir, await subject.write(plan.removed, { float16: options.float16, recipe: written }), written);
-    const seconds = (performance.now() - started) / 1000;
+    const prepared = await session.prepareExport({ plan, float16: options.float16 }, LOG_JOB);
+    for (const { unit, reason } of prepared.skipped) log(`${unit} left as it is: ${reason}`);
+    await writeExport(options.outDir, prepared.files, prepared.recipe);
+    const written = await openPath(options.outDir);
+    const reloaded = await session.evaluateOpened(written);
+    const check = checkExport(prepared.reference, reloaded);
+    if (!check.ok) warn(`the written model measures ${check.metric} ${check.reloaded} where the plan gave ${check.inApp}`);
     out.print({
-      sparsity,
-      params: checked.params,
+      sparsity: prepared.sparsity,
+      params: prepared.params,
       removed: plan.removed,
-      metrics: { dense, pruned: checked.metrics },
+      metrics: { dense: pickMetrics(dense), pruned: pickMetrics(reloaded) },
       ...(plan.dare !== undefined && { dare: plan.dare }),
-      dataHash: subject.dataHash,
+      dataHash: session.data.hash,
       backend,
       out: options.outDir,
-      seconds,
+      seconds: (performance.now() - started) / 1000,
     });
   } finally {
-    subject.dispose();
+    session.dispose();
+  }
+}
+
+/** FinerCut's greedy removal for `steps` steps over every candidate; the removed candidates in order. */
+async function removeSteps(session: ModelSession, steps: number): Promise<string[]> {
+  const candidates = session.summary.removalCandidates.length;
+  const count = Math.min(steps, candidates);
+  const report = await session.removal({ metric: 'js', steps: count, candidates: 'all' }, LOG_JOB);
+  report.steps.forEach((step, i) => log(`removed ${i + 1}/${count} ${step.removed} (js ${step.scores[step.removed].toPrecision(4)})`));
+  if (report.steps.length < steps) log(`${session.opened.name} has ${candidates} removal candidates; removed ${report.steps.length}`);
+  return report.steps.map((step) => step.removed);
+}
+
+/** The capabilities refusal for a granularity the model's kind does not offer. */
+function checkGranularity(session: ModelSession, granularity: Granularity): void {
+  const capabilities = session.kind.capabilities;
+  if (!capabilities.granularities.includes(granularity)) {
+    throw new Error(`--granularity ${granularity}: ${capabilities.unavailable[granularity] ?? `not available for a ${session.opened.format}`}`);
   }
 }

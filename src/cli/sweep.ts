@@ -1,21 +1,15 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { getCriterion } from '../core/criteria/registry';
 import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
-import { PrunableModel } from '../core/model/runtime';
-import { FINERCUT_SAMPLES, randomTokenWindows } from '../core/removal/calibration';
-import { DEFAULT_SPARSITIES, runSweep, SWEEP_METRICS, sweepGrid, type SweepCell, type SweepFile, type SweepMetric, type SweepResult } from '../core/sweep/engine';
-import { runTransformerSweep, TRANSFORMER_SWEEP_METRICS, type TransformerSweepMetric } from '../core/sweep/transformer-sweep';
-import { TransformerModel } from '../core/transformer/model';
-import { sha256Hex } from '../io/hash';
-import { tokenizeText } from '../io/text';
-import { filesFromPath } from '../io/node-files';
-import { openModel, splitDrop } from '../io/open';
-import type { OpenedModel, TransformerPayload } from '../io/types';
+import type { PipelineData } from '../core/pipeline/data';
+import { DEFAULT_SPARSITIES, SWEEP_METRICS, sweepGrid, type SweepCell, type SweepFile, type SweepMetric, type SweepResult } from '../core/sweep/engine';
+import { TRANSFORMER_SWEEP_METRICS } from '../core/sweep/transformer-sweep';
+import type { JobContext } from '../session/session';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { graphSweep, type SweepSelection } from './graph';
-import { loadData, modelPath, type Output } from './load';
+import { modelPath, type Output } from './load';
+import { openSession } from './session';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
 
@@ -125,78 +119,73 @@ interface PreparedSweep {
   dispose(): void;
 }
 
-/** A LayersModel with `--data` (a dataset .json) or seeded synthetic inputs. */
-async function layersSweep(args: ParsedArgs, opened: OpenedModel, options: SweepArgs): Promise<PreparedSweep> {
-  const model = await PrunableModel.fromArtifacts(opened.artifacts);
+/** A restriction of a sweep to some units and sparsities (one shard's share). */
+interface SweepSelection {
+  units: readonly string[];
+  sparsities: readonly number[];
+}
+
+/** The metric asked for, or the one that fits the data: accuracy with labels, loss on text, js data-free; a metric the data cannot give is refused. */
+function sweepMetric(requested: SweepMetric | undefined, data: PipelineData): SweepMetric {
+  const labelled = data.kind === 'samples' ? data.labels !== undefined : !data.synthetic;
+  if (data.kind === 'tokens') {
+    if (requested === 'accuracy') throw new UsageError(`--metric accuracy needs class labels; a language model sweeps ${TRANSFORMER_SWEEP_METRICS.join(', ')}`);
+    if (requested === 'loss' && !labelled) throw new UsageError('the loss metric needs text (--data <file.txt>); without it use kl or js (divergence from the dense model)');
+    return requested ?? (labelled ? 'loss' : 'js');
+  }
+  if ((requested === 'accuracy' || requested === 'loss') && !labelled) {
+    throw new UsageError(`the ${requested} metric needs labelled data; without labels use kl or js (divergence from the dense model)`);
+  }
+  return requested ?? (labelled ? 'accuracy' : 'js');
+}
+
+/** The model with `--data` (a dataset .json, or text for a language model) or seeded synthetic data, swept through the page's session. */
+async function prepareSweep(args: ParsedArgs, options: SweepArgs): Promise<PreparedSweep> {
+  const session = await openSession(args, modelPath(args));
   try {
-    const data = await loadData(args, model);
-    const metric = options.metric ?? (data.labels ? 'accuracy' : 'js');
+    const capabilities = session.kind.capabilities;
+    if (!capabilities.granularities.includes(options.granularity)) {
+      throw new UsageError(`--granularity ${options.granularity}: ${capabilities.unavailable[options.granularity] ?? `not available for a ${session.opened.format}`}`);
+    }
+    const metric = sweepMetric(options.metric, session.data);
     const { criterion, granularity, sparsities, seed } = options;
+    const unitNames = session.summary.units;
     return {
-      unitNames: model.units().map((u) => u.name),
+      unitNames,
       metric,
-      dataHash: data.hash,
-      run: (onCell, select) => runSweep(model, data, { criterion, granularity, sparsities: select?.sparsities ?? sparsities, units: select?.units, metric, seed, onCell }),
-      dispose: () => model.dispose(),
+      dataHash: session.data.hash,
+      run: async (onCell, select) => {
+        const grid = select?.sparsities ?? sparsities;
+        const job: JobContext = {
+          progress: (_label, done, total, event) => {
+            if (event?.cell) onCell({ ...event.cell, index: done - 1, total });
+          },
+          cancelled: () => false,
+        };
+        const report = await session.sweep({ criterion, granularity, sparsities: [...grid], metric, seed }, job, select?.units);
+        const values = report.values.map((row) => row.map((v) => (v === null ? NaN : v)));
+        const skipped = report.skipped ?? [];
+        const columns = report.sparsities.length;
+        const cells = values.flat().filter((v) => !Number.isNaN(v)).length + skipped.length * columns;
+        return {
+          criterion: report.criterion,
+          granularity: report.granularity,
+          metric: report.metric,
+          sparsities: report.sparsities,
+          layers: report.layers,
+          values,
+          dense: report.dense,
+          skipped,
+          cancelled: report.cancelled,
+          cells,
+        };
+      },
+      dispose: () => session.dispose(),
     };
   } catch (error) {
-    model.dispose();
+    session.dispose();
     throw error;
   }
-}
-
-/** The metric of a language model's sweep: loss on text, js data-free by default; accuracy has no labels here. */
-function transformerMetric(requested: SweepMetric | undefined, hasText: boolean): TransformerSweepMetric {
-  const metric = requested ?? (hasText ? 'loss' : 'js');
-  const allowed = TRANSFORMER_SWEEP_METRICS.find((m) => m === metric);
-  if (allowed === undefined) throw new UsageError(`--metric ${metric} needs class labels; a language model sweeps ${TRANSFORMER_SWEEP_METRICS.join(', ')}`);
-  if (allowed === 'loss' && !hasText) throw new UsageError('the loss metric needs text (--data <file.txt>); without it use kl or js (divergence from the dense model)');
-  return allowed;
-}
-
-/** Token ids of `--data` text read with the model's tokenizer, or `--samples` windows of seeded random ids. */
-async function tokenIds(args: ParsedArgs, payload: TransformerPayload, samples: number, seed: number): Promise<{ ids: number[]; dataHash: string }> {
-  const dataPath = stringOption(args, 'data');
-  if (dataPath === undefined) {
-    const windows = randomTokenWindows(payload.config.vocabSize, payload.config.contextLength, { samples, seed });
-    return { ids: windows.flat(), dataHash: `synthetic:${seed}:${samples}` };
-  }
-  if (!dataPath.toLowerCase().endsWith('.txt')) throw new UsageError(`--data for a language model is a .txt file, got ${dataPath}`);
-  if (payload.tokenizer === undefined) throw new Error(`${dataPath}: the model has no tokenizer.json or char-tokenizer.json beside config.json to read text with`);
-  const bytes = await readFile(dataPath);
-  return { ids: [...tokenizeText(dataPath, bytes, payload.tokenizer)], dataHash: await sha256Hex(bytes) };
-}
-
-/**
- * An HF transformer: its projections swept on `--samples` (10) calibration windows of min(256,
- * context) tokens, cut from `--data` text or drawn at random (seeded) without it.
- */
-async function transformerSweep(args: ParsedArgs, payload: TransformerPayload, options: SweepArgs): Promise<PreparedSweep> {
-  const { criterion, granularity, sparsities, seed } = options;
-  const supported = getCriterion(criterion).supports('dense', granularity);
-  if (supported !== true) throw new UsageError(supported);
-  const metric = transformerMetric(options.metric, stringOption(args, 'data') !== undefined);
-  const samples = numberOption(args, 'samples', FINERCUT_SAMPLES);
-  if (!Number.isInteger(samples) || samples < 1) throw new UsageError(`--samples expects an integer ≥ 1, got ${samples}`);
-  const { ids, dataHash } = await tokenIds(args, payload, samples, seed);
-  const model = new TransformerModel(payload.config, payload.tensors);
-  return {
-    unitNames: model.units().map((u) => u.name),
-    metric,
-    dataHash,
-    run: (onCell, select) =>
-      runTransformerSweep(model, ids, {
-        criterion,
-        granularity,
-        sparsities: select?.sparsities ?? sparsities,
-        units: select?.units,
-        metric,
-        seed,
-        onCell,
-        calibration: { samples },
-      }),
-    dispose: () => model.dispose(),
-  };
 }
 
 /**
@@ -208,13 +197,7 @@ async function transformerSweep(args: ParsedArgs, payload: TransformerPayload, o
 export async function sweep(args: ParsedArgs, out: Output): Promise<void> {
   const options = sweepArgs(args);
   const backend = await startBackend(stringOption(args, 'backend'));
-  const opened = await openModel((await splitDrop(await filesFromPath(modelPath(args)))).modelFiles);
-  const prepared =
-    opened.transformer !== undefined
-      ? await transformerSweep(args, opened.transformer, options)
-      : opened.format === 'graph-model'
-        ? await graphSweep(args, opened, options)
-        : await layersSweep(args, opened, options);
+  const prepared = await prepareSweep(args, options);
   try {
     const { metric, dataHash } = prepared;
     const started = performance.now();

@@ -65,7 +65,7 @@ export async function checkRecipeWeights(recipe: Recipe, model: Pick<OpenedModel
   });
 }
 
-function pickMetrics(evaluation: RecipeMetrics): RecipeMetrics {
+export function pickMetrics(evaluation: RecipeMetrics): RecipeMetrics {
   const metrics: RecipeMetrics = {};
   for (const key of METRIC_KEYS) {
     const value = evaluation[key];

@@ -14,7 +14,7 @@ import type { ModelSummary } from '../worker/protocol';
 /** What the layer table and the totals say about an opened model: the kind-specific part of the page's ModelSummary. */
 export type KindDescription = Pick<
   ModelSummary,
-  'inputShape' | 'outputShape' | 'totalParams' | 'totalFlops' | 'prunableParams' | 'sparsity' | 'layers' | 'tokenizer' | 'contextLength' | 'edges'
+  'inputShape' | 'outputShape' | 'totalParams' | 'totalFlops' | 'prunableParams' | 'sparsity' | 'layers' | 'tokenizer' | 'contextLength' | 'edges' | 'inputs'
 >;
 
 /** A removal search's target and, for CNN-like kinds, whether each candidate is a residual branch or a single layer. */
@@ -41,6 +41,8 @@ export interface KindChannels {
     params: number;
     achieved: Record<string, number>;
     overall: number;
+    /** Share of the units' weights gone or zero in the shrunk model. */
+    sparsity: number;
     skipped: { unit: string; reason: string }[];
     write(options: { float16: boolean; recipe?: Recipe }): ExportFile[];
   }>;

@@ -50,6 +50,8 @@ import {
 export interface JobContext {
   progress(label: string, done: number, total: number, event?: { cell?: SweepCell; score?: RemovalScoreEvent }): void;
   cancelled(): boolean;
+  /** A greedy removal step of `steps` finished: the candidate it removed and its output change. */
+  removedStep?(index: number, steps: number, removed: string, value: number): void;
 }
 
 export function throwIfCancelled(job: JobContext): void {
@@ -75,6 +77,11 @@ export interface PreparedExport {
   recipe: Recipe;
   /** What the export must reproduce when opened again: the in-app evaluation (float32) or that of the written float16 weights. */
   reference: Evaluation;
+  /** Sparsity over the prunable weights that still compute (zeros, or channels cut out), and the parameters that do. */
+  sparsity: number;
+  params: number;
+  /** Units the criterion left as they are, with the reason. */
+  skipped: { unit: string; reason: string }[];
 }
 
 /** Bytes of the float32 weights, and of them gzipped (what unstructured zeros save on the wire). */
@@ -259,10 +266,13 @@ export class ModelSession {
   async removal(config: RemovalConfig, job: JobContext): Promise<RemovalReport> {
     const started = performance.now();
     const { target, kinds } = this.kind.removalTarget(this.current);
-    const result = await greedyRemoval(restrictCandidates(target, kinds, config.candidates ?? 'all'), {
+    const restricted = restrictCandidates(target, kinds, config.candidates ?? 'all');
+    const steps = Math.min(config.steps ?? Infinity, restricted.candidates().length);
+    const result = await greedyRemoval(restricted, {
       metric: config.metric,
-      steps: config.steps,
+      steps,
       onScore: (score) => job.progress('Removing', score.done, score.total, { score: { step: score.step, candidate: score.candidate, value: score.value } }),
+      onStep: (step, index) => job.removedStep?.(index, steps, step.removed, step.scores[step.removed]),
       shouldStop: () => job.cancelled(),
     });
     const influence = result.cancelled || !this.kind.blockInfluence ? [] : await this.kind.blockInfluence(this.current);
@@ -276,11 +286,11 @@ export class ModelSession {
   }
 
   /** The plan's target spread over the live units by its allocation (N:M: every unit at N/M). */
-  async allocate(request: PlanRequest, job: JobContext): Promise<{ sparsity: Record<string, number>; note?: string }> {
+  async allocate(request: PlanRequest, job: JobContext, curves?: SensitivityCurves): Promise<{ sparsity: Record<string, number>; note?: string }> {
     if (!request.allocate) return { sparsity: request.plan.sparsity };
     const result = await this.withCalibration((batches) =>
       allocatePlan(this.kind.prunable, request.plan, this.current, batches, {
-        sweep: request.sweep && sweepCurves(request.sweep),
+        sweep: curves ?? (request.sweep && sweepCurves(request.sweep)),
         lambda: request.options?.lambda,
         outlierThreshold: request.options?.outlierThreshold,
         epsilon: request.options?.epsilon,
@@ -312,7 +322,7 @@ export class ModelSession {
 
   /** Opens a DARE base (the same kind and architecture) and lists the units whose kernels differ from it. */
   async loadBase(opened: OpenedModel): Promise<BaseModelInfo> {
-    if (opened.format !== this.opened.format) throw new ArchitectureMismatchError(`the base ${opened.name} is a ${opened.format}, the model a ${this.opened.format}`);
+    if (opened.format !== this.opened.format) throw new ArchitectureMismatchError(`${opened.name} is a ${opened.format}, the model a ${this.opened.format}`);
     const base = await openKind(opened);
     try {
       checkSameArchitecture(this.kind.prunable, base.prunable);
@@ -363,15 +373,22 @@ export class ModelSession {
     let sparsity = plan.sparsity;
     let write: (recipe?: Recipe) => Promise<ExportFile[]>;
     let inApp: Evaluation | undefined;
+    let achieved: Pick<PreparedExport, 'sparsity' | 'params' | 'skipped'>;
     job.progress('Checking the export', 0, 3);
     if (plan.granularity === 'channels') {
       this.refuseChannelRemovals(removed);
       const channels = this.requireChannels();
       const shrunk = await this.withCalibration((batches) => channels.shrink(plan, batches));
       write = async (recipe) => shrunk.write({ float16, recipe });
+      achieved = { sparsity: shrunk.sparsity, params: shrunk.params, skipped: shrunk.skipped };
     } else {
       const applied = await this.applyPlan({ plan, allocate: false }, job);
       sparsity = applied.sparsity;
+      achieved = {
+        sparsity: await this.liveSparsity(applied.kernels, removed),
+        params: this.kind.paramsLeft(removed, this.summary.totalParams),
+        skipped: applied.skipped,
+      };
       if (!float16) inApp = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }));
       write = (recipe) => this.withStoredKernels(applied.kernels, () => this.kind.write({ removed, float16, recipe }));
     }
@@ -381,7 +398,18 @@ export class ModelSession {
     const recipe = recipeFromPlan({ ...plan, sparsity }, this.opened, { dense: await this.denseEvaluation(job), pruned: reference });
     const files = await write(recipe);
     throwIfCancelled(job);
-    return { files, recipe, reference };
+    return { files, recipe, reference, ...achieved };
+  }
+
+  /** Zeros over the weights of the units that still compute with `removed` bypassed, `kernels` in place of the stored ones. */
+  private async liveSparsity(kernels: ReadonlyMap<string, Float32Array>, removed: readonly string[]): Promise<number> {
+    let zeros = 0;
+    let total = 0;
+    for (const unit of this.kind.prunable.liveUnits(removed)) {
+      for (const value of kernels.get(unit.name) ?? (await readKernel(this.kind.prunable, unit.name))) if (value === 0) zeros++;
+      total += unit.size;
+    }
+    return total === 0 ? 0 : zeros / total;
   }
 
   /** The export as a zip; before it is handed over, the zip is opened again like a user's drop, evaluated, and checked against the in-app evaluation. */
@@ -511,10 +539,22 @@ export class ModelSession {
     return removed.length > 0 ? new Set(removed) : undefined;
   }
 
-  /** DARE (with a base) or the allocation and the criterion on every unit, through the pipeline; the model is not changed. */
+  /**
+   * DARE against the base (when the plan has it), then the allocation and the criterion on every
+   * unit (on the DARE kernels), through the pipeline; the model is not changed.
+   */
   private async applyPlan(request: PlanRequest, job: JobContext): Promise<AppliedPlan> {
     const { plan } = request;
-    if (plan.dare) return this.applyDare(plan);
+    if (!plan.dare) return this.applyCriterion(request, job);
+    const dared = await this.applyDare(plan);
+    const prunes = request.allocate ? plan.target > 0 : Object.values(plan.sparsity).some((s) => s > 0);
+    if (!prunes) return dared;
+    const pruned = await this.withStoredKernels(dared.kernels, () => this.applyCriterion(request, job));
+    return { ...pruned, kernels: new Map([...dared.kernels, ...pruned.kernels]), note: [dared.note, pruned.note].filter(Boolean).join('; ') };
+  }
+
+  private async applyCriterion(request: PlanRequest, job: JobContext): Promise<AppliedPlan> {
+    const { plan } = request;
     this.checkGranularity(plan.granularity);
     return this.withCalibration(async (batches) => {
       const { sparsity, note } = request.allocate ? await this.allocate(request, job) : { sparsity: plan.sparsity };

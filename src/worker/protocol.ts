@@ -1,3 +1,4 @@
+import type { GraphInputSpec } from '../kinds/graph-model/inputs';
 import type { CandidateSet } from '../core/removal/candidate-set';
 import type { KindCapabilities } from '../core/pipeline/prunable';
 import type { CriterionKey, Granularity } from '../core/criteria/types';
@@ -51,6 +52,8 @@ export interface ModelSummary {
    * structure as this DAG (residual and concat edges included); without it, layers in order.
    */
   edges?: { from: string; to: string }[];
+  /** GraphModels: their inputs (placeholder, dtype, resolved shape and where its size came from). */
+  inputs?: GraphInputSpec[];
   /** Language models: their tokenizer kind and context length. */
   tokenizer?: string;
   contextLength?: number;

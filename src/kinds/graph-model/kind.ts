@@ -38,6 +38,7 @@ class GraphKindModel implements KindModel {
       prunableParams: totals.prunableParams,
       sparsity: totals.sparsity,
       layers: this.prunable.layers(zeros),
+      inputs: this.prunable.inputSpecs(),
     };
   }
 

@@ -35,7 +35,14 @@ class LayersKindModel implements KindModel {
       shrink: async (plan, batches) => {
         const planned = await shrinkForPlan(model, this.prunable, plan, batches, opened.artifacts.modelTopology);
         const { shrunk } = planned;
+        let nonzeros = 0;
+        let total = 0;
+        for (const unit of model.units()) {
+          for (const value of shrunk.weights.get(unit.weight)?.values ?? []) if (value !== 0) nonzeros++;
+          total += unit.size;
+        }
         return {
+          sparsity: total === 0 ? 0 : 1 - nonzeros / total,
           weights: shrunk.weights,
           params: shrunk.params,
           achieved: planned.achieved,
