@@ -4,7 +4,9 @@ import { kernelToMatrix, matrixToKernel, unitLayout, type UnitLayout } from '../
 import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats, Criterion, CriterionKey } from '../criteria/types';
 import { randomTokenWindows } from '../removal/calibration';
-import type { TransformerModel } from '../transformer/model';
+import { filesFromPath } from '../../io/node-files';
+import { openModel } from '../../io/open';
+import { TransformerModel } from '../transformer/model';
 import { perplexity } from '../transformer/perplexity';
 import { fixtureModel } from '../transformer/testing';
 import type { SweepCell } from './engine';
@@ -117,10 +119,10 @@ describe('runTransformerSweep on hf-llama-tiny', () => {
   it('prunes exactly what magnitude would on that projection, and scores the model with that kernel alone', async () => {
     const unit = 'model.layers.1.mlp.gate_proj';
     const passed: { unit: string; values: Float32Array }[] = [];
-    const forward = model.forward.bind(model);
-    const spy = vi.spyOn(model, 'forward').mockImplementation((input, forwardOptions) => {
+    const forwardFrom = model.forwardFrom.bind(model);
+    const spy = vi.spyOn(model, 'forwardFrom').mockImplementation((step, hidden, forwardOptions) => {
       for (const [name, kernel] of forwardOptions?.kernels ?? []) passed.push({ unit: name, values: kernel.dataSync() as Float32Array });
-      return forward(input, forwardOptions);
+      return forwardFrom(step, hidden, forwardOptions);
     });
     let result;
     try {
@@ -264,15 +266,42 @@ describe('runTransformerSweep on hf-llama-tiny', () => {
     const sweep = (budget: number): ReturnType<typeof runTransformerSweep> =>
       runTransformerSweep(model, ids, options({ criterion: 'sparsegpt', sparsities: [0, 0.5], statsBudgetBytes: budget }));
     const forward = vi.spyOn(model, 'forward');
+    const forwardFrom = vi.spyOn(model, 'forwardFrom');
+    const calls = (): number => forward.mock.calls.length + forwardFrom.mock.calls.length;
     const small = await sweep(40_000);
-    const passes = forward.mock.calls.length;
+    const passes = calls();
     forward.mockClear();
+    forwardFrom.mockClear();
     const large = await sweep(2 ** 28);
-    const onePass = forward.mock.calls.length;
+    const onePass = calls();
+    expect(forward.mock.calls.length).toBe(1 + 4);
     forward.mockRestore();
+    forwardFrom.mockRestore();
     expect(onePass).toBe(1 + 14);
     expect(passes).toBeGreaterThan(onePass);
     expect(small.values).toEqual(large.values);
+  });
+
+  it('runs each cell from the cached residual stream before its sublayer, with the values of whole passes', async () => {
+    for (const [criterion, metric] of [
+      ['magnitude', 'loss'],
+      ['wanda', 'js'],
+      ['sparsegpt', 'kl'],
+    ] as const) {
+      {
+        const sweep = (cached: boolean): ReturnType<typeof runTransformerSweep> =>
+          runTransformerSweep(model, ids, options({ criterion, metric, sparsities: [0, 0.5, 0.9], batchSize: 2, cached }));
+        const forward = vi.spyOn(model, 'forward');
+        const fast = await sweep(true);
+        expect(forward.mock.calls.length).toBe(2 * (1 + 4 * 2));
+        forward.mockClear();
+        const naive = await sweep(false);
+        expect(forward.mock.calls.length).toBe(2 * (1 + 14 * 2));
+        forward.mockRestore();
+        expect(fast.values).toEqual(naive.values);
+        expect(fast.dense).toBe(naive.dense);
+      }
+    }
   });
 
   it('refuses a metric it does not know and token ids outside the vocabulary', async () => {
@@ -343,5 +372,32 @@ describe('runTransformerSweep on hf-gpt2-tiny', () => {
     const stats = (await captureInputStats(model, [input], ['transformer.h.0.mlp.c_proj'], 'norms'))!;
     tf.dispose([input, ...hidden]);
     expectClose(stats.get('transformer.h.0.mlp.c_proj')!.inputNormsSq, rowSums(activations, LENGTH, inner));
+  });
+});
+
+describe('runTransformerSweep on the char-lm demo (sequences long enough for per-head attention)', () => {
+  it('gives the values of whole passes from the cached residual streams', async () => {
+    const opened = await openModel(await filesFromPath(decodeURIComponent(new URL('../../../public/models/char-lm/', import.meta.url).pathname)));
+    const payload = opened.transformer!;
+    const model = new TransformerModel(payload.config, payload.tensors);
+    const tensors = tf.memory().numTensors;
+    const ids = randomTokenWindows(model.config.vocabSize, model.contextLength, { samples: 1, length: 128, seed: 3 }).flat();
+    const units = ['model.layers.1.self_attn.o_proj', 'model.layers.3.mlp.up_proj'];
+    const sweep = (cached: boolean): ReturnType<typeof runTransformerSweep> =>
+      runTransformerSweep(model, ids, {
+        criterion: 'wanda',
+        granularity: 'unstructured',
+        sparsities: [0, 0.7],
+        metric: 'loss',
+        units,
+        calibration: { samples: 2, length: 128 },
+        cached,
+      });
+    const fast = await sweep(true);
+    const naive = await sweep(false);
+    expect(fast.values).toEqual(naive.values);
+    expect(fast.values.every(([dense, pruned]) => pruned !== dense)).toBe(true);
+    expect(tf.memory().numTensors).toBe(tensors);
+    model.dispose();
   });
 });

@@ -4,7 +4,7 @@ import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats, Criterion, WeightMatrix } from '../criteria/types';
 import { calibrationWindows, type CalibrationOptions } from '../removal/calibration';
 import { windowBatches } from '../removal/windows';
-import type { TransformerModel } from '../transformer/model';
+import type { TransformerForwardOptions, TransformerModel } from '../transformer/model';
 import { jsFromLogits, klFromLogits } from '../transformer/output-change';
 import { nextTokenNll } from '../transformer/perplexity';
 import type { UnitInfo } from '../types';
@@ -30,6 +30,11 @@ export interface TransformerSweepOptions extends Pick<SweepOptions, 'criterion' 
   batchSize?: number;
   /** Calibration statistics held at once stay under this many bytes (256 MiB); beyond, they are captured in more passes. */
   statsBudgetBytes?: number;
+  /**
+   * Each cell runs the model from the residual stream entering the pruned projection's sublayer, as the
+   * dense pass left it (default), or, with `false`, the whole model (the naive sweep; same values).
+   */
+  cached?: boolean;
 }
 
 /** Σx² and XᵀX of one projection's input rows, summed in float64 over the calibration windows. */
@@ -149,15 +154,19 @@ export async function captureInputStats(
   const collector = new InputStatsCollector(new Set(units), needs === 'gram');
   for (const ids of batches) {
     if (shouldStop?.()) return undefined;
-    await passCapturing(model, ids, collector, (logits) => logits.dispose());
+    await passCapturing(
+      (forward) => model.forward(ids, forward),
+      collector,
+      (logits) => logits.dispose(),
+    );
   }
   return collector.stats();
 }
 
-/** One dense forward pass over `ids` that feeds the collector; `use` receives the logits and owns them. */
-async function passCapturing(model: TransformerModel, ids: tf.Tensor2D, collector: InputStatsCollector, use: (logits: tf.Tensor3D) => void): Promise<void> {
+/** One dense pass (`run` with the given options) that feeds the collector; `use` receives the logits and owns them. */
+async function passCapturing(run: (options: TransformerForwardOptions) => tf.Tensor3D, collector: InputStatsCollector, use: (logits: tf.Tensor3D) => void): Promise<void> {
   try {
-    use(model.forward(ids, { onUnitInput: collector.onUnitInput }));
+    use(run({ onUnitInput: collector.onUnitInput }));
   } catch (error) {
     collector.discard();
     throw error;
@@ -271,29 +280,36 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
   const groupOf = new Map(groups.flatMap((group, g) => group.map((unit) => [unit.name, g] as const)));
   const batches = plan.map(({ ids: values, shape }) => tf.tensor2d(values, shape, 'int32'));
   const dense: tf.Tensor3D[] = [];
+  const cache = new ResidualCache(options.cached === false ? [] : swept.map((unit) => model.residualStep(unit.name)));
   let stats = new Map<string, CalibrationStats>();
   let loadedGroup = -1;
 
-  /** The metric with `kernels` in place; `undefined` when stopped between batches. */
-  const evaluate = async (kernels: ReadonlyMap<string, tf.Tensor>): Promise<number | undefined> => {
+  /** The metric with `kernels` in place for a unit that starts at residual step `step`; `undefined` when stopped between batches. */
+  const evaluate = async (kernels: ReadonlyMap<string, tf.Tensor>, step: number): Promise<number | undefined> => {
     const sum: MetricSum = { total: 0, count: 0 };
     for (const [b, ids] of batches.entries()) {
       if (shouldStop?.()) return undefined;
-      const values = tf.tidy(() => batchMetric(metric, model.forward(ids, { kernels }), ids, dense[b]));
+      const values = tf.tidy(() => batchMetric(metric, cache.run(model, b, ids, step, { kernels }), ids, dense[b]));
       await addMetric(sum, metric, values, ids);
       if (b + 1 < batches.length) await yieldToEventLoop();
     }
     return sum.total / sum.count;
   };
 
-  /** Runs the dense model once per batch, capturing the statistics of group `g`; also the dense metric when `first`. */
+  /**
+   * Runs the dense model once per batch, capturing the statistics of group `g` (from the cached residual
+   * stream before its first unit, after the first run); the first run also gives the dense metric and fills the cache.
+   */
   const denseRun = async (g: number, first: boolean): Promise<boolean> => {
-    const collector = new InputStatsCollector(new Set((groups[g] ?? []).map((u) => u.name)), needs === 'gram');
+    const units = groups[g] ?? [];
+    const collector = new InputStatsCollector(new Set(units.map((u) => u.name)), needs === 'gram');
+    const from = first ? 0 : Math.min(...units.map((u) => model.residualStep(u.name)));
     const sum: MetricSum = { total: 0, count: 0 };
-    for (const ids of batches) {
+    for (const [b, ids] of batches.entries()) {
       if (shouldStop?.()) return false;
       let values: tf.Tensor | undefined;
-      await passCapturing(model, ids, collector, (logits) => {
+      const run = (forward: TransformerForwardOptions): tf.Tensor3D => (first ? cache.capture(model, b, ids, forward) : cache.run(model, b, ids, from, forward));
+      await passCapturing(run, collector, (logits) => {
         if (first && metric === 'loss') values = tf.tidy(() => batchMetric(metric, logits, ids, undefined));
         if (first && metric !== 'loss') dense.push(logits);
         else logits.dispose();
@@ -341,7 +357,7 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
         const kernel = tf.tensor2d(matrixToKernel(target, pruned.values), [unit.shape[0], unit.shape[1]], 'float32');
         let value: number | undefined;
         try {
-          value = await evaluate(new Map([[unit.name, kernel]]));
+          value = await evaluate(new Map([[unit.name, kernel]]), model.residualStep(unit.name));
         } finally {
           kernel.dispose();
         }
@@ -353,5 +369,47 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
     return result;
   } finally {
     tf.dispose([...batches, ...dense]);
+    cache.dispose();
+  }
+}
+
+/**
+ * The dense residual stream of each calibration batch at the steps where swept sublayers start
+ * (`TransformerModel.onResidual`), captured during the first dense pass, so that a cell runs only from
+ * its pruned projection's sublayer on. With no steps it holds nothing and every run is a whole forward pass.
+ */
+class ResidualCache {
+  private readonly steps: Set<number>;
+  private readonly states: Map<number, tf.Tensor3D>[] = [];
+
+  constructor(steps: readonly number[]) {
+    this.steps = new Set(steps.filter((step) => step > 0));
+  }
+
+  /** A dense pass over batch `b` that keeps its residual stream at the cached steps. */
+  capture(model: TransformerModel, b: number, ids: tf.Tensor2D, options: TransformerForwardOptions): tf.Tensor3D {
+    const kept = new Map<number, tf.Tensor3D>();
+    try {
+      const onResidual = (step: number, hidden: tf.Tensor3D): void => {
+        if (this.steps.has(step)) kept.set(step, tf.keep(hidden.clone()));
+      };
+      const logits = model.forward(ids, this.steps.size > 0 ? { ...options, onResidual } : options);
+      this.states[b] = kept;
+      return logits;
+    } catch (error) {
+      tf.dispose([...kept.values()]);
+      throw error;
+    }
+  }
+
+  /** Logits of batch `b` with `options`, from residual step `step` when it is cached (the same values as a whole pass). */
+  run(model: TransformerModel, b: number, ids: tf.Tensor2D, step: number, options: TransformerForwardOptions): tf.Tensor3D {
+    const state = this.states[b]?.get(step);
+    return state === undefined ? model.forward(ids, options) : model.forwardFrom(step, state, options);
+  }
+
+  dispose(): void {
+    for (const states of this.states) tf.dispose([...(states?.values() ?? [])]);
+    this.states.length = 0;
   }
 }

@@ -233,3 +233,28 @@ describe('sliding-window attention', () => {
     windowed.dispose();
   });
 });
+
+describe('TransformerModel.forwardFrom', () => {
+  it.each(TRANSFORMER_FIXTURES)('%s: from the residual stream a pass saw at any step, gives that pass its logits exactly', async (name) => {
+    const { model, reference } = await fixtureModel(name);
+    const ids = tf.tensor2d(reference.input_ids, undefined, 'int32');
+    const unit = model.units()[model.units().length - 2].name;
+    const kernel = tf.tidy(() => model.getKernel(unit).mul(0.5));
+    const options = { kernels: new Map([[unit, kernel]]), bypass: new Set([model.removalCandidates()[1]]) };
+    const states: tf.Tensor3D[] = [];
+    const whole = model.forward(ids, { ...options, onResidual: (_, hidden) => void states.push(tf.keep(hidden.clone())) });
+    expect(states).toHaveLength(2 * model.config.layers + 1);
+    const before = tf.memory().numTensors;
+    for (const [step, hidden] of states.entries()) {
+      const resumed = model.forwardFrom(step, hidden, options);
+      expect(maxDifference(resumed, whole)).toBe(0);
+      resumed.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(model.residualStep(unit)).toBe(2 * model.config.layers - 1);
+    expect(model.residualStep(model.removalCandidates()[2])).toBe(2);
+    expect(() => model.forwardFrom(2 * model.config.layers + 1, states[0])).toThrow(/outside 0…/);
+    tf.dispose([ids, kernel, whole, ...states]);
+    model.dispose();
+  });
+});
