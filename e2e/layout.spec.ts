@@ -51,6 +51,7 @@ test.describe('a model with 210 units', () => {
     await expect(nodes).toHaveCount(units.length);
     expect(new Set(await nodes.evaluateAll((all) => all.map((n) => n.getAttribute('data-layer'))))).toEqual(new Set(units));
     await page.screenshot({ path: join(SCREENSHOTS, 'many-units-structure.png') });
+    await expectNoSeriousViolations(page);
     const picked = 'model.layers.17.mlp.up_proj';
     await page.locator(`[data-testid="structure-node"][data-layer="${picked}"]`).click();
     await expect(page.locator(`[data-testid="structure-node"][data-layer="${picked}"]`)).toHaveAttribute('aria-pressed', 'true');
@@ -115,23 +116,44 @@ test('the demo: bounded views, a structure view that selects, arrow keys in tabs
 
   // The heatmap: one Tab stop, arrow keys between cells, Enter pins the unit and shows it can be released.
   await showView(page, 'Sensitivity');
-  await page.getByLabel('Sweep sparsities', { exact: true }).fill('0, 0.5');
   await page.getByTestId('sweep-run').click();
   await expect(page.getByTestId('sweep-progress')).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
   await waitIdle(page);
   const cells = page.getByTestId('heatmap-cell');
-  await expect(cells).toHaveCount(8);
+  await expect(cells).toHaveCount(4 * 11);
+
+  // On a small screen the heatmap scrolls both ways; its header band and row labels stay in view.
+  await page.setViewportSize({ width: 900, height: 520 });
+  const host = page.getByTestId('sweep-heatmap');
+  await host.evaluate((el) => {
+    el.scrollTop = el.scrollHeight;
+    el.scrollLeft = el.scrollWidth;
+  });
+  const offsets = () =>
+    host.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      const scrolled = el.scrollTop > 0 && el.scrollLeft > 0;
+      const top = el.querySelector('.sticky-top')?.getBoundingClientRect().top ?? -1e6;
+      const left = el.querySelector('.sticky-left')?.getBoundingClientRect().left ?? -1e6;
+      return scrolled ? Math.max(Math.abs(top - box.top), Math.abs(left - box.left)) : Infinity;
+    });
+  await expect.poll(offsets).toBeLessThan(2);
+  await page.setViewportSize({ width: 1360, height: 900 });
   expect(await cells.evaluateAll((all) => all.filter((c) => c.getAttribute('tabindex') === '0').length)).toBe(1);
   await page.locator('[data-testid="heatmap-cell"][data-layer="conv1"][data-sparsity="0"]').focus();
   await page.keyboard.press('ArrowRight');
-  expect(await focusedAttribute(page, 'data-sparsity')).toBe('0.5');
+  expect(await focusedAttribute(page, 'data-sparsity')).toBe('0.1');
+  await page.keyboard.press('End');
+  expect(await focusedAttribute(page, 'data-sparsity')).toBe('0.95');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowDown');
   expect(await focusedAttribute(page, 'data-layer')).toBe('conv2');
   await page.keyboard.press('Enter');
-  let state = await waitIdle(page, (s) => s.plan.sparsity.conv2 === 0.5);
+  let state = await waitIdle(page, (s) => s.plan.sparsity.conv2 === 0.1);
   expect(state.plan.locked).toEqual(['conv2']);
   const pin = page.getByTestId('heatmap-pins').locator('.pin[data-layer="conv2"]');
-  await expect(pin).toContainText('50.0%');
+  await expect(pin).toContainText('10.0%');
   await expectNoSeriousViolations(page);
   await page.locator('[data-testid="pin-release"][data-layer="conv2"]').click();
   state = await waitIdle(page, (s) => s.plan.locked.length === 0);

@@ -30,7 +30,7 @@ export function renderCurves(el: HTMLElement, initial: CurvesData, options: { wi
   const height = options.height ?? 220;
   const innerWidth = width - margin.left - margin.right;
   const innerHeight = height - margin.top - margin.bottom;
-  const svg = select(el).append('svg').attr('class', 'chart curves').attr('viewBox', `0 0 ${width} ${height}`).attr('role', 'img');
+  const svg = select(el).append('svg').attr('class', 'chart curves').attr('viewBox', `0 0 ${width} ${height}`).attr('width', width).attr('height', height).attr('role', 'img');
   const title = svg.append('title');
   const plot = svg.append('g').attr('transform', `translate(${margin.left},${margin.top})`);
   const xAxis = plot.append('g').attr('class', 'axis x').attr('transform', `translate(0,${innerHeight})`);

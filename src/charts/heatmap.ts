@@ -118,10 +118,17 @@ export function renderHeatmap(el: HTMLElement, initial: HeatmapData, options: He
   const keys = { active: null as string | null };
   let current = initial;
 
+  /** Keeps the header band and the row labels in view; scroll offsets are in screen pixels, the SVG may be scaled to fit. */
   const follow = () => {
-    topBand.attr('transform', `translate(0,${el.scrollTop})`);
-    left.attr('transform', `translate(${el.scrollLeft},0)`);
-    corner.attr('transform', `translate(${el.scrollLeft},${el.scrollTop})`);
+    const node = svg.node();
+    const drawn = node?.getBoundingClientRect().width ?? 0;
+    const natural = node?.viewBox.baseVal.width ?? 0;
+    const k = drawn > 0 && natural > 0 ? drawn / natural : 1;
+    const down = el.scrollTop / k;
+    const across = el.scrollLeft / k;
+    topBand.attr('transform', `translate(0,${down})`);
+    left.attr('transform', `translate(${across},0)`);
+    corner.attr('transform', `translate(${across},${down})`);
   };
   el.addEventListener('scroll', follow, { passive: true });
 

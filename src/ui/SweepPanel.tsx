@@ -279,6 +279,7 @@ export function SweepPanel() {
     return { series, dense: Number.isNaN(report.dense) ? 0 : report.dense, metric: report.metric, xTitle: report.delta ? 'DARE drop rate p' : 'sparsity of the one pruned unit' };
   }, [report, sweep.curves]);
   const heatmapHost = useChart(renderClickableHeatmap, heatmapData);
+  const [fit, setFit] = useState(false);
   const curvesHost = useChart(renderCurves, curvesData);
   if (!model) return null;
   return (
@@ -299,7 +300,11 @@ export function SweepPanel() {
                 {shownRows.length} of {report.layers.length} units shown (search and filters above).
               </p>
             )}
-            <div className="heatmap-host" data-testid="sweep-heatmap" ref={heatmapHost} />
+            <label className="field">
+              <input type="checkbox" checked={fit} onChange={(e) => setFit(e.target.checked)} />
+              <span>Fit the heatmap to the width</span>
+            </label>
+            <div className={fit ? 'heatmap-host fit' : 'heatmap-host'} data-testid="sweep-heatmap" ref={heatmapHost} />
           </div>
           <div className="curves">
             <CurveToggles units={shownRows.map((r) => r.unit)} drawn={sweep.curves} />
