@@ -39,24 +39,30 @@ export async function runRemoval(): Promise<void> {
   setRemoval({ status: 'running', report: empty, done: 0, total: (steps * (2 * n - steps + 1)) / 2, startedAt: performance.now(), count: 0, applied: null });
   setPlanRemoved([]);
   let cancelled = false;
-  const result = await runJob('Layer removal (FinerCut)', async (signal, onProgress) => {
-    try {
-      return await client.call('removal', config, {
-        signal,
-        onProgress: (p) => {
-          onProgress(p);
-          const score = p.score;
-          if (!score) return;
-          useLopper.setState((s) =>
-            s.removal.report ? { removal: { ...s.removal, done: p.done, report: withScore(s.removal.report, score.step, score.candidate, score.value) } } : {},
-          );
-        },
-      });
-    } catch (error) {
-      if (error instanceof CancelledError) cancelled = true;
-      throw error;
-    }
-  });
+  const result = await runJob(
+    'Layer removal (FinerCut)',
+    async (signal, onProgress) => {
+      try {
+        return await client.call('removal', config, {
+          signal,
+          onProgress: (p) => {
+            onProgress(p);
+            const score = p.score;
+            if (!score) return;
+            useLopper.setState((s) =>
+              s.removal.report ? { removal: { ...s.removal, done: p.done, report: withScore(s.removal.report, score.step, score.candidate, score.value) } } : {},
+            );
+          },
+        });
+      } catch (error) {
+        if (error instanceof CancelledError) cancelled = true;
+        throw error;
+      }
+    },
+    true,
+    (jobId) => setRemoval({ jobId }),
+  );
+  setRemoval({ jobId: undefined });
   const partial = useLopper.getState().removal.report;
   if (result && !result.cancelled) setRemoval({ status: 'done', report: result });
   else if (result) setRemoval({ status: 'cancelled', report: keepPartialStep(result, partial) });

@@ -56,6 +56,8 @@ export interface SweepState {
   startedAt: number;
   /** Units whose curves are drawn beside the heatmap. */
   curves: string[];
+  /** The running sweep's job, which its Cancel button cancels. */
+  jobId?: number;
 }
 
 export const DEFAULT_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
@@ -74,9 +76,27 @@ export interface RemovalState {
   count: number;
   /** The evaluation with the first `count` removals, once measured. */
   applied: (RemovedEvaluation & { count: number }) | null;
+  /** The running search's job, which its Cancel button cancels. */
+  jobId?: number;
 }
 
 export const idleRemoval = (): RemovalState => ({ status: 'idle', config: { metric: 'js' }, report: null, done: 0, total: 0, startedAt: 0, count: 0, applied: null });
+
+/** What the page says after the compute worker was restarted; it stays until dismissed. */
+export interface RecoveryState {
+  /** Why the worker was restarted, in words. */
+  reason: string;
+  /** `stopped`: it kept stopping and was not restarted again; a backend choice starts it anew. */
+  status: 'restoring' | 'restored' | 'failed' | 'stopped';
+  /** What was restored, or what could not be. */
+  detail: string;
+}
+
+/** Whether the session (files, data, plan, history, snapshots, results) is saved in the browser. */
+export interface PersistenceState {
+  status: 'off' | 'saving' | 'saved' | 'error';
+  message: string | null;
+}
 
 export interface LopperState {
   backend: BackendState | null;
@@ -107,11 +127,14 @@ export interface LopperState {
   delta: { base: BaseModelInfo | null; p: number; q: number; search: { q: number; value: number; curve: { q: number; value: number }[] } | null };
   /** OWL's λ and M, ECoFLaP's ε. */
   allocationOptions: { lambda: number; outlierThreshold: number; epsilon: number };
+  recovery: RecoveryState | null;
+  persistence: PersistenceState;
 }
 
 export const emptyPlan = (): PlanState => densePlan([], '');
 
-export const useLopper = create<LopperState>()(() => ({
+/** The state of a page that has just loaded; tests reset the store to it between cases. */
+export const initialState = (): LopperState => ({
   backend: null,
   backendPending: null,
   model: null,
@@ -135,6 +158,10 @@ export const useLopper = create<LopperState>()(() => ({
   exporting: { float16: false, status: 'idle', result: null },
   allocationOptions: { lambda: 0.08, outlierThreshold: 5, epsilon: 1e-3 },
   delta: { base: null, p: 0.5, q: 0.5, search: null },
-}));
+  recovery: null,
+  persistence: { status: 'off', message: null },
+});
+
+export const useLopper = create<LopperState>()(initialState);
 
 export const selectBusy = (s: LopperState): boolean => s.pendingWork > 0 || s.jobs.length > 0;

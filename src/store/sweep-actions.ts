@@ -49,33 +49,38 @@ export async function runSweep(): Promise<void> {
   const total = model.units.length * report.sparsities.length;
   setSweep({ status: 'running', config, report, done: 0, total, startedAt: performance.now() });
   let cancelled = false;
-  const result = await runJob('Sensitivity sweep', async (signal, onProgress) => {
-    try {
-      return await client.call('sweep', config, {
-        signal,
-        onProgress: (p) => {
-          onProgress(p);
-          if (!p.cell) return;
-          const { unit, sparsity, value } = p.cell;
-          useLopper.setState((s) => {
-            const current = s.sweep.report;
-            if (!current) return {};
-            const row = current.layers.indexOf(unit);
-            const column = current.sparsities.indexOf(sparsity);
-            if (row < 0 || column < 0) return {};
-            const values = current.values.map((r, i) => (i === row ? r.map((v, j) => (j === column ? value : v)) : r));
-            const dense = sparsity === 0 && Number.isNaN(current.dense) ? value : current.dense;
-            return { sweep: { ...s.sweep, done: p.done, report: { ...current, values, dense } } };
-          });
-        },
-      });
-    } catch (error) {
-      if (error instanceof CancelledError) cancelled = true;
-      throw error;
-    }
-  });
-  if (result) setSweep({ status: result.cancelled ? 'cancelled' : 'done', report: result, done: result.values.flat().filter((v) => v !== null).length });
-  else setSweep({ status: cancelled ? 'cancelled' : 'failed' });
+  const result = await runJob(
+    'Sensitivity sweep',
+    async (signal, onProgress) => {
+      try {
+        return await client.call('sweep', config, {
+          signal,
+          onProgress: (p) => {
+            onProgress(p);
+            if (!p.cell) return;
+            const { unit, sparsity, value } = p.cell;
+            useLopper.setState((s) => {
+              const current = s.sweep.report;
+              if (!current) return {};
+              const row = current.layers.indexOf(unit);
+              const column = current.sparsities.indexOf(sparsity);
+              if (row < 0 || column < 0) return {};
+              const values = current.values.map((r, i) => (i === row ? r.map((v, j) => (j === column ? value : v)) : r));
+              const dense = sparsity === 0 && Number.isNaN(current.dense) ? value : current.dense;
+              return { sweep: { ...s.sweep, done: p.done, report: { ...current, values, dense } } };
+            });
+          },
+        });
+      } catch (error) {
+        if (error instanceof CancelledError) cancelled = true;
+        throw error;
+      }
+    },
+    true,
+    (jobId) => setSweep({ jobId }),
+  );
+  if (result) setSweep({ status: result.cancelled ? 'cancelled' : 'done', report: result, done: result.values.flat().filter((v) => v !== null).length, jobId: undefined });
+  else setSweep({ status: cancelled ? 'cancelled' : 'failed', jobId: undefined });
 }
 
 export function toggleCurve(unit: string): void {

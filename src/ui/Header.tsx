@@ -1,13 +1,74 @@
 import { useEffect, useState } from 'react';
-import { openDemo, switchBackend } from '../store/actions';
-import { loadDemoIndex } from '../store/actions';
-import { useLopper } from '../store/state';
+import { loadDemoIndex, newSession, openDemo, switchBackend } from '../store/actions';
+import { useLopper, type LopperState } from '../store/state';
 import type { DemoEntry } from '../worker/demo';
 import { BACKENDS, type BackendName } from '../worker/protocol';
 
 const selectBackend = (s: ReturnType<typeof useLopper.getState>) => s.backend;
 const selectPending = (s: ReturnType<typeof useLopper.getState>) => s.backendPending;
 const selectDemo = (s: ReturnType<typeof useLopper.getState>) => s.demoName;
+const selectPersistence = (s: LopperState) => s.persistence;
+
+const SESSION_LABELS = { off: 'Not saved', saving: 'Saving…', saved: 'Session saved', error: 'Not saved' } as const;
+
+/** Whether the session is saved in this browser, and a way to start afresh (asked twice). */
+function SessionControls() {
+  const persistence = useLopper(selectPersistence);
+  const [confirming, setConfirming] = useState(false);
+  const title =
+    persistence.message ??
+    (persistence.status === 'off'
+      ? 'This browser offers no storage for the session; a reload starts afresh.'
+      : 'The open files, data, plan, history, snapshots and results are kept in this browser; a reload restores them.');
+  return (
+    <div className="session">
+      <span
+        className={`badge session-${persistence.status}`}
+        data-testid="session-status"
+        data-state={persistence.status}
+        title={title}
+        tabIndex={0}
+        aria-label={`${SESSION_LABELS[persistence.status]}. ${title}`}
+      >
+        {SESSION_LABELS[persistence.status]}
+      </span>
+      {persistence.status === 'error' && (
+        <span className="field-error" data-testid="session-error">
+          {persistence.message}
+        </span>
+      )}
+      {confirming ? (
+        <span className="session-confirm">
+          <span>Discard this session?</span>{' '}
+          <button
+            type="button"
+            className="button small"
+            data-testid="new-session-confirm"
+            onClick={() => {
+              setConfirming(false);
+              void newSession();
+            }}
+          >
+            Discard and start anew
+          </button>{' '}
+          <button type="button" className="button small secondary" onClick={() => setConfirming(false)}>
+            Keep it
+          </button>
+        </span>
+      ) : (
+        <button
+          type="button"
+          className="button small secondary"
+          data-testid="new-session"
+          onClick={() => setConfirming(true)}
+          title="Close the model and forget the saved plan, history, snapshots and results"
+        >
+          New session
+        </button>
+      )}
+    </div>
+  );
+}
 
 function ModelPicker() {
   const [demos, setDemos] = useState<DemoEntry[]>([]);
@@ -75,6 +136,7 @@ export function Header() {
       </h1>
       <ModelPicker />
       <div className="spacer" />
+      <SessionControls />
       <BackendControls />
     </header>
   );

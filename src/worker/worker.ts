@@ -14,8 +14,8 @@ let queue: Promise<void> = Promise.resolve();
 /** The job running now and the step boundaries jobs have reached, for the client's watchdog. */
 let running: number | null = null;
 let steps = 0;
-/** A staged `throw` fault: the running (or next) job fails at its next step. */
-let failNextStep = false;
+/** A fault staged for testing and the step boundary it strikes at. */
+let staged: { fault: FaultKind; atStep: number } | null = null;
 
 function send(message: FromWorker, transfer: Transferable[] = []): void {
   (self as unknown as DedicatedWorkerGlobalScope).postMessage(message, transfer);
@@ -69,11 +69,24 @@ const handlers: Handlers = {
   exportModel: (request, job) => api.exportModel(request, job),
 };
 
+function strike(fault: FaultKind): void {
+  if (fault === 'close') self.close();
+  else if (fault === 'throw') throw new Error('A fault staged for testing failed this job');
+  else if (fault === 'crash') {
+    setTimeout(() => {
+      throw new Error('A fault staged for testing: an error outside any job');
+    });
+  } else {
+    for (;;) steps += 0;
+  }
+}
+
 function step(): void {
   steps += 1;
-  if (failNextStep) {
-    failNextStep = false;
-    throw new Error('A fault staged for testing failed this job');
+  if (staged && steps >= staged.atStep) {
+    const { fault } = staged;
+    staged = null;
+    strike(fault);
   }
 }
 
@@ -101,23 +114,11 @@ async function run(message: RequestMessage): Promise<void> {
   }
 }
 
-function stage(fault: FaultKind): void {
-  if (fault === 'close') self.close();
-  else if (fault === 'throw') failNextStep = true;
-  else if (fault === 'crash') {
-    setTimeout(() => {
-      throw new Error('A fault staged for testing: an error outside any job');
-    });
-  } else {
-    for (;;) steps += 0;
-  }
-}
-
 self.addEventListener('message', (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   if (message.type === 'ping') send({ type: 'pong', id: message.id, running, steps });
   else if (message.type === 'cancel') cancelled.add(message.id);
-  else if (message.type === 'fault') stage(message.fault);
+  else if (message.type === 'fault') staged = { fault: message.fault, atStep: steps + Math.max(1, message.afterSteps ?? 1) };
   else queue = queue.then(() => run(message));
 });
 

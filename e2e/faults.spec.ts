@@ -1,0 +1,173 @@
+import { expect, test, type Browser, type Page, type Worker } from '@playwright/test';
+import { openWorkbench, showView, waitIdle, type PageState } from './helpers';
+import { dropDigits, setRange } from './session-helpers';
+
+/**
+ * The compute worker is killed the ways a real one dies (it closes itself, its isolate is
+ * terminated, its thread hangs in a kernel, a job throws, an error escapes every job), in the middle
+ * of a sweep or a plan evaluation; the page restarts it and nothing the user did is lost.
+ * `?watchdog=8`: the page restarts a worker that leaves its heartbeat unanswered for 8 s.
+ */
+const URL = '/?watchdog=8';
+const CELLS = 4 * 11;
+
+type Fault = 'close' | 'hang' | 'throw' | 'crash';
+
+/** The page's compute worker (the WASM backend's helper threads are blob: workers). */
+async function computeWorker(page: Page): Promise<Worker> {
+  for (;;) {
+    const worker = page.workers().find((w) => !w.url().startsWith('blob:') && /worker/.test(w.url()));
+    if (worker) return worker;
+    await page.waitForEvent('worker');
+  }
+}
+
+/** Stages a fault inside the worker: it strikes at the `afterSteps`-th step boundary of a job from now. */
+async function stageFault(page: Page, fault: Fault, afterSteps = 1): Promise<void> {
+  const worker = await computeWorker(page);
+  await worker.evaluate(
+    (data) => {
+      self.dispatchEvent(new MessageEvent('message', { data }));
+    },
+    { type: 'fault', fault, afterSteps },
+  );
+}
+
+/** Terminates the worker's isolate from the outside (DevTools protocol), as the browser does to a runaway script. */
+async function terminateWorkerExecution(browser: Browser, page: Page): Promise<void> {
+  const url = (await computeWorker(page)).url();
+  const cdp = await browser.newBrowserCDPSession();
+  const { targetInfos } = await cdp.send('Target.getTargets');
+  const target = targetInfos.find((t) => t.type === 'worker' && t.url === url);
+  if (!target) throw new Error(`no DevTools target for ${url}`);
+  const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: target.targetId, flatten: false });
+  await cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id: 1, method: 'Runtime.terminateExecution' }) });
+  await cdp.detach();
+}
+
+/** The work a person did before the fault: a dropped dataset, two plan steps (50 %, then 70 %) and a snapshot. */
+async function doSomeWork(page: Page): Promise<{ before: PageState; half: number }> {
+  await openWorkbench(page, URL);
+  await dropDigits(page, 600);
+  await setRange(page, 'global-sparsity', 0.5);
+  const half = await waitIdle(page, (s) => s.plan.target === 0.5 && (s.sparsity ?? 0) > 0.45);
+  await showView(page, 'Plan');
+  await page.getByPlaceholder('name').fill('half');
+  await page.getByTestId('snapshot-save').click();
+  await setRange(page, 'global-sparsity', 0.7);
+  const before = await waitIdle(page, (s) => s.plan.target === 0.7 && (s.sparsity ?? 0) > 0.65);
+  return { before, half: half.evaluation?.accuracy ?? NaN };
+}
+
+async function expectRestored(page: Page, before: PageState): Promise<PageState> {
+  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+  const after = await waitIdle(page, (s) => s.evaluation?.samples === 600 && s.plan.target === before.plan.target);
+  expect(after.model?.name).toBe('digits-cnn');
+  expect(after.plan.sparsity).toEqual(before.plan.sparsity);
+  expect(after.evaluation?.accuracy).toBeCloseTo(before.evaluation?.accuracy ?? NaN, 9);
+  await showView(page, 'Plan');
+  await expect(page.getByTestId('snapshot-table')).toContainText('half');
+  return after;
+}
+
+async function partialSweepCells(page: Page): Promise<number> {
+  await showView(page, 'Sensitivity');
+  await expect(page.getByTestId('sweep-progress')).not.toHaveAttribute('data-status', 'running', { timeout: 120_000 });
+  return page.getByTestId('heatmap-cell').count();
+}
+
+/** The page still works: undo goes back to the snapshot's 50 %, and a whole sweep runs. */
+async function expectUsable(page: Page, half: number): Promise<void> {
+  await showView(page, 'Plan');
+  await page.getByTestId('plan-undo').click();
+  const undone = await waitIdle(page, (s) => s.plan.target === 0.5);
+  expect(undone.evaluation?.accuracy).toBeCloseTo(half, 9);
+  await showView(page, 'Sensitivity');
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('sweep-progress')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
+  await expect(page.getByTestId('heatmap-cell')).toHaveCount(CELLS);
+}
+
+test('a worker that closes itself mid-sweep is noticed and restarted; data, plan, history, snapshot and the partial sweep stay', async ({ page }) => {
+  test.setTimeout(420_000);
+  const { before, half } = await doSomeWork(page);
+  await showView(page, 'Sensitivity');
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('heatmap-cell').nth(2)).toBeAttached();
+  await stageFault(page, 'close');
+  await expectRestored(page, before);
+  await expect(page.getByTestId('recovery-detail')).toContainText('finished cells');
+  const cells = await partialSweepCells(page);
+  expect(cells).toBeGreaterThanOrEqual(3);
+  expect(cells).toBeLessThan(CELLS);
+  await expect(page.getByTestId('error-message')).toHaveCount(0);
+  await expectUsable(page, half);
+  await expect(page.getByTestId('recovery-notice')).toBeVisible();
+  await page.getByTestId('recovery-dismiss').click();
+  await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
+});
+
+test('a worker whose thread hangs in a kernel mid-plan is restarted and the new plan is measured there', async ({ page }) => {
+  test.setTimeout(300_000);
+  const { before } = await doSomeWork(page);
+  await stageFault(page, 'hang');
+  await setRange(page, 'global-sparsity', 0.8);
+  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+  await expect(page.getByTestId('recovery-notice')).toContainText('stopped answering');
+  const after = await waitIdle(page, (s) => s.plan.target === 0.8 && (s.sparsity ?? 0) > 0.75 && s.evaluation?.samples === 600);
+  expect(after.evaluation?.accuracy).not.toBe(before.evaluation?.accuracy);
+  await showView(page, 'Plan');
+  await page.getByTestId('plan-undo').click();
+  const undone = await waitIdle(page, (s) => s.plan.target === 0.7);
+  expect(undone.evaluation?.accuracy).toBeCloseTo(before.evaluation?.accuracy ?? NaN, 9);
+  await expect(page.getByTestId('snapshot-table')).toContainText('half');
+});
+
+test('a worker whose isolate is terminated mid-sweep is restarted by the job watchdog', async ({ page, browser }) => {
+  test.setTimeout(300_000);
+  const { before } = await doSomeWork(page);
+  await showView(page, 'Sensitivity');
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('heatmap-cell').first()).toBeAttached();
+  await terminateWorkerExecution(browser, page);
+  await expectRestored(page, before);
+  await expect(page.getByTestId('recovery-notice')).toContainText('made no progress');
+  const cells = await partialSweepCells(page);
+  expect(cells).toBeGreaterThan(0);
+  expect(cells).toBeLessThan(CELLS);
+});
+
+test('a job that throws mid-sweep fails with its message and keeps its cells; the worker and everything else stay', async ({ page }) => {
+  test.setTimeout(300_000);
+  const { before } = await doSomeWork(page);
+  const tensors = before.workerTensors;
+  await showView(page, 'Sensitivity');
+  await stageFault(page, 'throw', 60);
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('error-message')).toContainText('A fault staged for testing failed this job', { timeout: 120_000 });
+  const cells = await partialSweepCells(page);
+  expect(cells).toBeGreaterThan(0);
+  expect(cells).toBeLessThan(CELLS);
+  const after = await waitIdle(page);
+  expect(after.plan).toEqual(before.plan);
+  expect(after.evaluation).toEqual(before.evaluation);
+  expect(after.workerTensors).toBe(tensors);
+  await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
+});
+
+test('an error that escapes every job mid-plan restarts the worker; the notice offers another backend, which measures the plan there', async ({ page }) => {
+  test.setTimeout(420_000);
+  const { before } = await doSomeWork(page);
+  await stageFault(page, 'crash');
+  await setRange(page, 'global-sparsity', 0.6);
+  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+  await expect(page.getByTestId('recovery-notice')).toContainText('an error outside any job');
+  const restored = await waitIdle(page, (s) => s.plan.target === 0.6 && s.evaluation?.samples === 600 && (s.sparsity ?? 0) > 0.55);
+  expect(restored.backend).toBe(before.backend);
+  const other = page.locator('[data-testid="recovery-backend"][data-backend="cpu"]');
+  await other.click();
+  const switched = await waitIdle(page, (s) => s.backend === 'cpu' && s.plan.target === 0.6, 240_000);
+  expect(switched.evaluation?.samples).toBe(600);
+  expect(Math.abs((switched.evaluation?.accuracy ?? 0) - (restored.evaluation?.accuracy ?? 1))).toBeLessThan(0.005);
+  expect(switched.plan.sparsity).toEqual(restored.plan.sparsity);
+});
