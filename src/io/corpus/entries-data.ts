@@ -3,7 +3,7 @@ import type { CorpusEntry, CorpusExpectation } from './types';
 
 const DIGITS = 'public/models/digits-cnn';
 const GRAPH = 'e2e/fixtures/graph-model';
-const CHAR_LM = 'public/models/char-lm';
+const GPT2 = 'e2e/fixtures/hf-gpt2-tiny';
 
 const PIXELS = 28 * 28;
 
@@ -87,7 +87,7 @@ export function dataEntries(): CorpusEntry[] {
       () => json({ inputs: [1, 2, 3, 4, 5, 6], shape: [2, 3] }),
       /samples of shape \[3\] do not fit the model input \[4\]/,
     ),
-    dataEntry('text-empty', 'empty .txt', CHAR_LM, 'empty.txt', () => new Uint8Array(0), /is too short to score \(expected at least 2 tokens, got 0\)/, true),
-    dataEntry('text-one-char', 'one-character text', CHAR_LM, 'one-char.txt', () => text('a'), /is too short to score \(expected at least 2 tokens, got 1\)/),
+    dataEntry('text-empty', 'empty .txt', GPT2, 'empty.txt', () => new Uint8Array(0), /is too short to score \(expected at least 2 tokens, got 0\)/, true),
+    dataEntry('text-one-char', 'one-character text', GPT2, 'one-char.txt', () => text('a'), /is too short to score \(expected at least 2 tokens, got 1\)/),
   ];
 }

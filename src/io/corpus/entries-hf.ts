@@ -150,7 +150,6 @@ export function hfEntries(): CorpusEntry[] {
       },
       'model.safetensors',
       /has a header that is not a JSON object/,
-      true,
     ),
     hfError(
       'st-unknown-dtype',

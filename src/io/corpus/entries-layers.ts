@@ -181,7 +181,6 @@ export function layersEntries(): CorpusEntry[] {
           weight(m, 'conv1/bias').shape = [-8];
         }),
       /weight "conv1\/bias" has an invalid shape \(expected a list of non-negative integers, got \[-8\]\)/,
-      true,
     ),
     modelError(
       'layers-fractional-shape',
@@ -209,7 +208,6 @@ export function layersEntries(): CorpusEntry[] {
           weight(m, 'conv1/bias').dtype = 'float64';
         }),
       /weight "conv1\/bias" has an unsupported dtype \(expected float32, int32 or bool, got float64\)/,
-      true,
     ),
     modelError(
       'layers-unknown-quantization',
@@ -283,7 +281,6 @@ export function layersEntries(): CorpusEntry[] {
           layer(m, 'pool1').config['name'] = HOSTILE_NAME;
         }),
       /layer "<img src=x onerror="window\.__lopperPwned=1">" \(MaxPooling2D\) of model "two_shards" has a name TensorFlow\.js cannot give its tensors/,
-      true,
     ),
     {
       name: 'layers-constructor-name',
