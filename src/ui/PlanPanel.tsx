@@ -23,6 +23,7 @@ import { useLopper, type LopperState, type Snapshot } from '../store/state';
 import { collectPickedFiles } from '../io/browser-files';
 import { formatBytes, formatCount, formatMs, formatNumber, formatPercent } from './format';
 import { Choice } from './Choice';
+import { speedNote, type SpeedNote } from '../io/ecosystem/notes';
 import { UnitTable } from './UnitTable';
 
 const selectPlan = (s: LopperState) => s.plan;
@@ -87,15 +88,7 @@ function Controls() {
         onChange={setGranularity}
         unavailable={(o) => why('granularity', o)}
       />
-      {plan.granularity !== 'channels' && (result?.overall ?? 0) > 0 && (
-        <p className="warning" role="note" data-testid="speed-warning">
-          {plan.granularity === 'unstructured' ? 'Unstructured' : 'N:M'} zeros shrink the download once compressed, but TF.js (and ONNX Runtime and vLLM on most hardware) runs
-          dense kernels: inference is not faster.{' '}
-          {model?.capabilities.granularities.includes('channels')
-            ? 'The channels granularity, or layer removal, makes the model smaller and faster.'
-            : 'Layer removal makes it faster.'}
-        </p>
-      )}
+      {model && <SpeedHint note={speedNote(plan.granularity, model.format)} pruned={(result?.overall ?? 0) > 0} />}
       {plan.allocation === 'owl' && (
         <>
           <label className="field">
@@ -115,6 +108,16 @@ function Controls() {
         </label>
       )}
     </div>
+  );
+}
+
+/** Whether the chosen granularity makes the export faster where it is deployed, beside the choice. */
+function SpeedHint({ note, pruned }: { note: SpeedNote; pruned: boolean }) {
+  if (note.faster || !pruned) return <small className="hint speed-note">{note.text}</small>;
+  return (
+    <p className="warning" role="note" data-testid="speed-warning">
+      {note.text}
+    </p>
   );
 }
 

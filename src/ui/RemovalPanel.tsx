@@ -9,6 +9,7 @@ import { useChart } from './use-chart';
 import { useSteadyEta } from './eta';
 import { ChartExports } from './ChartExports';
 import { Choice } from './Choice';
+import { speedNote } from '../io/ecosystem/notes';
 import { OUTPUT_CHANGE_METRICS } from '../core/options';
 
 const selectRemoval = (s: LopperState) => s.removal;
@@ -78,6 +79,7 @@ function Effect() {
           {removal.count} of {removal.report.candidates.length} sublayers
         </span>
       </label>
+      <small className="hint">{speedNote('removal', model.format).text}</small>
       {applied && applied.count === removal.count && (
         <dl className="facts" data-testid="removal-effect">
           {applied.evaluation.perplexity !== undefined && (
