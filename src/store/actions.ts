@@ -195,7 +195,8 @@ export function startApp(defaultDemo: string, store: SessionStore | null = index
     } else {
       await openDemo(wanted ?? defaultDemo);
     }
-    if (store) persister = startPersisting(store);
+    persister?.stop();
+    persister = store ? startPersisting(store) : null;
   });
 }
 

@@ -150,6 +150,7 @@ export function startPersisting(store: SessionStore): Persister {
         }
       } catch (error) {
         setPersistence('error', describeStorageError(error));
+        sourcesSaved = false;
         await store.clear().catch(() => undefined);
         return;
       }
