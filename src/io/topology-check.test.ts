@@ -95,4 +95,15 @@ describe('checkLayerSizes', () => {
       /^model\.json: layer "[^"]+" \(Dense\) declares units 1000000, but its kernel \[\d+, \d+\] holds \d+$/,
     );
   });
+
+  it('refuses a bias that does not have one value per unit', async () => {
+    const json = JSON.parse(await readFile(join(DEMO, 'model.json'), 'utf8'));
+    const weights = (json.weightsManifest as { weights: { name: string; shape: number[] }[] }[]).flatMap((g) => g.weights);
+    const bias = weights.find((w) => w.name === 'dense2/bias');
+    if (bias === undefined) throw new Error('the demo has no dense2/bias');
+    bias.shape = [5, 2];
+    expect(() => checkLayerSizes(json.modelTopology, weights, 'model.json')).toThrow(
+      'model.json: layer "dense2" (Dense) declares units 10, but its bias has shape [5, 2] (expected [10], got [5, 2])',
+    );
+  });
 });

@@ -164,21 +164,21 @@ export function checkLayersTopology(topology: KerasModelTopology, file: string):
 }
 
 /** The config field that fixes a layer's kernel's last dimension, by Keras class. */
-const OUTPUT_FIELDS: Readonly<Record<string, { field: string; weight: string; axis: number }>> = {
-  Dense: { field: 'units', weight: 'kernel', axis: -1 },
-  Conv1D: { field: 'filters', weight: 'kernel', axis: -1 },
-  Conv2D: { field: 'filters', weight: 'kernel', axis: -1 },
-  Conv3D: { field: 'filters', weight: 'kernel', axis: -1 },
-  Conv2DTranspose: { field: 'filters', weight: 'kernel', axis: -2 },
-  Conv3DTranspose: { field: 'filters', weight: 'kernel', axis: -2 },
-  SeparableConv2D: { field: 'filters', weight: 'pointwise_kernel', axis: -1 },
+const OUTPUT_FIELDS: Readonly<Record<string, { field: string; weight: string; axis: number; bias?: true }>> = {
+  Dense: { field: 'units', weight: 'kernel', axis: -1, bias: true },
+  Conv1D: { field: 'filters', weight: 'kernel', axis: -1, bias: true },
+  Conv2D: { field: 'filters', weight: 'kernel', axis: -1, bias: true },
+  Conv3D: { field: 'filters', weight: 'kernel', axis: -1, bias: true },
+  Conv2DTranspose: { field: 'filters', weight: 'kernel', axis: -2, bias: true },
+  Conv3DTranspose: { field: 'filters', weight: 'kernel', axis: -2, bias: true },
+  SeparableConv2D: { field: 'filters', weight: 'pointwise_kernel', axis: -1, bias: true },
   DepthwiseConv2D: { field: 'depth_multiplier', weight: 'depthwise_kernel', axis: -1 },
   Embedding: { field: 'output_dim', weight: 'embeddings', axis: -1 },
 };
 
 /**
  * Checks every layer's size field (Dense `units`, Conv `filters`, Embedding `output_dim`, …)
- * against the shape of its stored kernel before tfjs builds the layer — a layer that claims more
+ * against the shape of its stored kernel (and bias) before tfjs builds the layer — a layer that claims more
  * units than its weights hold would otherwise allocate its full-size kernel first. Layers whose
  * kernel is not in the manifest are left to the shard checks.
  */
@@ -209,6 +209,15 @@ export function checkLayerSizes(topology: KerasModelTopology, weights: readonly 
             mismatchInMessage: true,
           });
         }
+      }
+      const bias = rule.bias && name !== undefined ? shapeOf(name, 'bias') : undefined;
+      if (bias && (bias.length !== 1 || bias[0] !== declared)) {
+        throw new ManifestError({
+          file,
+          message: `layer "${name}" (${String(node['class_name'])}) declares ${rule.field} ${JSON.stringify(declared)}, but its bias has shape [${bias.join(', ')}]`,
+          expected: `[${JSON.stringify(declared)}]`,
+          actual: `[${bias.join(', ')}]`,
+        });
       }
     }
     const layers = Array.isArray(config) ? config : isRecord(config) ? config['layers'] : undefined;

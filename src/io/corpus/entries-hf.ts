@@ -191,6 +191,23 @@ export function hfEntries(): CorpusEntry[] {
       'model.safetensors.index.json',
       /weight_map lists "model-00002-of-00002\.safetensors" but no such file was dropped/,
     ),
+    {
+      name: 'hf-proto-keys',
+      class: '__proto__/constructor keys',
+      kind: 'hf-transformer',
+      files: () => {
+        const files = llama();
+        const config = new TextDecoder()
+          .decode(files['config.json'])
+          .replace('{', '{"__proto__": {"lopperPolluted": true}, "constructor": {"prototype": {"lopperPolluted": true}},');
+        const safetensors = withSafetensorsHeader(files['model.safetensors'], (h) => {
+          h['__metadata__'] = { ...h['__metadata__'], constructor: 'x', ['__proto__']: 'y' };
+        });
+        return { ...files, 'config.json': text(config), 'model.safetensors': safetensors };
+      },
+      command: 'inspect',
+      expect: { kind: 'opens' },
+    },
     hfError('hf-config-invalid-json', 'invalid JSON', () => ({ ...llama(), 'config.json': text('{"model_type": "llama",') }), 'config.json', /is not valid JSON/),
     hfError(
       'hf-unknown-model-type',

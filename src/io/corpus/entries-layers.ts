@@ -101,6 +101,16 @@ export function layersEntries(): CorpusEntry[] {
       /layer "logits" \(Dense\) declares units 10, but its kernel \[10, 784\] holds 784/,
     ),
     modelError(
+      'layers-bias-mismatch',
+      'byte counts that do not add up',
+      () =>
+        editModel(sequential(), (m) => {
+          weight(m, 'conv2/bias').shape = [6];
+          weight(m, 'logits/bias').shape = [20];
+        }),
+      /layer "conv2" \(Conv2D\) declares filters 16, but its bias has shape \[6\] \(expected \[16\], got \[6\]\)/,
+    ),
+    modelError(
       'layers-zero-layers',
       'zero layers',
       () =>
@@ -169,7 +179,7 @@ export function layersEntries(): CorpusEntry[] {
       'byte counts that do not add up',
       () =>
         editModel(sequential(), (m) => {
-          weight(m, 'conv1/bias').shape = [9];
+          weight(m, 'conv1/kernel').shape = [3, 4, 1, 8];
         }),
       /need \d+ \(expected \d+ bytes, got \d+ bytes\)/,
     ),
