@@ -186,7 +186,8 @@ describe('lopper on a TF.js GraphModel (e2e/fixtures/graph-cnn)', () => {
     expect(printed.metrics.dense).toEqual({ divergence: 0, samples: 32 });
     expect(printed.metrics.pruned.divergence).toBeGreaterThan(0);
     const names = (await readdir(first)).sort();
-    expect(names).toEqual(['group1-shard1of1.bin', 'model.json', 'recipe.json']);
+    // Beside the model and its recipe: Model Explorer's node data with the planned sparsity.
+    expect(names).toEqual(['group1-shard1of1.bin', 'model.json', 'node-data.json', 'recipe.json']);
     const recipe = await readJson<{ criterion: string; model: { format: string }; dataHash: string }>(join(first, 'recipe.json'));
     expect(recipe).toMatchObject({ criterion: 'wanda', model: { format: 'graph-model' }, dataHash: 'synthetic:0:32' });
 
@@ -196,7 +197,9 @@ describe('lopper on a TF.js GraphModel (e2e/fixtures/graph-cnn)', () => {
     for (const name of names) expect(Buffer.compare(await readFile(join(first, name)), await readFile(join(second, name))), name).toBe(0);
 
     // Stock tf.loadGraphModel on the written files gives the outputs the pruned model gives.
-    const files = await Promise.all(names.filter((n) => n !== 'recipe.json').map(async (path) => ({ path, bytes: new Uint8Array(await readFile(join(first, path))) })));
+    const files = await Promise.all(
+      names.filter((n) => n !== 'recipe.json' && n !== 'node-data.json').map(async (path) => ({ path, bytes: new Uint8Array(await readFile(join(first, path))) })),
+    );
     const stock = await loadExport(files);
     const kind = await GraphModelPrunable.create(await openModel(await filesFromPath(first)));
     const input = kind.syntheticBatch(3, 7);

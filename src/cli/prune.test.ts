@@ -151,6 +151,8 @@ describe('lopper prune', () => {
       ],
       dense: 0.99,
       metric: 'accuracy',
+      criterion: 'magnitude',
+      granularity: 'unstructured',
     };
     await writeFile(sweepPath, JSON.stringify(sweep));
     const outDir = join(dir, 'sensitivity-f16');
@@ -164,7 +166,12 @@ describe('lopper prune', () => {
     const written = await PrunableModel.fromArtifacts((await opened(outDir)).artifacts);
     expect((await evaluate(written, digits, { latencyRuns: 0 })).loss).toBe(printed.metrics.pruned.loss);
     written.dispose();
-  });
+    // The labelled sweep goes beside the model as Distiller's CSV (top1 in percent), one row per unit and sparsity it holds.
+    const csv = (await readFile(join(outDir, 'sensitivity.csv'), 'utf8')).trim().split('\r\n');
+    expect(csv[0]).toBe('parameter,sparsity,top1,top5,loss');
+    expect(csv).toHaveLength(1 + 11);
+    expect(csv).toContain('conv1,0.5,50.0,,');
+  }, 60_000);
 
   it('shrinks channel groups with --granularity channels: a smaller model that reopens to the printed metrics, replayed bit for bit', async () => {
     const outDir = join(dir, 'channels');
@@ -248,6 +255,10 @@ describe('lopper prune', () => {
     const replayed = await prune([LLAMA, '--recipe', join(first, 'recipe.json'), '--out', second]);
     expect(replayed).toMatchObject({ sparsity: printed.sparsity, metrics: printed.metrics, dataHash: 'synthetic:0:3' });
     expect(Buffer.compare(await readFile(join(first, 'model.safetensors')), await readFile(join(second, 'model.safetensors')))).toBe(0);
+    // The plan as an llm-compressor recipe, for the full-size checkpoint on GPUs.
+    const yaml = await readFile(join(first, 'recipe.llm-compressor.yaml'), 'utf8');
+    expect(yaml).toMatch(/sparsity_stage:\s+sparsity_modifiers:\s+SparseGPTModifier:/);
+    expect(yaml).toMatch(/mask_structure: ["']0:0["']/);
   });
 
   it('runs the sensitivity sweep itself for a transformer on text (--allocation sensitivity without --sweep)', async () => {

@@ -13,6 +13,7 @@ import type { ExportFile } from '../io/export';
 import { isRecord } from '../io/input-file';
 import { checkRecipeWeights, parseRecipe, pickMetrics, planFromRecipe, recipeJson, type Recipe } from '../io/recipe';
 import { ModelSession, sweepCurves, type JobContext } from '../session/session';
+import type { SweepReport } from '../worker/protocol';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, openPath, warn, type Output } from './load';
@@ -181,11 +182,15 @@ async function dareStep(
 }
 
 /** The per-unit sparsities of the plan: N:M on every live unit, else the allocation over the live units (running the sensitivity sweep when it needs one). */
-async function allocateUnits(session: ModelSession, plan: PruningPlan, sweepPath: string | undefined): Promise<Record<string, number>> {
+async function allocateUnits(session: ModelSession, plan: PruningPlan, sweepPath: string | undefined): Promise<{ sparsity: Record<string, number>; sweep?: SweepReport }> {
   let curves: SensitivityCurves | undefined;
+  let report: SweepReport | undefined;
   if (plan.allocation === 'sensitivity' && !parseNMPattern(plan.granularity)) {
-    if (sweepPath !== undefined) curves = await readSweep(sweepPath);
-    else {
+    if (sweepPath !== undefined) {
+      curves = await readSweep(sweepPath);
+      const json = (await readJsonFile(sweepPath)) as Partial<SweepReport>;
+      if (typeof json.criterion === 'string' && typeof json.granularity === 'string') report = { ...(json as SweepReport), cancelled: false, skipped: json.skipped ?? [] };
+    } else {
       if (!session.dataSummary().labelled) throw new UsageError('--allocation sensitivity needs labelled --data (or text) to run its sweep on, or a saved sweep with --sweep F');
       const units = session.kind.prunable.liveUnits(plan.removed).map((unit) => unit.name);
       log(`sensitivity sweep of ${units.length} units × ${DEFAULT_SPARSITIES.length} sparsities`);
@@ -199,7 +204,7 @@ async function allocateUnits(session: ModelSession, plan: PruningPlan, sweepPath
   }
   const result = await session.allocate({ plan, allocate: true }, LOG_JOB, curves);
   if (result.note !== undefined) log(result.note);
-  return result.sparsity;
+  return { sparsity: result.sparsity, ...(report && { sweep: report }) };
 }
 
 /** The plan a recipe replays, with the data and model it was made with checked against these. */
@@ -238,7 +243,8 @@ function argsForRecipe(args: ParsedArgs, recipe: Recipe): ParsedArgs {
  */
 async function clearStaleExport(dir: string, files: readonly ExportFile[]): Promise<void> {
   const written = new Set(files.map((f) => f.path));
-  const stale = /^group\d+-shard\d+of\d+\.bin$|\.safetensors$|^model\.safetensors\.index\.json$|^(model|config|tokenizer|char-tokenizer)\.json$/;
+  const stale =
+    /^group\d+-shard\d+of\d+\.bin$|\.safetensors$|^model\.safetensors\.index\.json$|^(model|config|tokenizer|char-tokenizer|node-data|node-data\.sensitivity)\.json$|^recipe\.llm-compressor\.yaml$|^sensitivity\.csv$/;
   for (const name of await readdir(dir)) if (stale.test(name) && !written.has(name)) await rm(join(dir, name));
 }
 
@@ -269,6 +275,7 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
     if (recipe !== undefined) await checkRecipeWeights(recipe, session.opened, options.recipePath ?? 'recipe.json');
     const dense = await session.denseEvaluation();
     let plan: PruningPlan;
+    let sweep: SweepReport | undefined;
     if (recipe !== undefined) {
       plan = replayPlan(recipe, session, options.recipePath ?? 'recipe.json');
       checkGranularity(session, plan.granularity);
@@ -280,11 +287,14 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
       plan = { criterion, granularity, allocation, target, sparsity: {}, locked: [], removed: [], seed, dataHash: session.data.hash };
       if (options.dare !== undefined) plan.dare = await dareStep(session, options.dare, seed);
       if (options.removeSteps > 0) plan.removed = await removeSteps(session, options.removeSteps);
-      plan.sparsity = await allocateUnits(session, plan, options.sweepPath);
+      const allocated = await allocateUnits(session, plan, options.sweepPath);
+      plan.sparsity = allocated.sparsity;
+      sweep = allocated.sweep;
     }
-    const prepared = await session.prepareExport({ plan, float16: options.float16 }, LOG_JOB);
+    const prepared = await session.prepareExport({ plan, float16: options.float16, ...(sweep && { sweep }) }, LOG_JOB);
     for (const { unit, reason } of prepared.skipped) log(`${unit} left as it is: ${reason}`);
-    await writeExport(options.outDir, prepared.files, prepared.recipe);
+    for (const note of prepared.notes) log(note);
+    await writeExport(options.outDir, [...prepared.files, ...prepared.extras], prepared.recipe);
     const written = await openPath(options.outDir);
     const reloaded = await session.evaluateOpened(written);
     const check = checkExport(prepared.reference, reloaded);

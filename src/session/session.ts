@@ -19,6 +19,8 @@ import type { GroupPreview } from '../core/structure';
 import type { SweepCell as EngineCell, SweepMetric, SweepResult } from '../core/sweep/engine';
 import type { Evaluation } from '../core/types';
 import { ArchitectureMismatchError } from '../core/delta/dare';
+import { ecosystemExport } from '../io/ecosystem';
+import type { GraphDefNode } from '../io/ecosystem/types';
 import { exportZip, type ExportFile, type WeightValues } from '../io/export';
 import { openModel } from '../io/open';
 import { recipeFromPlan, type Recipe } from '../io/recipe';
@@ -82,6 +84,9 @@ export interface PreparedExport {
   params: number;
   /** Units the criterion left as they are, with the reason. */
   skipped: { unit: string; reason: string }[];
+  /** Files for other tools (llm-compressor, Model Explorer, Distiller) beside the model, and why any is missing. */
+  extras: ExportFile[];
+  notes: string[];
 }
 
 /** Bytes of the float32 weights, and of them gzipped (what unstructured zeros save on the wire). */
@@ -398,7 +403,16 @@ export class ModelSession {
     const recipe = recipeFromPlan({ ...plan, sparsity }, this.opened, { dense: await this.denseEvaluation(job), pruned: reference });
     const files = await write(recipe);
     throwIfCancelled(job);
-    return { files, recipe, reference, ...achieved };
+    const ecosystem = ecosystemExport({
+      format: this.opened.format,
+      modelName: this.opened.name,
+      units: this.kind.prunable.units().map(({ name, size, layer }) => ({ name, size, layer })),
+      plan: { ...plan, sparsity },
+      ...(request.sweep && { sweep: request.sweep }),
+      ...(plan.target > 0 && { sensitivityAt: plan.target }),
+      ...(this.opened.format === 'graph-model' && { graphNodes: (this.opened.artifacts.modelTopology as { node?: GraphDefNode[] }).node }),
+    });
+    return { files, recipe, reference, ...achieved, extras: ecosystem.files, notes: ecosystem.notes };
   }
 
   /** Zeros over the weights of the units that still compute with `removed` bypassed, `kernels` in place of the stored ones. */
@@ -415,13 +429,14 @@ export class ModelSession {
   /** The export as a zip; before it is handed over, the zip is opened again like a user's drop, evaluated, and checked against the in-app evaluation. */
   async exportModel(request: ExportRequest, job: JobContext): Promise<ExportResult> {
     const prepared = await this.prepareExport(request, job);
-    const zip = exportZip(prepared.files, prepared.recipe);
+    const zip = exportZip([...prepared.files, ...prepared.extras], prepared.recipe);
     job.progress('Checking the export', 2, 3);
     const reopened = await openModel([{ path: `${this.opened.name}-pruned.zip`, size: zip.length, bytes: async () => zip }]);
     return {
       fileName: `${this.opened.name}-pruned${request.float16 ? '-f16' : ''}.zip`,
       zip,
-      files: [...prepared.files.map((f) => f.path), 'recipe.json'],
+      files: [...prepared.files.map((f) => f.path), 'recipe.json', ...prepared.extras.map((f) => f.path)],
+      ...(prepared.notes.length > 0 && { notes: prepared.notes }),
       check: checkExport(prepared.reference, await this.evaluateOpened(reopened, job)),
     };
   }

@@ -187,9 +187,12 @@ export function setExportFloat16(float16: boolean): void {
  * reproduces the in-app evaluation first. A mismatch is reported, and nothing is returned to save.
  */
 export async function exportPlan(): Promise<{ fileName: string; zip: Uint8Array } | null> {
-  const { plan, exporting } = useLopper.getState();
+  const { plan, exporting, sweep } = useLopper.getState();
   useLopper.setState((s) => ({ exporting: { ...s.exporting, status: 'running', result: null } }));
-  const result = await runJob('Exporting', (signal, onProgress) => client.call('exportModel', { plan, float16: exporting.float16 }, { signal, onProgress }));
+  const report = sweep.report !== null && sweep.report.dataHash === plan.dataHash ? sweep.report : undefined;
+  const result = await runJob('Exporting', (signal, onProgress) =>
+    client.call('exportModel', { plan, float16: exporting.float16, ...(report && { sweep: report }) }, { signal, onProgress }),
+  );
   if (!result) {
     useLopper.setState((s) => ({ exporting: { ...s.exporting, status: 'failed' } }));
     return null;

@@ -206,12 +206,16 @@ export interface BaseModelInfo {
 export interface ExportRequest {
   plan: PruningPlan;
   float16: boolean;
+  /** The sensitivity sweep of this model and data, when one was run: the export adds its node data and Distiller CSV. */
+  sweep?: SweepReport;
 }
 
 export interface ExportResult {
   fileName: string;
   zip: Uint8Array;
   files: string[];
+  /** Why a file for other tools is missing or cannot reproduce the plan (DESIGN §6 "Exports for other tools"). */
+  notes?: string[];
   /** The export reloaded and evaluated against the in-app evaluation (of float16-rounded weights for a float16 export). */
   check: { metric: string; inApp: number; reloaded: number; difference: number; ok: boolean };
 }
