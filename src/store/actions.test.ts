@@ -184,7 +184,7 @@ async function doSomeWork(): Promise<void> {
 describe('jobs', () => {
   it('cancels a job by its id, not its label: two jobs with one label, the second cancelled', async () => {
     const started: number[] = [];
-    const hold = (signal: AbortSignal) => new Promise<string>((resolve, reject) => signal.addEventListener('abort', () => reject(new CancelledError())) && void resolve);
+    const hold = (signal: AbortSignal) => new Promise<string>((_resolve, reject) => signal.addEventListener('abort', () => reject(new CancelledError())));
     const first = runJob(
       'Same label',
       (signal) => Promise.race([hold(signal), until((s) => s.notice !== null).then(() => 'first ran on')]),
