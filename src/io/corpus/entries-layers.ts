@@ -41,6 +41,14 @@ function layer(model: ModelJson, name: string): Layer {
   return found;
 }
 
+/** The Sequential base with one weight's manifest shape replaced. */
+function reshaped(name: string, shape: unknown[]): () => FileMap {
+  return () =>
+    editModel(sequential(), (m) => {
+      weight(m, name).shape = shape;
+    });
+}
+
 /** The layer `from` and its weights renamed to `to`. */
 function renamed(files: FileMap, from: string, to: string): FileMap {
   return editModel(files, (m) => {
@@ -94,10 +102,7 @@ export function layersEntries(): CorpusEntry[] {
     modelError(
       'layers-kernel-transposed',
       'kernel stored transposed',
-      () =>
-        editModel(sequential(), (m) => {
-          weight(m, 'logits/kernel').shape = [10, 784];
-        }),
+      reshaped('logits/kernel', [10, 784]),
       /layer "logits" \(Dense\) declares units 10, but its kernel \[10, 784\] holds 784/,
     ),
     modelError(
@@ -174,40 +179,23 @@ export function layersEntries(): CorpusEntry[] {
       },
       /weightsManifest lists "group1-shard2of2\.bin" but no such file was dropped/,
     ),
-    modelError(
-      'layers-byte-count',
-      'byte counts that do not add up',
-      () =>
-        editModel(sequential(), (m) => {
-          weight(m, 'conv1/kernel').shape = [3, 4, 1, 8];
-        }),
-      /need \d+ \(expected \d+ bytes, got \d+ bytes\)/,
-    ),
+    modelError('layers-byte-count', 'byte counts that do not add up', reshaped('conv1/kernel', [3, 4, 1, 8]), /need \d+ \(expected \d+ bytes, got \d+ bytes\)/),
     modelError(
       'layers-negative-shape',
       'negative shape',
-      () =>
-        editModel(sequential(), (m) => {
-          weight(m, 'conv1/bias').shape = [-8];
-        }),
+      reshaped('conv1/bias', [-8]),
       /weight "conv1\/bias" has an invalid shape \(expected a list of non-negative integers, got \[-8\]\)/,
     ),
     modelError(
       'layers-fractional-shape',
       'non-integer shape',
-      () =>
-        editModel(sequential(), (m) => {
-          weight(m, 'conv1/bias').shape = [7.5];
-        }),
+      reshaped('conv1/bias', [7.5]),
       /weight "conv1\/bias" has an invalid shape \(expected a list of non-negative integers, got \[7\.5\]\)/,
     ),
     modelError(
       'layers-huge-shape',
       'huge shape',
-      () =>
-        editModel(sequential(), (m) => {
-          weight(m, 'conv1/bias').shape = [1e6, 1e6, 1e6];
-        }),
+      reshaped('conv1/bias', [1e6, 1e6, 1e6]),
       /weight "conv1\/bias" has shape \[1000000, 1000000, 1000000\], more elements than one weight can hold \(expected at most 2147483647 elements, got 1000000000000000000\)/,
     ),
     modelError(
