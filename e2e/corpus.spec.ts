@@ -38,7 +38,7 @@ const cliMessages = new Map<string, string>();
 
 test.beforeAll(async () => {
   test.setTimeout(120_000);
-  for (const entry of [...subset, byName('graph-html-names'), byName('zip-nested-3')]) writeEntry(ROOT, entry);
+  for (const entry of [...subset, byName('graph-html-names'), byName('zip-nested-3'), byName('layers-nan-weights')]) writeEntry(ROOT, entry);
   for (const entry of subset) cliMessages.set(entry.name, (await runCli(entry)).message);
 });
 
@@ -123,4 +123,16 @@ test('names with markup open as text, and a zip three levels deep opens as in th
   const opened = await waitIdle(page, (s) => s.model?.name === cli.name);
   expect(opened.error).toBeNull();
   expect(opened.model?.totalParams).toBe(cli.totalParams);
+});
+
+test('NaN and ±Infinity weights open with the warning the CLI gives', async ({ page }) => {
+  test.setTimeout(120_000);
+  const entry = byName('layers-nan-weights');
+  const cli = JSON.parse((await runCli(entry)).stdout) as { warnings: string[] };
+  expect(cli.warnings.length).toBeGreaterThan(0);
+  await openWorkbench(page);
+  await pick(page, entry);
+  const opened = await waitIdle(page, (s) => s.model?.name === entry.name);
+  expect(opened.error).toBeNull();
+  expect(opened.warnings).toEqual(expect.arrayContaining(cli.warnings));
 });
