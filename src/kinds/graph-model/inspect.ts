@@ -1,3 +1,4 @@
+import { inputNodeName } from '../../io/tfjs-graph';
 import type * as tf from '@tensorflow/tfjs';
 import type { LayerInfo } from '../../core/types';
 import { intListAttr, stringListAttr } from './attrs';
@@ -14,6 +15,22 @@ import { graphUnitLayout } from './layout';
  */
 
 const LEFT_OUT = new Set(['Const', 'Placeholder', 'NoOp']);
+
+/** The layer table's rows feeding each other: `from` → `to` by row name, for the page's structure view. */
+export function graphLayerEdges(graph: GraphIndex, units: readonly GraphUnit[]): { from: string; to: string }[] {
+  const unitByNode = new Map(units.map((unit) => [unit.node, unit.name]));
+  const rowName = (node: string): string | undefined => (graph.nodes.has(node) && !LEFT_OUT.has(graph.node(node).op) ? (unitByNode.get(node) ?? node) : undefined);
+  const edges: { from: string; to: string }[] = [];
+  for (const name of graph.order) {
+    const to = rowName(name);
+    if (to === undefined) continue;
+    for (const input of graph.dataInputs(name)) {
+      const from = rowName(inputNodeName(input));
+      if (from !== undefined && from !== to) edges.push({ from, to });
+    }
+  }
+  return edges;
+}
 const ELEMENTWISE = new Set(['BiasAdd', 'Add', 'AddV2', 'Sub', 'Mul', 'RealDiv', 'Div', 'Maximum', 'Minimum', 'SquaredDifference']);
 
 export interface GraphTotals {

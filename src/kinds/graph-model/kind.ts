@@ -39,6 +39,7 @@ class GraphKindModel implements KindModel {
       sparsity: totals.sparsity,
       layers: this.prunable.layers(zeros),
       inputs: this.prunable.inputSpecs(),
+      edges: this.prunable.layerEdges(),
     };
   }
 

@@ -5,7 +5,7 @@ import { inputNodeName, type GraphTopology } from '../../io/tfjs-graph';
 import type { OpenedModel } from '../../io/types';
 import { findUnits, GraphIndex, type GraphUnit } from './graph';
 import { graphInputSpecs, modelSignature, outputNames, syntheticInput, type GraphInputOptions, type GraphInputSpec } from './inputs';
-import { graphLayerTable, graphTotals, type GraphTotals } from './inspect';
+import { graphLayerEdges, graphLayerTable, graphTotals, type GraphTotals } from './inspect';
 import { graphUnitLayout, type GraphUnitLayout } from './layout';
 import { unitInputRows } from './patches';
 import { bypassTopology, residualCandidates, type ResidualCandidate } from './residual';
@@ -286,6 +286,11 @@ export class GraphModelPrunable implements Prunable {
   /** The layer table: one row per computing node (Consts and Placeholders left out), units named by their weight. */
   layers(zeros?: ReadonlyMap<string, number>): LayerInfo[] {
     return graphLayerTable(this.graph, this.unitList, this.source.artifacts.weightSpecs ?? [], (t) => this.probedShape(t), this.probeBatch, zeros);
+  }
+
+  /** Which rows of the layer table feed which (the graph's data edges between computing nodes). */
+  layerEdges(): { from: string; to: string }[] {
+    return graphLayerEdges(this.graph, this.unitList);
   }
 
   totals(zeros?: ReadonlyMap<string, number>): GraphTotals {

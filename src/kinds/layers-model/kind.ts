@@ -14,6 +14,7 @@ import { weightsOf, writeLayersModel, type WeightValues } from '../../io/export'
 import type { InputFile, OpenedModel } from '../../io/types';
 import { calibrationSlice, classCount, concatFloat32 as concat, datasetOf, sampleDataOf } from '../data';
 import type { KindChannels, KindDescription, KindModel, ModelKind } from '../kind';
+import { layerEdges } from './edges';
 import { LayersPrunable } from './prunable';
 
 /** A TF.js LayersModel (model.json + shards) built with tfjs-layers. */
@@ -57,7 +58,11 @@ class LayersKindModel implements KindModel {
   async describe(): Promise<KindDescription> {
     const { layers, totals } = await inspectModel(this.model);
     this.layers = layers;
-    return { inputShape: this.model.inputShape, outputShape: this.model.outputShape, ...totals, layers };
+    const edges = layerEdges(
+      this.opened.artifacts.modelTopology,
+      layers.map((l) => l.name),
+    );
+    return { inputShape: this.model.inputShape, outputShape: this.model.outputShape, ...totals, layers, edges };
   }
 
   async readData(file: InputFile): Promise<PipelineData> {

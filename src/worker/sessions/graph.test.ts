@@ -35,6 +35,10 @@ describe('a TF.js GraphModel through the worker API', () => {
     const rows = opened.model.layers.map((l) => l.name);
     for (const unit of opened.model.units) expect(rows).toContain(unit);
     expect(opened.model.removalCandidates).toEqual(['res']);
+    // The structure view's edges: the residual add is fed by its branch and by the skip path.
+    const edges = opened.model.edges ?? [];
+    expect(edges.filter((e) => e.to === 'res').length).toBe(2);
+    for (const edge of edges) expect(rows).toContain(edge.from);
     expect(opened.model.capabilities.delta).toBe(true);
     expect(opened.model.capabilities.unavailable['channels']).toMatch(/channel groups/);
     expect(opened.model.inputShape).toEqual([null, 6, 6, 2]);
