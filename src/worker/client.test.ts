@@ -56,7 +56,15 @@ class ManualTimers implements ClientTimers {
   }
 }
 
-const options: Partial<WatchdogOptions> = { heartbeatMs: 100, unresponsiveMs: 1000, startupMs: 5000, jobStallMs: 3000, maxRestarts: 2, restartWindowMs: 60_000 };
+const options: Partial<WatchdogOptions> = {
+  heartbeatMs: 100,
+  unresponsiveMs: 1000,
+  busyUnresponsiveMs: 2000,
+  startupMs: 5000,
+  jobStallMs: 3000,
+  maxRestarts: 2,
+  restartWindowMs: 60_000,
+};
 
 function setup(ready = true) {
   const workers: ScriptedWorker[] = [];
@@ -131,16 +139,27 @@ describe('WorkerClient', () => {
     timers.advance(2000);
     expect(workers).toHaveLength(1);
     workers[0].answerPings = false;
-    timers.advance(900);
+    timers.advance(1900);
     expect(workers).toHaveLength(1);
     timers.advance(300);
     expect(workers).toHaveLength(2);
     expect(workers[0].terminated).toBe(true);
     expect(restarts).toHaveLength(1);
-    expect(restarts[0]).toMatch(/stopped answering for 1\.\d s/);
+    expect(restarts[0]).toMatch(/stopped answering for 2\.\d s/);
     const error = await call.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkerCrashedError);
     expect((error as Error).message).toContain('stopped answering');
+  });
+
+  it('gives a worker that runs a job more time to answer than an idle one', async () => {
+    const { workers, timers, restarts, settle } = setup();
+    await settle();
+    workers[0].answerPings = false;
+    timers.advance(900);
+    expect(workers).toHaveLength(1);
+    timers.advance(300);
+    expect(workers).toHaveLength(2);
+    expect(restarts[0]).toMatch(/stopped answering for 1\.\d s/);
   });
 
   it("ignores what a replaced worker still says: a late result does not resolve the new worker's calls", async () => {
@@ -221,6 +240,18 @@ describe('Liveness', () => {
       if (t < 20_000) expect(live.check(t)).toBeNull();
     }
     expect(live.check(21_000)).toBe('it stopped answering for 11 s');
+  });
+
+  it('waits longer for an answer while calls are open', () => {
+    const live = new Liveness({ ...rules, busyUnresponsiveMs: 40_000 }, 0);
+    live.markReady(0);
+    for (let t = 1000; t <= 40_000; t += 1000) {
+      live.pinged(t, t);
+      expect(live.check(t, true)).toBeNull();
+    }
+    expect(live.check(41_000, true)).toBeNull();
+    expect(live.check(42_000, true)).toBe('it stopped answering for 41 s');
+    expect(live.check(43_000, false)).toBe('it stopped answering for 42 s');
   });
 
   it('does not judge after a gap in its own checks (a throttled tab, a sleeping machine)', () => {

@@ -51,8 +51,10 @@ export class WorkerStoppedError extends Error {
 export interface WatchdogOptions {
   /** How often the client pings the worker. */
   heartbeatMs: number;
-  /** A ping unanswered this long means the worker's thread is stuck or gone. */
+  /** A ping unanswered this long while no call is open means the worker's thread is stuck or gone. */
   unresponsiveMs: number;
+  /** The same while a call is open: a job's one synchronous step (a big model's kernel on a slow machine) may take this long. */
+  busyUnresponsiveMs: number;
   /** How long a new worker may take to load before it counts as dead. */
   startupMs: number;
   /** How long the running job may go without reaching a step boundary while the worker still answers. */
@@ -65,8 +67,9 @@ export interface WatchdogOptions {
 export const DEFAULT_WATCHDOG: WatchdogOptions = {
   heartbeatMs: 1000,
   unresponsiveMs: 30_000,
+  busyUnresponsiveMs: 180_000,
   startupMs: 60_000,
-  jobStallMs: 120_000,
+  jobStallMs: 360_000,
   maxRestarts: 3,
   restartWindowMs: 600_000,
 };
@@ -124,8 +127,8 @@ export class Liveness {
     }
   }
 
-  /** Why the worker counts as dead now, or null while it is fine. */
-  check(now: number): string | null {
+  /** Why the worker counts as dead now (`busy`: calls are open), or null while it is fine. */
+  check(now: number, busy = false): string | null {
     const late = now - this.lastCheck > Math.max(3 * this.options.heartbeatMs, this.options.unresponsiveMs / 2);
     this.lastCheck = now;
     if (late) {
@@ -136,7 +139,8 @@ export class Liveness {
       return null;
     }
     if (!this.ready) return now - this.createdAt > this.options.startupMs ? `it did not start within ${seconds(this.options.startupMs)}` : null;
-    if (this.oldestUnanswered !== null && now - this.oldestUnanswered > this.options.unresponsiveMs) {
+    const patience = busy ? Math.max(this.options.unresponsiveMs, this.options.busyUnresponsiveMs) : this.options.unresponsiveMs;
+    if (this.oldestUnanswered !== null && now - this.oldestUnanswered > patience) {
       return `it stopped answering for ${seconds(now - this.oldestUnanswered)}`;
     }
     if (this.running !== null && now - this.stepsSince > this.options.jobStallMs) {
@@ -259,7 +263,7 @@ export class WorkerClient implements ComputeClient {
   private beat(): void {
     if (this.stopped !== null) return;
     const now = this.timers.now();
-    const reason = this.liveness.check(now);
+    const reason = this.liveness.check(now, this.pending.size > 0);
     if (reason) {
       this.restart(reason);
       return;

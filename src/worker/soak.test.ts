@@ -69,9 +69,10 @@ describe('a long session in the worker', () => {
         const report = await api.sweep({ ...sweep, criterion: criteria[i % criteria.length], seed: i }, running);
         expect(report.values.flat().every((v) => v !== null)).toBe(true);
       } else if (kind === 'sweep-cancelled') {
-        const report = await api.sweep(sweep, cancelledAfter(3)).catch((error: unknown) => error);
+        const report = await api.sweep(sweep, cancelledAfter(3)).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
         cancelledSweeps += 1;
-        if (!(report instanceof Error)) expect(report.values.flat().some((v) => v === null)).toBe(true);
+        if (report instanceof Error) expect(report.name).toBe('CancelledError');
+        else expect(report.values.flat().some((v) => v === null)).toBe(true);
       } else if (kind === 'plan') {
         const request: PlanRequest = {
           plan: {
