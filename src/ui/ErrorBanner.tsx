@@ -27,10 +27,13 @@ function RecoveryNotice() {
         <span className="recovery-actions">
           {' '}
           Continue on{' '}
-          {others.map((name) => (
-            <button key={name} type="button" className="button small" data-testid="recovery-backend" data-backend={name} onClick={() => void continueOnBackend(name)}>
-              {name}
-            </button>
+          {others.map((name, i) => (
+            <span key={name}>
+              {i > 0 && ' '}
+              <button type="button" className="button small" data-testid="recovery-backend" data-backend={name} onClick={() => void continueOnBackend(name)}>
+                {name}
+              </button>
+            </span>
           ))}
         </span>
       )}
