@@ -87,6 +87,26 @@ async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config:
   return { bytes, config };
 }
 
+const BLOCK = /^(?:model\.layers|transformer\.h)\.(\d+)\./;
+
+/** The config's layer count against the blocks the weights hold, before every expected tensor is listed (10⁹ layers would never finish). */
+function checkBlockCount(config: TransformerConfig, tensors: ReadonlyMap<string, NamedTensor>, sources: ReadonlyMap<string, string>, files: readonly string[]): void {
+  let blocks = 0;
+  let last: string | undefined;
+  for (const name of tensors.keys()) {
+    const block = BLOCK.exec(name);
+    if (block !== null && Number(block[1]) + 1 > blocks) [blocks, last] = [Number(block[1]) + 1, name];
+  }
+  if (config.layers <= blocks) return;
+  const field = config.modelType === 'gpt2' ? 'n_layer' : 'num_hidden_layers';
+  throw new TransformerWeightsError({
+    file: (last && sources.get(last)) ?? listForMessage(files),
+    message: `holds ${blocks === 0 ? 'no blocks' : `blocks 0…${blocks - 1}`}, but config.json declares ${config.layers} (${field})`,
+    expected: `${config.layers} blocks`,
+    actual: `${blocks}`,
+  });
+}
+
 async function readWeights(files: readonly InputFile[], configFile: InputFile, config: TransformerConfig): Promise<{ tensors: Map<string, NamedTensor>; files: string[] }> {
   const folder = dirname(configFile.path);
   if (!hasSafetensorsBeside(files, configFile)) {
@@ -106,6 +126,7 @@ async function readWeights(files: readonly InputFile[], configFile: InputFile, c
     tensors.set(canonical, tensor);
     sources.set(canonical, checkpoint.sources.get(name) ?? configFile.path);
   }
+  checkBlockCount(config, tensors, sources, checkpoint.files);
   const problems = checkParameters(config, tensors);
   if (problems.length > 0) {
     const [first] = problems;
@@ -121,9 +142,7 @@ async function readWeights(files: readonly InputFile[], configFile: InputFile, c
       actual: first.actual,
     });
   }
-  const beyond = [...tensors.keys()]
-    .map((name) => ({ name, block: /^(?:model\.layers|transformer\.h)\.(\d+)\./.exec(name) }))
-    .find(({ block }) => block !== null && Number(block[1]) >= config.layers);
+  const beyond = [...tensors.keys()].map((name) => ({ name, block: BLOCK.exec(name) })).find(({ block }) => block !== null && Number(block[1]) >= config.layers);
   if (beyond !== undefined) {
     throw new TransformerWeightsError({
       file: sources.get(beyond.name) ?? listForMessage(checkpoint.files),

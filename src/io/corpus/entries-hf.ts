@@ -78,7 +78,41 @@ export function hfEntries(): CorpusEntry[] {
       'config with more layers than the weights',
       llamaWithLayers(3),
       'model.safetensors',
-      /has no tensor "model\.layers\.2\.[\w.]+", which config\.json \(llama\) needs/,
+      /holds blocks 0…1, but config\.json declares 3 \(num_hidden_layers\) \(expected 3 blocks, got 2\)/,
+    ),
+    hfError(
+      'hf-billion-layers',
+      'config with more layers than the weights',
+      llamaWithLayers(1e9),
+      'model.safetensors',
+      /holds blocks 0…1, but config\.json declares 1000000000 \(num_hidden_layers\) \(expected 1000000000 blocks, got 2\)/,
+    ),
+    hfError(
+      'hf-fractional-size',
+      'non-integer shape',
+      editConfig(LLAMA, (c) => {
+        c['intermediate_size'] = 64.5;
+      }),
+      'config.json',
+      /field "intermediate_size" is not a positive integer \(expected a positive integer, got 64\.5\)/,
+    ),
+    hfError(
+      'hf-negative-size',
+      'negative shape',
+      editConfig(LLAMA, (c) => {
+        c['hidden_size'] = -32;
+      }),
+      'config.json',
+      /field "hidden_size" is not a positive integer \(expected a positive integer, got -32\)/,
+    ),
+    hfError(
+      'hf-heads-do-not-divide',
+      'config sizes that do not fit together',
+      editConfig(LLAMA, (c) => {
+        c['num_attention_heads'] = 5;
+      }),
+      'config.json',
+      /field "num_key_value_heads" \(2\) does not divide num_attention_heads \(5\) \(expected a divisor of 5, got 2\)/,
     ),
     hfError(
       'hf-tokenizer-beyond-embedding',
