@@ -14,9 +14,10 @@ function editConfig(base: string, edit: (config: Record<string, unknown>) => voi
   return () => withJson(baseFiles(base), 'config.json', edit);
 }
 
-function llamaWithLayers(layers: number): () => FileMap {
+/** The LLaMA base with one config.json field set. */
+function llamaWith(field: string, value: unknown): () => FileMap {
   return editConfig(LLAMA, (c) => {
-    c['num_hidden_layers'] = layers;
+    c[field] = value;
   });
 }
 
@@ -68,7 +69,7 @@ export function hfEntries(): CorpusEntry[] {
     hfError(
       'hf-config-fewer-layers',
       'config with fewer layers than the weights',
-      llamaWithLayers(1),
+      llamaWith('num_hidden_layers', 1),
       'model.safetensors',
       /holds "model\.layers\.1\.[\w.]+", a block that config\.json \(1 layers\) does not have/,
       true,
@@ -76,41 +77,35 @@ export function hfEntries(): CorpusEntry[] {
     hfError(
       'hf-config-more-layers',
       'config with more layers than the weights',
-      llamaWithLayers(3),
+      llamaWith('num_hidden_layers', 3),
       'model.safetensors',
       /holds blocks 0…1, but config\.json declares 3 \(num_hidden_layers\) \(expected 3 blocks, got 2\)/,
     ),
     hfError(
       'hf-billion-layers',
       'config with more layers than the weights',
-      llamaWithLayers(1e9),
+      llamaWith('num_hidden_layers', 1e9),
       'model.safetensors',
       /holds blocks 0…1, but config\.json declares 1000000000 \(num_hidden_layers\) \(expected 1000000000 blocks, got 2\)/,
     ),
     hfError(
       'hf-fractional-size',
       'non-integer shape',
-      editConfig(LLAMA, (c) => {
-        c['intermediate_size'] = 64.5;
-      }),
+      llamaWith('intermediate_size', 64.5),
       'config.json',
       /field "intermediate_size" is not a positive integer \(expected a positive integer, got 64\.5\)/,
     ),
     hfError(
       'hf-negative-size',
       'negative shape',
-      editConfig(LLAMA, (c) => {
-        c['hidden_size'] = -32;
-      }),
+      llamaWith('hidden_size', -32),
       'config.json',
       /field "hidden_size" is not a positive integer \(expected a positive integer, got -32\)/,
     ),
     hfError(
       'hf-heads-do-not-divide',
       'config sizes that do not fit together',
-      editConfig(LLAMA, (c) => {
-        c['num_attention_heads'] = 5;
-      }),
+      llamaWith('num_attention_heads', 5),
       'config.json',
       /field "num_key_value_heads" \(2\) does not divide num_attention_heads \(5\) \(expected a divisor of 5, got 2\)/,
     ),
@@ -243,15 +238,7 @@ export function hfEntries(): CorpusEntry[] {
       expect: { kind: 'opens' },
     },
     hfError('hf-config-invalid-json', 'invalid JSON', () => ({ ...llama(), 'config.json': text('{"model_type": "llama",') }), 'config.json', /is not valid JSON/),
-    hfError(
-      'hf-unknown-model-type',
-      'unknown layer class',
-      editConfig(LLAMA, (c) => {
-        c['model_type'] = 'mamba';
-      }),
-      'config.json',
-      /mamba/,
-    ),
+    hfError('hf-unknown-model-type', 'unknown layer class', llamaWith('model_type', 'mamba'), 'config.json', /mamba/),
     hfError(
       'hf-tokenizer-invalid-json',
       'invalid JSON',
