@@ -45,7 +45,13 @@ class ScriptedCompute implements ComputeClient {
         this.sweeps.push(() => finish(sweepReport(config)));
         return;
       }
-      queueMicrotask(() => finish(this.answer(kind, args)));
+      queueMicrotask(() => {
+        try {
+          finish(this.answer(kind, args));
+        } catch (error) {
+          fail(error as Error);
+        }
+      });
     });
   }
 
@@ -332,6 +338,16 @@ describe('sessions', () => {
     const s = await idle((state) => state.model !== null);
     expect(s.plan.target).toBe(0);
     expect(s.planResult).toBeNull();
+  });
+
+  it('says so when the saved model does not open any more, and opens the demo instead', async () => {
+    const store = new MemoryStore();
+    store.sources = { model: { kind: 'files', files: [{ path: 'model.json', blob: new Blob(['{}']) }] }, data: null, base: null, backend: null };
+    await startApp('tiny-demo', store);
+    const s = await idle((state) => state.model !== null);
+    expect(compute.kinds()).toEqual(['init', 'openFiles', 'openDemo']);
+    expect(s.demoName).toBe('tiny-demo');
+    expect(s.error?.message).toBe('The saved session could not be reopened (the scripted worker has no answer for openFiles); the demo was opened instead.');
   });
 
   it('reports a full storage quota and goes on working; a later write that fits says saved again', async () => {

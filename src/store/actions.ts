@@ -191,7 +191,11 @@ export function startApp(defaultDemo: string, store: SessionStore | null = index
     if (restore) {
       const reopened = await runJob('Restoring the saved session', () => reopen(restore), false);
       if (reopened) applySavedWork(reopened, saved.work);
-      else await openDemo(defaultDemo);
+      else {
+        const why = useLopper.getState().error?.message ?? 'unknown error';
+        await openDemo(defaultDemo);
+        useLopper.setState({ error: { message: `The saved session could not be reopened (${why}); the demo was opened instead.` } });
+      }
     } else {
       await openDemo(wanted ?? defaultDemo);
     }
