@@ -6,21 +6,49 @@ import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { WeightValues } from '../../io/export';
 import type { InputFile, OpenedModel } from '../../io/types';
 import { concatFloat32, datasetOf, sampleDataOf } from '../data';
-import type { KindDescription, KindModel, ModelKind } from '../kind';
+import type { KindChannels, KindDescription, KindModel, ModelKind } from '../kind';
+import { shrinkGraphForPlan } from './channel-shrink';
+import { graphChannelGroups, graphGroupPreview, type GraphChannelGroup } from './channels';
 import { GRAPH_MODEL_CAPABILITIES, GraphModelPrunable } from './prunable';
 
 const firstLine = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0];
 
 /** A TF.js GraphModel (a converted SavedModel, TF Hub module or frozen graph). */
-class GraphKindModel implements KindModel {
+export class GraphKindModel implements KindModel {
   readonly key = 'graph-model' as const;
   readonly capabilities = GRAPH_MODEL_CAPABILITIES;
   readonly syntheticDefault = 32;
+  readonly channels: KindChannels;
+  private traced: GraphChannelGroup[] | undefined;
 
   constructor(
     readonly opened: OpenedModel,
     readonly prunable: GraphModelPrunable,
-  ) {}
+  ) {
+    this.channels = {
+      groups: () => this.channelGroups().map(graphGroupPreview),
+      shrink: (plan, batches) => shrinkGraphForPlan(this.prunable, this.channelGroups(), plan, batches),
+    };
+  }
+
+  /** The graph's channel dependency groups, traced once. */
+  channelGroups(): GraphChannelGroup[] {
+    this.traced ??= graphChannelGroups(
+      this.prunable.graph,
+      this.prunable.units().map((u) => this.prunable.unitDetails(u.name)),
+      {
+        shape: (tensor) => this.prunable.probedShape(tensor),
+        intValues: (name) => {
+          const tensor = this.prunable.constants().get(name);
+          return tensor === undefined || tensor.dtype !== 'int32' || tensor.size > 64 ? undefined : Array.from(tensor.dataSync());
+        },
+        constantShape: (name) => this.prunable.constants().get(name)?.shape,
+        outputs: this.prunable.outputNames(),
+        conditional: this.prunable.graph.conditionalNodes(),
+      },
+    );
+    return this.traced;
+  }
 
   async describe(): Promise<KindDescription> {
     const zeros = new Map<string, number>();

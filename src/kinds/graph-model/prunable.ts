@@ -16,13 +16,11 @@ import type { ExportFile, WeightValues } from '../../io/export/tfjs-layers-write
 /** What the page offers for a GraphModel (DESIGN §1). */
 export const GRAPH_MODEL_CAPABILITIES: KindCapabilities = {
   criteria: ['magnitude', 'wanda', 'sparsegpt', 'random'],
-  granularities: ['unstructured', '2:4', '4:8'],
+  granularities: ['unstructured', '2:4', '4:8', 'channels'],
   allocations: ['uniform', 'global', 'sensitivity', 'owl', 'ecoflap'],
   removal: true,
   delta: true,
-  unavailable: {
-    channels: 'GraphModels have no channel groups yet: their graphs are not traced for coupled weights',
-  },
+  unavailable: {},
 };
 
 /** Ops tfjs-converter runs only in `executeAsync` (control flow, dynamic shapes, hash tables). */
