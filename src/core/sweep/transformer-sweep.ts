@@ -88,7 +88,7 @@ class InputStatsCollector {
       return;
     }
     const norms = tf.keep(tf.tidy(() => input.square().sum(0)));
-    const gram = this.withGram ? tf.keep(tf.matMul(input, input, true, false)) : undefined;
+    const gram = this.withGram ? tf.keep(tf.tidy(() => tf.matMul(input.transpose(), input))) : undefined;
     this.pending.push({ owner: unit, norms, gram, rows: input.shape[0] });
   };
 
