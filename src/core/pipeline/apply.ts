@@ -57,8 +57,8 @@ function checkPlan(model: Prunable, plan: PruningPlan): void {
 /**
  * The plan's criterion on every unit whose planned sparsity is above 0, for every kind, in the
  * units' execution order (an N:M granularity prunes N/M whatever the value). Wanda and SparseGPT
- * read each unit's inputs on the calibration batches in the model with every earlier unit already
- * pruned and `plan.removed` bypassed (one pass per unit); magnitude and random need no data. The
+ * read the inputs of a block's units on the calibration batches in one pass, with every earlier
+ * block already pruned and `plan.removed` bypassed; magnitude and random need no data. The
  * model is not changed: `setKernel` the result, or pass it to `forward({kernels})`.
  */
 export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calibration: readonly tf.Tensor[] | undefined, options: PlanApplyOptions = {}): Promise<PlanKernels> {
@@ -73,38 +73,51 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
   }
   const bypass = plan.removed.length > 0 ? new Set(plan.removed) : undefined;
   const pruned = new Map<string, tf.Tensor>();
+  let index = 0;
   try {
-    for (const [index, unit] of units.entries()) {
+    for (const block of blocksOf(model, units)) {
       if (options.shouldStop?.()) {
         result.cancelled = true;
         break;
       }
-      const layout = prunableUnitLayout(model, unit.name, criterion, plan.granularity);
-      if (typeof layout === 'string') {
-        result.skipped.push({ unit: unit.name, reason: layout });
-        continue;
+      const layouts = new Map<string, Exclude<ReturnType<typeof prunableUnitLayout>, string>>();
+      for (const unit of block) {
+        const layout = prunableUnitLayout(model, unit.name, criterion, plan.granularity);
+        if (typeof layout === 'string') result.skipped.push({ unit: unit.name, reason: layout });
+        else layouts.set(unit.name, layout);
       }
       const stats =
-        criterion.needs === 'none' ? undefined : (await captureStats(model, calibration ?? [], new Set([unit.name]), criterion.needs, { kernels: pruned, bypass })).get(unit.name);
-      if (criterion.needs !== 'none' && stats === undefined) {
-        result.skipped.push({
-          unit: unit.name,
-          reason: `${criterion.key} needs the unit's calibration inputs, and none reached it (it is bypassed by the plan's removals, or sits in a branch the calibration data does not take)`,
+        criterion.needs === 'none' || layouts.size === 0
+          ? undefined
+          : await captureStats(model, calibration ?? [], new Set(layouts.keys()), criterion.needs, { kernels: pruned, bypass });
+      const done: { unit: (typeof units)[number]; kernel: Float32Array }[] = [];
+      for (const unit of block) {
+        const layout = layouts.get(unit.name);
+        if (layout === undefined) continue;
+        const unitStats = stats?.get(unit.name);
+        if (criterion.needs !== 'none' && unitStats === undefined) {
+          result.skipped.push({
+            unit: unit.name,
+            reason: `${criterion.key} needs the unit's calibration inputs, and none reached it (it is bypassed by the plan's removals, or sits in a branch the calibration data does not take)`,
+          });
+          continue;
+        }
+        const { values } = criterion.prune({
+          kind: layout.kind,
+          matrix: kernelToMatrix(layout, await readKernel(model, unit.name)),
+          sparsity: pattern ? pattern.n / pattern.m : plan.sparsity[unit.name],
+          granularity: plan.granularity,
+          stats: unitStats,
+          seed: plan.seed,
         });
-        continue;
+        done.push({ unit, kernel: matrixToKernel(layout, values) });
       }
-      const { values } = criterion.prune({
-        kind: layout.kind,
-        matrix: kernelToMatrix(layout, await readKernel(model, unit.name)),
-        sparsity: pattern ? pattern.n / pattern.m : plan.sparsity[unit.name],
-        granularity: plan.granularity,
-        stats,
-        seed: plan.seed,
-      });
-      const kernel = matrixToKernel(layout, values);
-      result.kernels.set(unit.name, kernel);
-      if (criterion.needs !== 'none') pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
-      options.onUnit?.({ unit: unit.name, index, total: units.length });
+      for (const { unit, kernel } of done) {
+        result.kernels.set(unit.name, kernel);
+        if (criterion.needs !== 'none') pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
+        options.onUnit?.({ unit: unit.name, index, total: units.length });
+        index += 1;
+      }
       await yieldToEventLoop();
     }
   } finally {
@@ -116,6 +129,23 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
   result.sparsity = achieved.sparsity;
   result.overall = achieved.overall;
   return result;
+}
+
+/**
+ * The units in runs of one block each (`Prunable.blockOf`: a transformer block; every unit its own
+ * block where the kind has none), in execution order: the statistics of a block's units come from
+ * one pass with every earlier block pruned, as the Wanda and SparseGPT reference code does it.
+ */
+function blocksOf<T extends { name: string }>(model: Prunable, units: readonly T[]): T[][] {
+  const blocks: T[][] = [];
+  let current: string | undefined;
+  for (const unit of units) {
+    const block = model.blockOf?.(unit.name) ?? unit.name;
+    if (block !== current || blocks.length === 0) blocks.push([]);
+    current = block;
+    blocks[blocks.length - 1].push(unit);
+  }
+  return blocks;
 }
 
 /** Runs `work` with kernels as float32 tensors of their units' stored shapes, disposing them after. */
