@@ -114,6 +114,20 @@ test('the demo: bounded views, a structure view that selects, arrow keys in tabs
   await page.keyboard.press('ArrowDown');
   await expect(page.getByRole('button', { name: 'pool1', exact: true })).toBeFocused();
 
+  // The unit table too: ↑/↓ move between a group's row and its units' sliders, ← folds a group.
+  await showView(page, 'Plan');
+  const toggle = page.locator('[data-testid="unit-group"][data-group="conv"] button[aria-expanded]');
+  await toggle.focus();
+  await page.keyboard.press('ArrowDown');
+  expect(await focusedAttribute(page, 'data-layer')).toBe('conv1');
+  await page.keyboard.press('ArrowUp');
+  await expect(toggle).toBeFocused();
+  await page.keyboard.press('ArrowLeft');
+  await expect(toggle).toHaveAttribute('aria-expanded', 'false');
+  await expect(page.locator('[data-testid="layer-sparsity"][data-layer="conv1"]')).toHaveCount(0);
+  await page.keyboard.press('ArrowRight');
+  await expect(page.locator('[data-testid="layer-sparsity"][data-layer="conv1"]')).toHaveCount(1);
+
   // The heatmap: one Tab stop, arrow keys between cells, Enter pins the unit and shows it can be released.
   await showView(page, 'Sensitivity');
   await page.getByTestId('sweep-run').click();

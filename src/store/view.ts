@@ -125,11 +125,10 @@ export function headlineOf(e: LopperState['evaluation']): EvaluationPoint | null
   return null;
 }
 
-/** Every measured plan adds a point; a new model or data starts the line again. */
+/** Every measured plan adds a point; new data starts the line again, a new model also clears the search, filters and folds. */
 useLopper.subscribe((state, previous) => {
-  if (state.model !== previous.model || state.data !== previous.data) {
-    useView.setState({ recent: [], collapsed: [] });
-  }
+  if (state.model !== previous.model) useView.setState({ search: '', filters: noFilters(), collapsed: [] });
+  if (state.model !== previous.model || state.data !== previous.data) useView.setState({ recent: [] });
   if (state.planResult && state.planResult !== previous.planResult) {
     const point = headlineOf(state.planResult.evaluation);
     if (point) useView.setState((s) => ({ recent: [...s.recent.filter((p) => p.metric === point.metric), point].slice(-RECENT_LIMIT) }));

@@ -123,7 +123,7 @@ export function StructureView() {
   const host = useChart(renderSelectable, chartData);
   if (!model) return null;
   const note = overlayValues(overlay, model, plan, sweep, removal, overlaySparsity, () => 0).note;
-  const kind = chartData?.layout === 'grid' ? 'blocks × sublayers' : model.edges && model.edges.length > 0 ? 'layer graph' : 'layers in order (the worker sent no edges)';
+  const kind = chartData?.layout === 'grid' ? 'blocks × sublayers' : model.edges && model.edges.length > 0 ? 'layer graph' : 'layers in order';
   return (
     <section className="panel structure" aria-labelledby="structure-title">
       <h2 id="structure-title">Structure</h2>
