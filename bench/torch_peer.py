@@ -65,7 +65,8 @@ def perplexity(ids, context):
 
 
 def unit_inputs(cfg, w, ids, units):
-    """GPT-2 only: the input rows of each unit in `units` during a dense forward over `ids` [B, T]."""
+    """GPT-2 only: the input rows of each unit in `units` during a whole dense forward over `ids` [B, T]
+    (logits included, as Lopper's statistics pass computes them)."""
     p, width, heads, eps = "transformer.", cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
     length = ids.shape[1]
     h = w[p + "wte.weight"][ids] + w[p + "wpe.weight"][:length][None]
@@ -85,8 +86,8 @@ def unit_inputs(cfg, w, ids, units):
         x = ref.gelu_tanh(x @ w[b + "mlp.c_fc.weight"] + w[b + "mlp.c_fc.bias"])
         seen[b + "mlp.c_proj"] = x
         h = h + x @ w[b + "mlp.c_proj.weight"] + w[b + "mlp.c_proj.bias"]
-        if all(u in seen for u in units):
-            break
+    h = F.layer_norm(h, (width,), w[p + "ln_f.weight"], w[p + "ln_f.bias"], eps)
+    (h @ w[p + "wte.weight"].T).sum().item()
     return {u: seen[u].reshape(-1, seen[u].shape[-1]) for u in units}
 
 

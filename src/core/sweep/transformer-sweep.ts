@@ -280,16 +280,16 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
   const groupOf = new Map(groups.flatMap((group, g) => group.map((unit) => [unit.name, g] as const)));
   const batches = plan.map(({ ids: values, shape }) => tf.tensor2d(values, shape, 'int32'));
   const dense: tf.Tensor3D[] = [];
-  const cache = new ResidualCache(options.cached === false ? [] : swept.map((unit) => model.residualStep(unit.name)));
+  const cache = new ResidualCache(model, options.cached === false ? [] : swept.map((unit) => unit.name));
   let stats = new Map<string, CalibrationStats>();
   let loadedGroup = -1;
 
-  /** The metric with `kernels` in place for a unit that starts at residual step `step`; `undefined` when stopped between batches. */
-  const evaluate = async (kernels: ReadonlyMap<string, tf.Tensor>, step: number): Promise<number | undefined> => {
+  /** The metric with `kernels` in place for a cell of `unit`; `undefined` when stopped between batches. */
+  const evaluate = async (kernels: ReadonlyMap<string, tf.Tensor>, unit: string): Promise<number | undefined> => {
     const sum: MetricSum = { total: 0, count: 0 };
     for (const [b, ids] of batches.entries()) {
       if (shouldStop?.()) return undefined;
-      const values = tf.tidy(() => batchMetric(metric, cache.run(model, b, ids, step, { kernels }), ids, dense[b]));
+      const values = tf.tidy(() => batchMetric(metric, cache.run(model, b, ids, unit, { kernels }), ids, dense[b]));
       await addMetric(sum, metric, values, ids);
       if (b + 1 < batches.length) await yieldToEventLoop();
     }
@@ -308,7 +308,7 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
     for (const [b, ids] of batches.entries()) {
       if (shouldStop?.()) return false;
       let values: tf.Tensor | undefined;
-      const run = (forward: TransformerForwardOptions): tf.Tensor3D => (first ? cache.capture(model, b, ids, forward) : cache.run(model, b, ids, from, forward));
+      const run = (forward: TransformerForwardOptions): tf.Tensor3D => (first ? cache.capture(model, b, ids, forward) : cache.runFrom(model, b, ids, from, forward));
       await passCapturing(run, collector, (logits) => {
         if (first && metric === 'loss') values = tf.tidy(() => batchMetric(metric, logits, ids, undefined));
         if (first && metric !== 'loss') dense.push(logits);
@@ -357,7 +357,7 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
         const kernel = tf.tensor2d(matrixToKernel(target, pruned.values), [unit.shape[0], unit.shape[1]], 'float32');
         let value: number | undefined;
         try {
-          value = await evaluate(new Map([[unit.name, kernel]]), model.residualStep(unit.name));
+          value = await evaluate(new Map([[unit.name, kernel]]), unit.name);
         } finally {
           kernel.dispose();
         }
@@ -375,41 +375,68 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
 
 /**
  * The dense residual stream of each calibration batch at the steps where swept sublayers start
- * (`TransformerModel.onResidual`), captured during the first dense pass, so that a cell runs only from
- * its pruned projection's sublayer on. With no steps it holds nothing and every run is a whole forward pass.
+ * (`TransformerModel.onResidual`), and the inputs of the swept output projections, captured during the
+ * first dense pass, so that a cell runs only from its pruned projection's sublayer on (from the
+ * projection itself for an output projection). With no units it holds nothing and every run is a whole
+ * forward pass.
  */
 class ResidualCache {
-  private readonly steps: Set<number>;
+  private readonly steps = new Set<number>();
+  private readonly outputs = new Set<string>();
   private readonly states: Map<number, tf.Tensor3D>[] = [];
+  private readonly inputs: Map<string, tf.Tensor2D>[] = [];
 
-  constructor(steps: readonly number[]) {
-    this.steps = new Set(steps.filter((step) => step > 0));
+  constructor(model: TransformerModel, units: readonly string[]) {
+    for (const unit of units) {
+      const step = model.residualStep(unit);
+      if (model.isOutputProjection(unit)) {
+        this.outputs.add(unit);
+        this.steps.add(step);
+      } else if (step > 0) this.steps.add(step);
+    }
   }
 
-  /** A dense pass over batch `b` that keeps its residual stream at the cached steps. */
+  /** A dense pass over batch `b` that keeps its residual stream at the cached steps and the cached units' inputs. */
   capture(model: TransformerModel, b: number, ids: tf.Tensor2D, options: TransformerForwardOptions): tf.Tensor3D {
     const kept = new Map<number, tf.Tensor3D>();
+    const inputs = new Map<string, tf.Tensor2D>();
     try {
       const onResidual = (step: number, hidden: tf.Tensor3D): void => {
         if (this.steps.has(step)) kept.set(step, tf.keep(hidden.clone()));
       };
-      const logits = model.forward(ids, this.steps.size > 0 ? { ...options, onResidual } : options);
+      const onUnitInput = (unit: string, input: tf.Tensor2D): void => {
+        options.onUnitInput?.(unit, input);
+        if (this.outputs.has(unit)) inputs.set(unit, tf.keep(input.clone()));
+      };
+      const logits = model.forward(ids, this.steps.size > 0 ? { ...options, onResidual, onUnitInput } : options);
       this.states[b] = kept;
+      this.inputs[b] = inputs;
       return logits;
     } catch (error) {
-      tf.dispose([...kept.values()]);
+      tf.dispose([...kept.values(), ...inputs.values()]);
       throw error;
     }
   }
 
-  /** Logits of batch `b` with `options`, from residual step `step` when it is cached (the same values as a whole pass). */
-  run(model: TransformerModel, b: number, ids: tf.Tensor2D, step: number, options: TransformerForwardOptions): tf.Tensor3D {
+  /** Logits of batch `b` with `options` for a cell of `unit`, from what is cached (the same values as a whole pass). */
+  run(model: TransformerModel, b: number, ids: tf.Tensor2D, unit: string, options: TransformerForwardOptions): tf.Tensor3D {
+    const step = model.residualStep(unit);
+    const state = this.states[b]?.get(step);
+    const input = this.inputs[b]?.get(unit);
+    if (state !== undefined && input !== undefined) return model.forwardFromUnit(unit, state, input, options);
+    return this.runFrom(model, b, ids, step, options);
+  }
+
+  /** Logits of batch `b` with `options`, from residual step `step` when it is cached. */
+  runFrom(model: TransformerModel, b: number, ids: tf.Tensor2D, step: number, options: TransformerForwardOptions): tf.Tensor3D {
     const state = this.states[b]?.get(step);
     return state === undefined ? model.forward(ids, options) : model.forwardFrom(step, state, options);
   }
 
   dispose(): void {
     for (const states of this.states) tf.dispose([...(states?.values() ?? [])]);
+    for (const inputs of this.inputs) tf.dispose([...(inputs?.values() ?? [])]);
     this.states.length = 0;
+    this.inputs.length = 0;
   }
 }

@@ -242,7 +242,12 @@ describe('TransformerModel.forwardFrom', () => {
     const kernel = tf.tidy(() => model.getKernel(unit).mul(0.5));
     const options = { kernels: new Map([[unit, kernel]]), bypass: new Set([model.removalCandidates()[1]]) };
     const states: tf.Tensor3D[] = [];
-    const whole = model.forward(ids, { ...options, onResidual: (_, hidden) => void states.push(tf.keep(hidden.clone())) });
+    const inputs = new Map<string, tf.Tensor2D>();
+    const whole = model.forward(ids, {
+      ...options,
+      onResidual: (_, hidden) => void states.push(tf.keep(hidden.clone())),
+      onUnitInput: (name, input) => void inputs.set(name, tf.keep(input.clone())),
+    });
     expect(states).toHaveLength(2 * model.config.layers + 1);
     const before = tf.memory().numTensors;
     for (const [step, hidden] of states.entries()) {
@@ -250,11 +255,19 @@ describe('TransformerModel.forwardFrom', () => {
       expect(maxDifference(resumed, whole)).toBe(0);
       resumed.dispose();
     }
+    const outputs = model.units().filter((u) => model.isOutputProjection(u.name) && inputs.has(u.name));
+    expect(outputs).toHaveLength(2 * model.config.layers - 1);
+    for (const { name } of outputs) {
+      const resumed = model.forwardFromUnit(name, states[model.residualStep(name)], inputs.get(name)!, options);
+      expect(maxDifference(resumed, whole)).toBe(0);
+      resumed.dispose();
+    }
+    expect(() => model.forwardFromUnit(model.units()[0].name, states[0], inputs.get(model.units()[0].name)!)).toThrow(/not the output projection/);
     expect(tf.memory().numTensors).toBe(before);
     expect(model.residualStep(unit)).toBe(2 * model.config.layers - 1);
     expect(model.residualStep(model.removalCandidates()[2])).toBe(2);
     expect(() => model.forwardFrom(2 * model.config.layers + 1, states[0])).toThrow(/outside 0…/);
-    tf.dispose([ids, kernel, whole, ...states]);
+    tf.dispose([ids, kernel, whole, ...states, ...inputs.values()]);
     model.dispose();
   });
 });

@@ -274,6 +274,36 @@ export class TransformerModel {
     return tf.tidy(() => this.run(hidden.reshape([batch * length, width]), step, batch, length, options));
   }
 
+  /**
+   * Logits from inside a sublayer: `hidden [batch, seq, d]` is the residual stream entering the sublayer of
+   * `unit`, its output projection (o_proj, attn.c_proj, down_proj, mlp.c_proj), and `input` that unit's
+   * input rows `[batch·seq, in]` as a pass computed them. Runs the unit (with `options.kernels`), adds it to
+   * the residual stream and goes on after the sublayer: the same logits as `forwardFrom` at the sublayer's
+   * step when `input` is what the sublayer computes from `hidden`.
+   */
+  forwardFromUnit(unit: string, hidden: tf.Tensor3D, input: tf.Tensor2D, options: TransformerForwardOptions = {}): tf.Tensor3D {
+    const { sublayer, inputs } = this.projection(unit).spec;
+    if (!this.isOutputProjection(unit)) throw new Error(`${unit} is not the output projection of ${sublayer}`);
+    const [batch, length, width] = hidden.shape;
+    if (input.shape[0] !== batch * length || input.shape[1] !== inputs) {
+      throw new Error(`input of ${unit}: expected [${batch * length}, ${inputs}], received [${input.shape.join(', ')}]`);
+    }
+    this.checkPass(length, options);
+    const step = this.residualStep(unit);
+    return tf.tidy(() => {
+      const residual = hidden.reshape([batch * length, width]) as tf.Tensor2D;
+      const next = options.bypass?.has(sublayer) ? residual : residual.add(this.linear(input, unit, options));
+      return this.run(next as tf.Tensor2D, step + 1, batch, length, options);
+    });
+  }
+
+  /** Whether a unit is the last projection of its sublayer (the one whose output joins the residual stream). */
+  isOutputProjection(unit: string): boolean {
+    const { sublayer } = this.projection(unit).spec;
+    const inSublayer = [...this.projections.keys()].filter((name) => this.projections.get(name)?.spec.sublayer === sublayer);
+    return inSublayer[inSublayer.length - 1] === unit;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
