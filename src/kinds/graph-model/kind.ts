@@ -1,3 +1,5 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { PruningPlan } from '../../core/plan';
 import { readKernel } from '../../core/model/kernels';
 import { syntheticSamples, type PipelineData, type SampleData } from '../../core/pipeline/data';
 import { prunableRemovalTarget } from '../../core/pipeline/removal';
@@ -7,7 +9,7 @@ import type { WeightValues } from '../../io/export';
 import type { InputFile, OpenedModel } from '../../io/types';
 import { concatFloat32, datasetOf, sampleDataOf } from '../data';
 import type { KindChannels, KindDescription, KindModel, ModelKind } from '../kind';
-import { shrinkGraphForPlan } from './channel-shrink';
+import { shrinkGraphForPlan, type GraphShrink } from './channel-shrink';
 import { graphChannelGroups, graphGroupPreview, type GraphChannelGroup } from './channels';
 import { GRAPH_MODEL_CAPABILITIES, GraphModelPrunable } from './prunable';
 
@@ -18,7 +20,7 @@ export class GraphKindModel implements KindModel {
   readonly key = 'graph-model' as const;
   readonly capabilities = GRAPH_MODEL_CAPABILITIES;
   readonly syntheticDefault = 32;
-  readonly channels: KindChannels;
+  readonly channels: Omit<KindChannels, 'shrink'> & { shrink(plan: PruningPlan, batches: readonly tf.Tensor[]): Promise<GraphShrink> };
   private traced: GraphChannelGroup[] | undefined;
 
   constructor(
