@@ -107,20 +107,45 @@ test('a worker that closes itself mid-sweep is noticed and restarted; data, plan
   await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
 });
 
-test('a worker whose thread hangs in a kernel mid-plan is restarted and the new plan is measured there', async ({ page }) => {
+for (const [fault, how] of [
+  ['hang', 'whose thread hangs in a kernel'],
+  ['close', 'that closes itself'],
+] as const) {
+  test(`a worker ${how} mid-plan is restarted and the new plan is measured there`, async ({ page }) => {
+    test.setTimeout(300_000);
+    const { before } = await doSomeWork(page);
+    await stageFault(page, fault);
+    await setRange(page, 'global-sparsity', 0.8);
+    await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+    await expect(page.getByTestId('recovery-notice')).toContainText('stopped answering');
+    const after = await waitIdle(page, (s) => s.plan.target === 0.8 && (s.sparsity ?? 0) > 0.75 && s.evaluation?.samples === 600);
+    expect(after.evaluation?.accuracy).not.toBe(before.evaluation?.accuracy);
+    await showView(page, 'Plan');
+    await page.getByTestId('plan-undo').click();
+    const undone = await waitIdle(page, (s) => s.plan.target === 0.7);
+    expect(undone.evaluation?.accuracy).toBeCloseTo(before.evaluation?.accuracy ?? NaN, 9);
+    await expect(page.getByTestId('snapshot-table')).toContainText('half');
+  });
+}
+
+test('a plan evaluation that throws fails with its message; the plan, its history and the worker stay', async ({ page }) => {
   test.setTimeout(300_000);
   const { before } = await doSomeWork(page);
-  await stageFault(page, 'hang');
+  await stageFault(page, 'throw');
   await setRange(page, 'global-sparsity', 0.8);
-  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
-  await expect(page.getByTestId('recovery-notice')).toContainText('stopped answering');
-  const after = await waitIdle(page, (s) => s.plan.target === 0.8 && (s.sparsity ?? 0) > 0.75 && s.evaluation?.samples === 600);
-  expect(after.evaluation?.accuracy).not.toBe(before.evaluation?.accuracy);
+  await expect(page.getByTestId('error-message')).toContainText('A fault staged for testing failed this job', { timeout: 120_000 });
+  const failed = await waitIdle(page, (s) => s.plan.target === 0.8);
+  expect(failed.model?.name).toBe('digits-cnn');
+  await setRange(page, 'global-sparsity', 0.75);
+  const next = await waitIdle(page, (s) => s.plan.target === 0.75 && (s.sparsity ?? 0) > 0.7);
+  expect(next.evaluation?.samples).toBe(600);
   await showView(page, 'Plan');
+  await page.getByTestId('plan-undo').click();
   await page.getByTestId('plan-undo').click();
   const undone = await waitIdle(page, (s) => s.plan.target === 0.7);
   expect(undone.evaluation?.accuracy).toBeCloseTo(before.evaluation?.accuracy ?? NaN, 9);
-  await expect(page.getByTestId('snapshot-table')).toContainText('half');
+  expect(undone.workerTensors).toBe(before.workerTensors);
+  await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
 });
 
 test('a worker whose isolate is terminated mid-sweep is restarted by the job watchdog', async ({ page, browser }) => {
