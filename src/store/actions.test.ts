@@ -22,9 +22,12 @@ class ScriptedCompute implements ComputeClient {
   backend: 'wasm' | 'cpu' = 'wasm';
   onTensorCount?: (count: number) => void;
   onRestart?: (reason: string) => void;
+  onStopped?: (reason: string) => void;
+  stopped = false;
 
   call<K extends RequestKind>(kind: K, args: Requests[K]['args'], options: CallOptions = {}): Promise<Requests[K]['result']> {
     this.calls.push({ kind, args });
+    if (this.stopped) return Promise.reject(new Error('the worker is stopped'));
     return new Promise((resolve, reject) => {
       const fail = (error: Error) => {
         this.open.delete(fail);
@@ -64,6 +67,17 @@ class ScriptedCompute implements ComputeClient {
     for (const fail of [...this.open]) fail(new WorkerCrashedError(reason));
     this.sweeps = [];
     this.onRestart?.(reason);
+  }
+
+  /** The worker kept dying: the client stopped restarting it. */
+  stop(reason: string): void {
+    for (const fail of [...this.open]) fail(new WorkerCrashedError(reason));
+    this.stopped = true;
+    this.onStopped?.(reason);
+  }
+
+  revive(): void {
+    this.stopped = false;
   }
 
   kinds(): RequestKind[] {
@@ -282,6 +296,20 @@ describe('after the worker restarts', () => {
     const after = await idle((s) => s.backend?.name === 'cpu' && s.planResult !== null);
     expect(compute.kinds().slice(-2)).toEqual(['setBackend', 'evaluatePlan']);
     expect(after.evaluation?.accuracy).toBeCloseTo(0.55, 12);
+  });
+  it('says when the worker keeps stopping, and starts it anew on the backend the user picks', async () => {
+    await doSomeWork();
+    const before = useLopper.getState();
+    compute.stop('out of memory');
+    expect(useLopper.getState().recovery?.status).toBe('stopped');
+    const from = compute.calls.length;
+    await continueOnBackend('cpu');
+    const after = await idle((s) => s.recovery?.status === 'restored' && s.planResult?.overall === 0.8);
+    expect(compute.kinds().slice(from)).toEqual(['init', 'openDemo', 'openDataset', 'evaluatePlan']);
+    expect(compute.calls[from].args).toEqual({ backend: 'cpu' });
+    expect(after.backend?.name).toBe('cpu');
+    expect(after.plan).toEqual(before.plan);
+    expect(after.snapshots).toEqual(before.snapshots);
   });
 });
 

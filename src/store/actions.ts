@@ -25,12 +25,10 @@ function watchdogSeconds(): number | undefined {
 
 function createWorkerClient(): ComputeClient {
   const seconds = watchdogSeconds();
-  const worker = new WorkerClient(
+  return new WorkerClient(
     () => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }),
     seconds ? { unresponsiveMs: seconds * 1000, busyUnresponsiveMs: 2 * seconds * 1000, jobStallMs: 2 * seconds * 1000 } : {},
   );
-  worker.onStopped = (reason) => workerStopped(reason);
-  return worker;
 }
 
 let compute: ComputeClient | null = null;
@@ -43,6 +41,7 @@ export function setComputeClient(next: ComputeClient): void {
   compute = next;
   next.onTensorCount = (count) => useLopper.setState({ workerTensors: count });
   next.onRestart = (reason) => void recoverAfterRestart(reason);
+  next.onStopped = (reason) => workerStopped(reason);
   forgetSources();
 }
 
@@ -457,7 +456,7 @@ function workerStopped(reason: string): void {
 /** Continues on `backend` after a restart: a new worker if the old one was left stopped, else a backend switch. */
 export async function continueOnBackend(backend: BackendName): Promise<void> {
   const active = currentClient();
-  if (useLopper.getState().recovery?.status === 'stopped' && active instanceof WorkerClient) {
+  if (useLopper.getState().recovery?.status === 'stopped' && active.revive) {
     active.revive();
     await recoverAfterRestart(`it was started again on ${backend} on request`, backend);
     return;

@@ -19,6 +19,9 @@ export interface ComputeClient {
   onTensorCount?: (count: number) => void;
   /** A worker that hung or died was replaced; its pending calls failed with `WorkerCrashedError`. */
   onRestart?: (reason: string) => void;
+  /** The worker kept dying and was not replaced again; calls fail until `revive()`. */
+  onStopped?: (reason: string) => void;
+  revive?(): void;
 }
 
 /** An error raised inside the worker, rebuilt on this side with its name and file. */
