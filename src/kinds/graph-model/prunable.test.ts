@@ -88,7 +88,7 @@ describe('GraphModelPrunable on graph-cnn', () => {
       expect(kind.removalCandidateDetails()).toEqual([{ name: 'res', skip: 'conv2', branch: 'dw', units: ['dw/filter'] }]);
       expect(kind.outputsAreProbabilities()).toBe(false);
       expect(kind.capabilities()).toBe(GRAPH_MODEL_CAPABILITIES);
-      expect(GRAPH_MODEL_CAPABILITIES.granularities).not.toContain('channels');
+      expect(GRAPH_MODEL_CAPABILITIES.granularities).toContain('channels');
 
       const table = kind.layers();
       expect(table.map((row) => [row.name, row.type, row.outputShape, row.params, row.flops, row.prunable])).toEqual([
