@@ -136,7 +136,7 @@ describe('lopper prune', () => {
     for (const [name, bytes] of original) expect(Buffer.compare(Buffer.from(replay.get(name) ?? []), Buffer.from(bytes)), name).toBe(0);
     expect(await readFile(join(replayDir, 'recipe.json'), 'utf8')).toBe(await readFile(join(outDir, 'recipe.json'), 'utf8'));
     expect(tf.memory().numTensors).toBe(before);
-  });
+   }, 120_000);
 
   it('reads a saved sweep for --allocation sensitivity and writes float16 weights that reopen to the printed metrics', async () => {
     const sweepPath = join(dir, 'sweep.json');

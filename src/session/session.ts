@@ -71,6 +71,8 @@ interface AppliedPlan {
   overall: number;
   note?: string;
   skipped: { unit: string; reason: string }[];
+  /** A criterion pruned (false for a plan that only drops DARE deltas). */
+  pruned: boolean;
 }
 
 /** An export before it is zipped or written: its files, its recipe and the evaluation the recipe records. */
@@ -316,7 +318,8 @@ export class ModelSession {
     return {
       sparsity: applied.sparsity,
       achieved: applied.achieved,
-      overall: applied.overall,
+      // One definition in the page, the CLI and the recipe: zeros over the prunable weights that still compute.
+      overall: request.plan.dare && !applied.pruned ? applied.overall : await this.liveSparsity(applied.kernels, removed),
       evaluation,
       params: this.kind.paramsLeft(removed, this.summary.totalParams),
       sizes,
@@ -578,7 +581,7 @@ export class ModelSession {
         shouldStop: () => job.cancelled(),
       });
       throwIfCancelled(job);
-      return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note, skipped: applied.skipped };
+      return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note, skipped: applied.skipped, pruned: true };
     });
   }
 
@@ -605,7 +608,7 @@ export class ModelSession {
     return {
       sparsity,
       achieved: shrunk.achieved,
-      overall: shrunk.overall,
+      overall: shrunk.sparsity,
       evaluation,
       params: shrunk.params,
       sizes: { ...sizes, shrunkBytes: sizes.denseBytes, denseBytes: this.summary.totalParams * 4 },
@@ -651,6 +654,7 @@ export class ModelSession {
       achieved,
       overall,
       skipped: [],
+      pruned: false,
       note: `DARE: ${formatShare(overall)} of the deltas dropped, the rest scaled by 1/${options.q.toFixed(3)}`,
     };
   }
