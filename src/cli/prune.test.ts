@@ -105,38 +105,42 @@ describe('lopper prune', () => {
     ['sparsegpt', 'global'],
     ['random', 'ecoflap'],
     ['magnitude', 'sensitivity'],
-  ])('prunes the demo CNN with %s and %s to the target; the folder reopens to the printed metrics and the recipe replays bit for bit', async (criterion, allocation) => {
-    const before = tf.memory().numTensors;
-    const outDir = join(dir, `${criterion}-${allocation}`);
-    const printed = await prune([DEMO, '--data', digitsPath, '--sparsity', '0.6', '--criterion', criterion, '--allocation', allocation, '--seed', '3', '--out', outDir]);
-    expect(Math.abs(printed.sparsity - 0.6)).toBeLessThanOrEqual(0.005);
-    expect(printed).toMatchObject({ params: 56714, removed: [], dataHash: await sha256Hex(await readFile(digitsPath)) });
+  ])(
+    'prunes the demo CNN with %s and %s to the target; the folder reopens to the printed metrics and the recipe replays bit for bit',
+    async (criterion, allocation) => {
+      const before = tf.memory().numTensors;
+      const outDir = join(dir, `${criterion}-${allocation}`);
+      const printed = await prune([DEMO, '--data', digitsPath, '--sparsity', '0.6', '--criterion', criterion, '--allocation', allocation, '--seed', '3', '--out', outDir]);
+      expect(Math.abs(printed.sparsity - 0.6)).toBeLessThanOrEqual(0.005);
+      expect(printed).toMatchObject({ params: 56714, removed: [], dataHash: await sha256Hex(await readFile(digitsPath)) });
 
-    const recipe = parseRecipe(await readJson(join(outDir, 'recipe.json')), 'recipe.json');
-    expect(recipe).toMatchObject({ criterion, allocation, target: 0.6, seed: 3, removed: [], metrics: printed.metrics, dataHash: printed.dataHash });
-    expect(Object.keys(recipe.sparsity)).toEqual(['conv1', 'conv2', 'dense1', 'dense2']);
-    const modelJson = await readJson<{ userDefinedMetadata: { lopper: Recipe } }>(join(outDir, 'model.json'));
-    expect(modelJson.userDefinedMetadata.lopper).toEqual(recipe);
+      const recipe = parseRecipe(await readJson(join(outDir, 'recipe.json')), 'recipe.json');
+      expect(recipe).toMatchObject({ criterion, allocation, target: 0.6, seed: 3, removed: [], metrics: printed.metrics, dataHash: printed.dataHash });
+      expect(Object.keys(recipe.sparsity)).toEqual(['conv1', 'conv2', 'dense1', 'dense2']);
+      const modelJson = await readJson<{ userDefinedMetadata: { lopper: Recipe } }>(join(outDir, 'model.json'));
+      expect(modelJson.userDefinedMetadata.lopper).toEqual(recipe);
 
-    const written = await PrunableModel.fromArtifacts((await opened(outDir)).artifacts);
-    const units = written.units();
-    let zeros = 0;
-    for (const unit of units) zeros += (await kernelOf(written, unit.name)).filter((v) => v === 0).length;
-    expect(zeros / units.reduce((n, u) => n + u.size, 0)).toBeCloseTo(printed.sparsity, 12);
-    const reloaded = await evaluate(written, digits, { latencyRuns: 0 });
-    expect(reloaded.accuracy).toBe(printed.metrics.pruned.accuracy);
-    expect(reloaded.loss).toBe(printed.metrics.pruned.loss);
-    written.dispose();
+      const written = await PrunableModel.fromArtifacts((await opened(outDir)).artifacts);
+      const units = written.units();
+      let zeros = 0;
+      for (const unit of units) zeros += (await kernelOf(written, unit.name)).filter((v) => v === 0).length;
+      expect(zeros / units.reduce((n, u) => n + u.size, 0)).toBeCloseTo(printed.sparsity, 12);
+      const reloaded = await evaluate(written, digits, { latencyRuns: 0 });
+      expect(reloaded.accuracy).toBe(printed.metrics.pruned.accuracy);
+      expect(reloaded.loss).toBe(printed.metrics.pruned.loss);
+      written.dispose();
 
-    const replayDir = join(dir, `${criterion}-${allocation}-replay`);
-    const replayed = await prune([DEMO, '--data', digitsPath, '--recipe', join(outDir, 'recipe.json'), '--out', replayDir]);
-    expect(replayed).toMatchObject({ sparsity: printed.sparsity, metrics: printed.metrics });
-    const [original, replay] = [await weightBytes(outDir), await weightBytes(replayDir)];
-    expect([...replay.keys()]).toEqual([...original.keys()]);
-    for (const [name, bytes] of original) expect(Buffer.compare(Buffer.from(replay.get(name) ?? []), Buffer.from(bytes)), name).toBe(0);
-    expect(await readFile(join(replayDir, 'recipe.json'), 'utf8')).toBe(await readFile(join(outDir, 'recipe.json'), 'utf8'));
-    expect(tf.memory().numTensors).toBe(before);
-   }, 120_000);
+      const replayDir = join(dir, `${criterion}-${allocation}-replay`);
+      const replayed = await prune([DEMO, '--data', digitsPath, '--recipe', join(outDir, 'recipe.json'), '--out', replayDir]);
+      expect(replayed).toMatchObject({ sparsity: printed.sparsity, metrics: printed.metrics });
+      const [original, replay] = [await weightBytes(outDir), await weightBytes(replayDir)];
+      expect([...replay.keys()]).toEqual([...original.keys()]);
+      for (const [name, bytes] of original) expect(Buffer.compare(Buffer.from(replay.get(name) ?? []), Buffer.from(bytes)), name).toBe(0);
+      expect(await readFile(join(replayDir, 'recipe.json'), 'utf8')).toBe(await readFile(join(outDir, 'recipe.json'), 'utf8'));
+      expect(tf.memory().numTensors).toBe(before);
+    },
+    120_000,
+  );
 
   it('reads a saved sweep for --allocation sensitivity and writes float16 weights that reopen to the printed metrics', async () => {
     const sweepPath = join(dir, 'sweep.json');
