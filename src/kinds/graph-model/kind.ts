@@ -3,7 +3,6 @@ import type { PruningPlan } from '../../core/plan';
 import { readKernel } from '../../core/model/kernels';
 import { syntheticSamples, type PipelineData, type SampleData } from '../../core/pipeline/data';
 import { prunableRemovalTarget } from '../../core/pipeline/removal';
-import { sweepPrunable } from '../../core/pipeline/sweep';
 import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { WeightValues } from '../../io/export';
 import type { InputFile, OpenedModel } from '../../io/types';
@@ -12,6 +11,7 @@ import type { KindChannels, KindDescription, KindModel, ModelKind } from '../kin
 import { shrinkGraphForPlan, type GraphShrink } from './channel-shrink';
 import { graphChannelGroups, graphGroupPreview, type GraphChannelGroup } from './channels';
 import { GRAPH_MODEL_CAPABILITIES, GraphModelPrunable } from './prunable';
+import { sweepGraph } from './sweep';
 
 const firstLine = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0];
 
@@ -98,7 +98,7 @@ export class GraphKindModel implements KindModel {
   }
 
   sweep(data: PipelineData, options: Parameters<KindModel['sweep']>[1]) {
-    return sweepPrunable(this.prunable, this.samples(data), options);
+    return sweepGraph(this.prunable, this.samples(data), options);
   }
 
   removalTarget(data: PipelineData) {

@@ -243,6 +243,69 @@ export class GraphModelPrunable implements Prunable {
     }
   }
 
+  /**
+   * The tensors a pass needs to run from `unit`'s op onwards: every computed tensor that the op or
+   * anything downstream of it reads from upstream, and the outputs that do not depend on it.
+   * `undefined` where a pass cannot resume there (control flow, a fixed batch, control inputs from
+   * upstream, several outputs of one node).
+   */
+  resumeFrom(unit: string): string[] | undefined {
+    if (this.requiresAsync || (this.specs[0]?.fixedBatch ?? null) !== null) return undefined;
+    const start = this.unit(unit).node;
+    const recomputed = new Set([start]);
+    const stack = [start];
+    while (stack.length > 0) {
+      for (const consumer of this.graph.consumers.get(stack.pop() as string) ?? []) {
+        if (recomputed.has(consumer)) continue;
+        recomputed.add(consumer);
+        stack.push(consumer);
+      }
+    }
+    const frontier = new Set<string>();
+    for (const name of recomputed) {
+      if (this.conditional.has(name)) return undefined;
+      for (const input of this.graph.node(name).input ?? []) {
+        const source = inputNodeName(input);
+        if (recomputed.has(source) || this.graph.constantBehind(input) !== undefined) continue;
+        if (input.startsWith('^')) return undefined;
+        frontier.add(tensorKey(input));
+      }
+    }
+    for (const output of this.outputs) if (!recomputed.has(inputNodeName(output))) frontier.add(tensorKey(output));
+    const nodes = [...frontier].map(inputNodeName);
+    if (new Set(nodes).size !== nodes.length) return undefined;
+    if (nodes.some((name) => this.conditional.has(name) || UNPROBED_OPS.has(this.graph.node(name).op))) return undefined;
+    return [...frontier];
+  }
+
+  /** The named tensors of a dense pass on `input` (`resumeFrom`'s names); the caller disposes them. */
+  capture(input: tf.Tensor, names: readonly string[]): tf.Tensor[] {
+    if (this.requiresAsync) throw new Error(`${this.name} has control flow or dynamic shapes: its tensors cannot be captured synchronously`);
+    const model = this.variant(new Set());
+    const { feed, release } = this.prepare(input, undefined);
+    try {
+      const out = model.execute(feed, [...names]);
+      return this.own(Array.isArray(out) ? out : [out], feed);
+    } finally {
+      release();
+    }
+  }
+
+  /** `forward` resumed from captured tensors (`resumeFrom`'s names → values), `kernels` substituted: the same outputs, flat. */
+  forwardFrom(captured: ReadonlyMap<string, tf.Tensor>, kernels?: ReadonlyMap<string, tf.Tensor>): tf.Tensor {
+    this.bypassOf({ ...(kernels && { kernels }) });
+    const feed: NamedTensors = {};
+    for (const [name, tensor] of this.weights) feed[name] = kernels?.get(name) ?? tensor;
+    for (const [name, tensor] of captured) feed[name] = tensor;
+    const out = this.variant(new Set()).execute(feed, this.outputs);
+    const results = this.own(Array.isArray(out) ? out : [out], feed);
+    try {
+      return this.finish([results], { outputs: this.outputs.map((_, i) => i), units: [] }, {});
+    } finally {
+      tf.dispose(results);
+    }
+  }
+
   removalCandidates(): string[] {
     return this.candidates.map((candidate) => candidate.name);
   }
