@@ -115,9 +115,18 @@ class TransformerKindModel implements KindModel {
     return { units: [layer], values: await readKernel(this.model, layer) };
   }
 
+  /** A removed sublayer computes none of its parameters: its projections, their biases and the norm in front of it. */
   paramsLeft(removed: readonly string[], totalParams: number): number {
-    const gone = this.model.units().filter((u) => removed.some((c) => u.name.startsWith(`${c}.`)));
-    return totalParams - gone.reduce((n, u) => n + u.size, 0);
+    let gone = 0;
+    for (const sublayer of removed) {
+      const block = sublayer.slice(0, sublayer.lastIndexOf('.'));
+      const attention = /\.(self_attn|attn)$/.test(sublayer);
+      const norms = attention ? [`${block}.input_layernorm.`, `${block}.ln_1.`] : [`${block}.post_attention_layernorm.`, `${block}.ln_2.`];
+      for (const [name, tensor] of this.payload.tensors) {
+        if (name.startsWith(`${sublayer}.`) || norms.some((norm) => name.startsWith(norm))) gone += tensor.values.length;
+      }
+    }
+    return totalParams - gone;
   }
 
   async weightValues(): Promise<Map<string, WeightValues>> {
