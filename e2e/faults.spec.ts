@@ -6,7 +6,8 @@ import { dropDigits, setRange } from './session-helpers';
  * The compute worker is killed the ways a real one dies (it closes itself, its isolate is
  * terminated, its thread hangs in a kernel, a job throws, an error escapes every job), in the middle
  * of a sweep or a plan evaluation; the page restarts it and nothing the user did is lost.
- * `?watchdog=8`: the page restarts a worker that leaves its heartbeat unanswered for 8 s.
+ * `?watchdog=8`: the page restarts a worker that leaves its heartbeat unanswered for 8 s (16 s during a job), or
+ * whose job stays at one step for 24 s.
  */
 const URL = '/?watchdog=8';
 const CELLS = 4 * 11;

@@ -17,7 +17,7 @@ import {
 } from './persist';
 import { idleRemoval, useLopper, type JobState, type LopperState } from './state';
 
-/** `?watchdog=<seconds>`: how long the worker may leave a heartbeat unanswered (twice that during a job, and a job stay at one step) before it is restarted. */
+/** `?watchdog=<seconds>`: how long the worker may leave a heartbeat unanswered (twice that during a job; a job may stay at one step three times that) before it is restarted. */
 function watchdogSeconds(): number | undefined {
   const value = Number(typeof window === 'undefined' ? NaN : new URLSearchParams(window.location.search).get('watchdog'));
   return Number.isFinite(value) && value > 0 ? value : undefined;
@@ -27,7 +27,7 @@ function createWorkerClient(): ComputeClient {
   const seconds = watchdogSeconds();
   return new WorkerClient(
     () => new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'lopper-compute' }),
-    seconds ? { unresponsiveMs: seconds * 1000, busyUnresponsiveMs: 2 * seconds * 1000, jobStallMs: 2 * seconds * 1000 } : {},
+    seconds ? { unresponsiveMs: seconds * 1000, busyUnresponsiveMs: 2 * seconds * 1000, jobStallMs: 3 * seconds * 1000 } : {},
   );
 }
 
