@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
 import { renderHeatmap, type CellNaming, type HeatmapData } from '../charts/heatmap';
-import { cancelJob } from '../store/actions';
+import { cancelRemoval } from '../store/actions';
 import { runRemoval, setRemovalConfig, setRemovalCount } from '../store/removal-actions';
 import { useLopper, type LopperState } from '../store/state';
 import type { RemovalReport } from '../worker/protocol';
@@ -124,7 +124,7 @@ export function RemovalPanel() {
   const eta = useSteadyEta(removal.done, removal.total, removal.startedAt, removal.status === 'running');
   if (!model) return null;
   const running = removal.status === 'running';
-  const job = jobs.find((j) => j.label.startsWith('Layer removal') || j.label === 'Removing');
+  const job = removal.jobId === undefined ? undefined : jobs.find((j) => j.id === removal.jobId);
   const none = model.removalCandidates.length === 0;
   return (
     <section className="panel removal" aria-labelledby="removal-title">
@@ -149,7 +149,7 @@ export function RemovalPanel() {
         <button type="button" className="button" data-testid="removal-run" disabled={running || none} onClick={() => void runRemoval()}>
           Run removal search
         </button>
-        <button type="button" className="button secondary" data-testid="removal-cancel" disabled={!running || !job} onClick={() => job && cancelJob(job.id)}>
+        <button type="button" className="button secondary" data-testid="removal-cancel" disabled={!running || !job} onClick={cancelRemoval}>
           Cancel
         </button>
       </div>

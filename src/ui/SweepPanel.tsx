@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { renderCurves, type CurvesData } from '../charts/curves';
 import { renderHeatmap, type HeatmapData } from '../charts/heatmap';
 import { CRITERIA, GRANULARITIES } from '../core/criteria/types';
-import { cancelJob } from '../store/actions';
+import { cancelSweep } from '../store/actions';
 import { useLopper, type LopperState } from '../store/state';
 import { runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, sweepGrid, toggleCurve } from '../store/sweep-actions';
 import type { SweepReport } from '../worker/protocol';
@@ -55,7 +55,7 @@ function Controls() {
   const labelled = data?.labelled ?? false;
   const language = useLopper(selectLanguage);
   const unsupported = sweep.config.criterion === 'sparsegpt' && sweep.config.granularity === 'channels' ? 'SparseGPT does not prune whole channels' : null;
-  const sweepJob = jobs.find((j) => j.label === 'Sensitivity sweep' || j.label.startsWith('Sweeping'));
+  const sweepJob = sweep.jobId === undefined ? undefined : jobs.find((j) => j.id === sweep.jobId);
   const base = useLopper(selectBase);
   const model = useLopper(selectModel);
   const deltaUnavailable = model && !model.capabilities.delta ? (model.capabilities.unavailable['delta'] ?? 'delta pruning is not available for this model') : null;
@@ -122,7 +122,7 @@ function Controls() {
       <button type="button" className="button" data-testid="sweep-run" disabled={running || typeof grid === 'string' || unsupported !== null} onClick={() => void runSweep()}>
         Run sweep
       </button>
-      <button type="button" className="button secondary" data-testid="sweep-cancel" disabled={!running || !sweepJob} onClick={() => sweepJob && cancelJob(sweepJob.id)}>
+      <button type="button" className="button secondary" data-testid="sweep-cancel" disabled={!running || !sweepJob} onClick={cancelSweep}>
         Cancel
       </button>
       {typeof grid === 'string' && <span className="field-error">{grid}</span>}
