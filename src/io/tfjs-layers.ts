@@ -4,6 +4,7 @@ import { ManifestError, NoModelFoundError } from './errors';
 import { sha256Hex } from './hash';
 import { basename, dirname, isRecord, parseJsonBytes, stripExtension, whyNotJson } from './input-file';
 import { checkLayerClasses } from './layer-classes';
+import { checkWeightInputs } from './input-shapes';
 import { checkLayerSizes, checkLayersTopology } from './topology-check';
 import { parseModelJson } from './manifest';
 import { modelJsonFilesOfKind, onlyModelJson, readModelJsonFilesOfKind } from './model-json-files';
@@ -27,11 +28,9 @@ export async function openLayersModel(modelFile: InputFile, files: readonly Inpu
   const manifest = parseModelJson(json, modelFile.path);
   checkLayerClasses(manifest.modelTopology, modelFile.path);
   checkLayersTopology(manifest.modelTopology, modelFile.path);
-  checkLayerSizes(
-    manifest.modelTopology,
-    manifest.weightsManifest.flatMap((group) => group.weights),
-    modelFile.path,
-  );
+  const weightSpecs = manifest.weightsManifest.flatMap((group) => group.weights);
+  checkLayerSizes(manifest.modelTopology, weightSpecs, modelFile.path);
+  checkWeightInputs(manifest.modelTopology, weightSpecs, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);
   const decoded = dequantizeWeights(

@@ -116,6 +116,22 @@ export function layersEntries(): CorpusEntry[] {
       /layer "conv2" \(Conv2D\) declares filters 16, but its bias has shape \[6\] \(expected \[16\], got \[6\]\)/,
     ),
     modelError(
+      'layers-kernel-wrong-input',
+      'kernel stored transposed',
+      () => {
+        const files = editModel(sequential(), (m) => {
+          layer(m, 'logits').config['units'] = 20;
+          weight(m, 'logits/kernel').shape = [392, 20];
+          weight(m, 'logits/bias').shape = [20];
+        });
+        const shard = files['group1-shard2of2.bin'];
+        const longer = new Uint8Array(shard.length + 40);
+        longer.set(shard);
+        return { ...files, 'group1-shard2of2.bin': longer };
+      },
+      /layer "logits" \(Dense\) reads 784 inputs, but its kernel \[392, 20\] is for 392/,
+    ),
+    modelError(
       'layers-zero-layers',
       'zero layers',
       () =>
