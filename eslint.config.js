@@ -23,6 +23,7 @@ const MAIN_THREAD_MODULES = [
   'src/core/criteria/types', // criterion and granularity names, criterion types
   'src/core/plan', // PruningPlan as data, densePlan, allocation names
   'src/core/pipeline/capabilities', // what each model kind offers, and why a choice is unavailable
+  'src/core/removal/candidate-set', // which removal candidates a search considers
   'src/io/browser-files', // File and drag-and-drop glue
   'src/io/ecosystem/notes', // whether a granularity or removal runs faster on TF.js, ONNX Runtime, vLLM
   'src/worker/protocol', // the typed messages, CancelledError

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { evaluationCount } from '../core/removal/greedy';
-import { CANDIDATE_SETS, type CandidateSet } from '../core/removal/candidate-set';
+import { CANDIDATE_SETS, candidatesOfSet, type CandidateSet } from '../core/removal/candidate-set';
 import type { RemovalResult } from '../core/removal/types';
 import { OUTPUT_CHANGE_METRICS, type OutputChangeMetric } from '../core/transformer/output-change';
 import type { JobContext } from '../session/session';
@@ -59,6 +59,14 @@ export async function remove(args: ParsedArgs, out: Output): Promise<void> {
   const session = await openSession(args, modelPath(args));
   try {
     const all = session.summary.removalCandidates;
+    const considered = candidatesOfSet(all, session.summary.removalKinds, candidateSet).length;
+    const planned = Math.min(steps ?? considered, considered);
+    if (planned > 0) {
+      const latency = (await session.denseEvaluation()).latencyMs;
+      const evaluations = evaluationCount(considered, planned);
+      const time = latency === undefined ? '' : `, about ${((evaluations * latency) / 1000).toFixed(1)} s at ${latency.toFixed(1)} ms each`;
+      process.stderr.write(`lopper remove: ${considered} candidates × ${planned} steps = ${evaluations} forward passes${time}\n`);
+    }
     const started = performance.now();
     const elapsed = (): string => ((performance.now() - started) / 1000).toFixed(1);
     const job: JobContext = {

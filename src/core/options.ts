@@ -10,3 +10,7 @@ export type SweepMetric = (typeof SWEEP_METRICS)[number];
 /** How block removal scores a model's output change against the dense model (`transformer/output-change.ts`). */
 export const OUTPUT_CHANGE_METRICS = ['js', 'kl', 'angular', 'logits'] as const;
 export type OutputChangeMetric = (typeof OUTPUT_CHANGE_METRICS)[number];
+
+/** Which removal candidates a LayersModel or GraphModel offers a search (`removal/candidate-set.ts`, DESIGN §6 `--candidates`). */
+export const CANDIDATE_SETS = ['branches', 'layers', 'all'] as const;
+export type CandidateSet = (typeof CANDIDATE_SETS)[number];

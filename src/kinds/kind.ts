@@ -14,7 +14,7 @@ import type { ModelSummary } from '../worker/protocol';
 /** What the layer table and the totals say about an opened model: the kind-specific part of the page's ModelSummary. */
 export type KindDescription = Pick<
   ModelSummary,
-  'inputShape' | 'outputShape' | 'totalParams' | 'totalFlops' | 'prunableParams' | 'sparsity' | 'layers' | 'tokenizer' | 'contextLength' | 'edges' | 'inputs'
+  'inputShape' | 'outputShape' | 'totalParams' | 'totalFlops' | 'prunableParams' | 'sparsity' | 'layers' | 'tokenizer' | 'contextLength' | 'edges' | 'inputs' | 'removalKinds'
 >;
 
 /** A removal search's target and, for CNN-like kinds, whether each candidate is a residual branch or a single layer. */

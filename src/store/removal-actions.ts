@@ -1,4 +1,6 @@
-import { CancelledError, type RemovalConfig, type RemovalReport } from '../worker/protocol';
+import type { CandidateSet } from '../core/options';
+import { candidatesOfSet } from '../core/removal/candidate-set';
+import { CancelledError, type ModelSummary, type RemovalConfig, type RemovalReport } from '../worker/protocol';
 import { client, runJob } from './actions';
 import { setPlanRemoved } from './plan-actions';
 import { useLopper, type RemovalState } from './state';
@@ -19,16 +21,46 @@ function withScore(report: RemovalReport, step: number, candidate: string, value
   return { ...report, steps };
 }
 
+/**
+ * The candidate set a search starts with: residual branches where the model has any (as
+ * `lopper remove`), otherwise every candidate (a plain CNN has only shape-preserving layers);
+ * transformers have sublayers only.
+ */
+export function defaultCandidateSet(model: ModelSummary): CandidateSet {
+  const kinds = model.removalKinds;
+  if (kinds === undefined) return 'all';
+  return Object.values(kinds).includes('branch') ? 'branches' : 'all';
+}
+
+/** The candidates of `set` for this model, in the model's order. */
+export function candidatesIn(model: ModelSummary, set: CandidateSet): string[] {
+  return candidatesOfSet(model.removalCandidates, model.removalKinds, set);
+}
+
+/** Steps a search takes unless told: every candidate on small models, a quarter of them (at least 16) on large ones. */
+export function defaultSteps(candidates: number): number {
+  return candidates <= 16 ? candidates : Math.max(16, Math.ceil(candidates / 4));
+}
+
+/** Forward passes a search of `steps` greedy steps over `candidates` runs, and about how long they take at `latencyMs` each. */
+export function removalCost(candidates: number, steps: number, latencyMs: number | undefined): { evaluations: number; seconds?: number } {
+  let evaluations = 0;
+  for (let k = 0; k < steps; k++) evaluations += candidates - k;
+  return { evaluations, ...(latencyMs !== undefined && latencyMs > 0 && { seconds: (evaluations * latencyMs) / 1000 }) };
+}
+
 /** FinerCut's greedy search in the worker; scores land in the store as they come, a cancel keeps completed steps. */
 export async function runRemoval(): Promise<void> {
   const { model, data, removal } = useLopper.getState();
   if (!model || !data || removal.status === 'running') return;
-  const config = removal.config;
-  const n = model.removalCandidates.length;
-  const steps = Math.min(config.steps ?? n, n);
+  const set = removal.config.candidates ?? defaultCandidateSet(model);
+  const candidates = candidatesIn(model, set);
+  const n = candidates.length;
+  const steps = Math.min(removal.config.steps ?? defaultSteps(n), n);
+  const config: RemovalConfig = { ...removal.config, candidates: set, steps };
   const empty: RemovalReport = {
     metric: config.metric,
-    candidates: model.removalCandidates,
+    candidates,
     steps: [],
     dense: 0,
     cancelled: false,

@@ -1,16 +1,16 @@
 import { useMemo } from 'react';
 import { renderHeatmap, type CellNaming, type HeatmapData } from '../charts/heatmap';
 import { cancelRemoval } from '../store/actions';
-import { runRemoval, setRemovalConfig, setRemovalCount } from '../store/removal-actions';
+import { candidatesIn, defaultCandidateSet, defaultSteps, removalCost, runRemoval, setRemovalConfig, setRemovalCount } from '../store/removal-actions';
 import { useLopper, type LopperState } from '../store/state';
 import type { RemovalReport } from '../worker/protocol';
-import { formatCount, formatNumber, formatPercent } from './format';
+import { formatCount, formatMs, formatNumber, formatPercent } from './format';
 import { useChart } from './use-chart';
 import { useSteadyEta } from './eta';
 import { ChartExports } from './ChartExports';
 import { Choice } from './Choice';
 import { speedNote } from '../io/ecosystem/notes';
-import { OUTPUT_CHANGE_METRICS } from '../core/options';
+import { CANDIDATE_SETS, OUTPUT_CHANGE_METRICS } from '../core/options';
 
 const selectRemoval = (s: LopperState) => s.removal;
 const selectModel = (s: LopperState) => s.model;
@@ -122,28 +122,48 @@ export function RemovalPanel() {
   const data = useMemo(() => (report && report.steps.length > 0 ? heatmapOf(report) : null), [report]);
   const host = useChart(renderRemovalHeatmap, data);
   const eta = useSteadyEta(removal.done, removal.total, removal.startedAt, removal.status === 'running');
+  const denseEvaluation = useLopper(selectDense);
   if (!model) return null;
   const running = removal.status === 'running';
   const job = removal.jobId === undefined ? undefined : jobs.find((j) => j.id === removal.jobId);
-  const none = model.removalCandidates.length === 0;
+  const set = removal.config.candidates ?? defaultCandidateSet(model);
+  const candidates = candidatesIn(model, set);
+  const none = candidates.length === 0;
+  const steps = Math.min(removal.config.steps ?? defaultSteps(candidates.length), candidates.length);
+  const cost = removalCost(candidates.length, steps, denseEvaluation?.latencyMs);
+  const kinds = model.removalKinds;
   return (
     <section className="panel removal" aria-labelledby="removal-title">
       <h2 id="removal-title">Layer removal (FinerCut)</h2>
       <p className="hint">
         Greedy: at each step every remaining {model.format === 'hf-transformer' ? 'attention and FFN sublayer' : 'residual branch or shape-preserving layer'} is removed in turn on
-        top of the earlier removals; the one that changes the outputs least goes. {none ? 'This model has no removal candidates.' : `${model.removalCandidates.length} candidates.`}
+        top of the earlier removals; the one that changes the outputs least goes.{' '}
+        {model.removalCandidates.length === 0 ? 'This model has no removal candidates.' : `${candidates.length} of ${model.removalCandidates.length} candidates.`}
       </p>
       <div className="sweep-controls">
         <Choice label="Output change" value={removal.config.metric} options={OUTPUT_CHANGE_METRICS} disabled={running} onChange={(metric) => setRemovalConfig({ metric })} />
+        {kinds !== undefined && (
+          <Choice
+            label="Candidates"
+            testId="removal-candidates"
+            value={set}
+            options={CANDIDATE_SETS}
+            disabled={running}
+            unavailable={(option) =>
+              candidatesIn(model, option).length === 0 ? `this model has no ${option === 'branches' ? 'residual branches' : 'shape-preserving layers'}` : undefined
+            }
+            onChange={(candidatesSet) => setRemovalConfig({ candidates: candidatesSet, steps: undefined })}
+          />
+        )}
         <label className="field">
           <span>Steps</span>
           <input
             type="number"
             min={1}
-            max={model.removalCandidates.length}
-            value={removal.config.steps ?? model.removalCandidates.length}
-            disabled={running}
-            onChange={(e) => setRemovalConfig({ steps: Math.max(1, Math.min(model.removalCandidates.length, Number(e.target.value) || 1)) })}
+            max={Math.max(1, candidates.length)}
+            value={steps}
+            disabled={running || none}
+            onChange={(e) => setRemovalConfig({ steps: Math.max(1, Math.min(candidates.length, Number(e.target.value) || 1)) })}
           />
         </label>
         <button type="button" className="button" data-testid="removal-run" disabled={running || none} onClick={() => void runRemoval()}>
@@ -153,6 +173,12 @@ export function RemovalPanel() {
           Cancel
         </button>
       </div>
+      {!running && !none && (
+        <p className="hint" data-testid="removal-estimate">
+          {formatCount(cost.evaluations)} forward passes ({candidates.length} candidates, {steps} steps)
+          {cost.seconds !== undefined ? `, about ${formatMs(cost.seconds * 1000)} at the measured ${formatMs(denseEvaluation?.latencyMs ?? 0)} per pass` : ''}.
+        </p>
+      )}
       {removal.status !== 'idle' && (
         <div className="sweep-progress">
           <progress data-testid="removal-progress" data-status={removal.status} max={removal.total || 1} value={removal.done} aria-label="Removal search progress" />

@@ -42,6 +42,8 @@ export interface ModelSummary {
   units: string[];
   /** Sublayers or layers that can be removed (bypassed), DESIGN §6 names. */
   removalCandidates: string[];
+  /** LayersModels and GraphModels: whether each candidate is a residual branch or a shape-preserving single layer. */
+  removalKinds?: Record<string, 'branch' | 'layer'>;
   /** What the model's kind offers (criteria, granularities, allocations, removal, delta pruning). */
   capabilities: KindCapabilities;
   /** Problems that do not stop the model from opening (NaN/±Infinity weights), DESIGN §6 `warnings`. */

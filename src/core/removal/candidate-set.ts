@@ -1,8 +1,14 @@
+import type { CandidateSet } from '../options';
 import type { RemovalTarget } from './types';
 
-/** Which removal candidates a LayersModel or GraphModel offers a search (DESIGN §6 `--candidates`). */
-export const CANDIDATE_SETS = ['branches', 'layers', 'all'] as const;
-export type CandidateSet = (typeof CANDIDATE_SETS)[number];
+export { CANDIDATE_SETS, type CandidateSet } from '../options';
+
+/** The candidates of `set`, in their order: each named by `kinds` as a residual branch or a single layer; all of them without `kinds` (transformer sublayers). */
+export function candidatesOfSet(candidates: readonly string[], kinds: Readonly<Record<string, 'branch' | 'layer'>> | undefined, set: CandidateSet): string[] {
+  if (kinds === undefined || set === 'all') return [...candidates];
+  const wanted = set === 'branches' ? 'branch' : 'layer';
+  return candidates.filter((name) => (kinds[name] ?? 'branch') === wanted);
+}
 
 /**
  * The target with only the candidates of the chosen set: residual branches, shape-preserving single
@@ -11,7 +17,6 @@ export type CandidateSet = (typeof CANDIDATE_SETS)[number];
  */
 export function restrictCandidates(target: RemovalTarget, kinds: ReadonlyMap<string, 'branch' | 'layer'> | undefined, set: CandidateSet): RemovalTarget {
   if (kinds === undefined || set === 'all') return target;
-  const wanted = set === 'branches' ? 'branch' : 'layer';
-  const kept = target.candidates().filter((name) => (kinds.get(name) ?? 'branch') === wanted);
+  const kept = candidatesOfSet(target.candidates(), Object.fromEntries(kinds), set);
   return { ...(target.batches !== undefined && { batches: target.batches }), candidates: () => [...kept], outputs: (bypass, batch) => target.outputs(bypass, batch) };
 }

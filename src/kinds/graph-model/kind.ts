@@ -70,6 +70,7 @@ export class GraphKindModel implements KindModel {
       layers: this.prunable.layers(zeros),
       inputs: this.prunable.inputSpecs(),
       edges: this.prunable.layerEdges(),
+      removalKinds: Object.fromEntries(this.prunable.removalCandidates().map((name) => [name, 'branch' as const])),
     };
   }
 

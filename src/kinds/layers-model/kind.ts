@@ -62,7 +62,8 @@ class LayersKindModel implements KindModel {
       this.opened.artifacts.modelTopology,
       layers.map((l) => l.name),
     );
-    return { inputShape: this.model.inputShape, outputShape: this.model.outputShape, ...totals, layers, edges };
+    const removalKinds = Object.fromEntries(layerRemovalCandidates(this.model).map((c) => [c.name, c.kind]));
+    return { inputShape: this.model.inputShape, outputShape: this.model.outputShape, ...totals, layers, edges, removalKinds };
   }
 
   async readData(file: InputFile): Promise<PipelineData> {
