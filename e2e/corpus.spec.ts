@@ -6,7 +6,8 @@ import { main } from '../src/cli/main';
 import { corpusEntries, entryArgs, HOSTILE_NAME, writeEntry, type CorpusEntry } from '../src/io/corpus/make-corpus';
 import { lopperState, openWorkbench, waitIdle, type PageState } from './helpers';
 
-const ROOT = mkdtempSync(join(tmpdir(), 'lopper-page-corpus-'));
+/** Where the entries are written, made when the tests run (not when the runner only lists them). */
+let ROOT = '';
 const REPO = join(import.meta.dirname, '..');
 
 const entries = corpusEntries();
@@ -38,6 +39,7 @@ const cliMessages = new Map<string, string>();
 
 test.beforeAll(async () => {
   test.setTimeout(120_000);
+  ROOT = mkdtempSync(join(tmpdir(), 'lopper-page-corpus-'));
   for (const entry of [...subset, byName('graph-html-names'), byName('zip-nested-3'), byName('layers-nan-weights')]) writeEntry(ROOT, entry);
   for (const entry of subset) cliMessages.set(entry.name, (await runCli(entry)).message);
 });
