@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { unitLayout, type UnitLayout } from '../criteria/layout';
 import type { CalibrationStats, Criterion, Granularity } from '../criteria/types';
 import type { Layer } from '../model/graph';
+import { gramOf } from '../pipeline/stats';
 import type { PrunableModel } from '../model/runtime';
 import type { UnitInfo } from '../types';
 
@@ -190,7 +191,7 @@ export async function collectStats(model: PrunableModel, unit: string, layerInpu
       const count = Math.min(step, samples - start);
       const x = tf.tidy(() => builder.build(count === samples ? layerInput : layerInput.slice(start, count)));
       const norms = tf.tidy(() => x.square().sum(0));
-      const products = gram ? tf.matMul(x, x, true, false) : null;
+      const products = gram ? gramOf(x) : null;
       rows += x.shape[0];
       x.dispose();
       try {
