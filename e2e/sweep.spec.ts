@@ -164,3 +164,20 @@ test('the demo LM sweeps its projections with the loss on its text', async ({ pa
   const pruned = Number(await page.locator('[data-testid="heatmap-cell"][data-layer="model.layers.0.mlp.down_proj"][data-sparsity="0.5"]').getAttribute('data-value'));
   expect(pruned).toBeGreaterThan(dense);
 });
+
+test("a layer's weight statistics answer while a sweep runs, without waiting for it", async ({ page }) => {
+  test.setTimeout(240_000);
+  await openWorkbench(page);
+  await showView(page, 'Sensitivity');
+  await page.getByLabel('Sweep criterion', { exact: true }).selectOption('sparsegpt');
+  await page.getByTestId('sweep-run').click();
+  await expect(page.getByTestId('sweep-progress')).toHaveAttribute('data-status', 'running');
+  await showView(page, 'Layers');
+  await page.locator('[data-testid="layer-row"][data-layer="dense1"]').click();
+  await expect(page.getByTestId('weight-stats')).toBeVisible();
+  // The statistics came while the sweep was still running: inspection is not queued behind it.
+  expect(await sweepStatus(page)).toBe('running');
+  await showView(page, 'Sensitivity');
+  await page.getByTestId('sweep-cancel').click();
+  await finishedSweep(page);
+});

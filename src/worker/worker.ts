@@ -90,7 +90,13 @@ function step(): void {
   }
 }
 
-async function run(message: RequestMessage): Promise<void> {
+/**
+ * Requests that only read the open model (a layer's weight statistics) answer at once, between the
+ * steps of a running job, instead of waiting behind it in the queue.
+ */
+const INSPECTIONS: ReadonlySet<string> = new Set(['layerDetail']);
+
+async function run(message: RequestMessage, inspection = false): Promise<void> {
   const job: JobContext = {
     progress: (label, done, total, event) => {
       step();
@@ -101,7 +107,7 @@ async function run(message: RequestMessage): Promise<void> {
       return cancelled.has(message.id);
     },
   };
-  running = message.id;
+  if (!inspection) running = message.id;
   try {
     const handler = handlers[message.kind] as (args: unknown, job: JobContext) => Promise<unknown>;
     const value = await handler(message.args, job);
@@ -110,7 +116,7 @@ async function run(message: RequestMessage): Promise<void> {
     send({ type: 'error', id: message.id, error: serializeError(error), numTensors: tf.memory().numTensors });
   } finally {
     cancelled.delete(message.id);
-    running = null;
+    if (!inspection) running = null;
   }
 }
 
@@ -119,6 +125,7 @@ self.addEventListener('message', (event: MessageEvent<ToWorker>) => {
   if (message.type === 'ping') send({ type: 'pong', id: message.id, running, steps });
   else if (message.type === 'cancel') cancelled.add(message.id);
   else if (message.type === 'fault') staged = { fault: message.fault, atStep: steps + Math.max(1, message.afterSteps ?? 1) };
+  else if (INSPECTIONS.has(message.kind)) void run(message, true);
   else queue = queue.then(() => run(message));
 });
 
