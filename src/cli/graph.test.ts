@@ -150,10 +150,14 @@ describe('lopper on a TF.js GraphModel (e2e/fixtures/graph-cnn)', () => {
     }
   });
 
-  it('sweep refuses channels, which GraphModels do not offer', async () => {
-    const refused = await run(['sweep', CNN, '--granularity', 'channels', '--out', join(dir, 'no.json'), '--backend', 'cpu']);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/GraphModels have no channel groups/);
+  it('sweeps channels too: every unit on the grid, a unit the criterion cannot score left out with its reason', async () => {
+    const out = join(dir, 'channels.json');
+    const swept = await run(['sweep', CNN, '--granularity', 'channels', '--sparsities', '0,0.5', '--out', out, '--backend', 'cpu']);
+    expect(swept.code, swept.stderr).toBe(0);
+    const file = await readJson<{ granularity: string; layers: string[]; values: (number | null)[][] }>(out);
+    expect(file.granularity).toBe('channels');
+    expect(file.layers).toHaveLength(5);
+    expect(file.values.some((row) => row[1] !== null && row[1] > 0)).toBe(true);
   });
 
   it('remove --steps 1 removes the residual branch', async () => {

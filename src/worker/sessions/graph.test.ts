@@ -40,7 +40,7 @@ describe('a TF.js GraphModel through the worker API', () => {
     expect(edges.filter((e) => e.to === 'res').length).toBe(2);
     for (const edge of edges) expect(rows).toContain(edge.from);
     expect(opened.model.capabilities.delta).toBe(true);
-    expect(opened.model.capabilities.unavailable['channels']).toMatch(/channel groups/);
+    expect(opened.model.capabilities.granularities).toContain('channels');
     expect(opened.model.inputShape).toEqual([null, 6, 6, 2]);
     expect(opened.data).toMatchObject({ synthetic: true, hash: 'synthetic:0:32', samples: 32, shape: [32, 6, 6, 2] });
     expect(opened.evaluation.divergence).toBe(0);
@@ -138,7 +138,6 @@ describe('a TF.js GraphModel through the worker API', () => {
     expect(search.curve.length).toBeGreaterThan(1);
     const result = await api.exportModel({ plan: plan(opened, { dare }), float16: false }, job);
     expect(result.check.ok).toBe(true);
-    expect(api.channelGroups()).toEqual([]);
     expect(tf.memory().numTensors).toBe(withBase);
   });
 });
