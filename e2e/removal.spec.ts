@@ -90,6 +90,10 @@ test('a LayersModel with a removed layer exports without it and reproduces the e
   await showView(page, 'Removal');
   await page.getByTestId('folder-input').setInputFiles(join(FIXTURES, 'functional'));
   await waitIdle(page, (s) => s.model?.name === 'functional');
+  // The search considers residual branches by default; single layers too when asked.
+  await expect(page.getByTestId('removal-candidates')).toHaveValue('branches');
+  await page.getByTestId('removal-candidates').selectOption('all');
+  await expect(page.getByTestId('removal-estimate')).toContainText('forward passes');
   await page.getByTestId('removal-run').click();
   expect(await finishedRemoval(page)).toBe('done');
   // Four greedy removals on this model include the residual branch (its Add) as well as single layers.
