@@ -17,10 +17,10 @@ export function DataPanel() {
         <dl className="facts">
           <dt>Source</dt>
           <dd data-testid="data-source">{data.synthetic ? 'Data-free: synthetic inputs' : data.source}</dd>
-          <dt>Samples</dt>
+          <dt>{language ? 'Tokens' : 'Samples'}</dt>
           <dd>
-            {data.samples} × {formatShape(data.shape.slice(1))}
-            {data.labelled ? ', labelled' : ', unlabelled'}
+            {language ? `${data.samples} token ids` : `${data.samples} × ${formatShape(data.shape.slice(1))}`}
+            {language ? (data.synthetic ? ', random' : ', text') : data.labelled ? ', labelled' : ', unlabelled'}
           </dd>
           <dt>Hash</dt>
           <dd className="mono" title={data.hash}>
