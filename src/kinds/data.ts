@@ -1,4 +1,6 @@
 import type { PipelineData, SampleData } from '../core/pipeline/data';
+
+export { concatFloat32 } from '../core/pipeline/evaluate';
 import type { Dataset } from '../io/types';
 
 /** Samples of the data every calibration reads (DESIGN §6: the first min(128, N)). */
@@ -26,16 +28,6 @@ export function calibrationSlice(data: SampleData): { inputs: Float32Array; shap
 export function classCount(outputShape: readonly (number | null)[]): number | undefined {
   const last = outputShape[outputShape.length - 1];
   return typeof last === 'number' ? last : undefined;
-}
-
-export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** Throws unless the data are token ids (a language model's). */

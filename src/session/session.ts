@@ -11,7 +11,7 @@ import { calibrationInputs, type PipelineData } from '../core/pipeline/data';
 import { evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
 import { allocatePlan } from '../core/pipeline/plan';
 import type { PrunableForward } from '../core/pipeline/prunable';
-import { checkExport, type ExportCheck } from '../core/pipeline/verify';
+import { checkExport } from '../core/pipeline/verify';
 import type { PruningPlan } from '../core/plan';
 import { greedyRemoval } from '../core/removal';
 import { restrictCandidates } from '../core/removal/candidate-set';
@@ -91,17 +91,20 @@ export interface PreparedExport {
   notes: string[];
 }
 
-/** Bytes of the float32 weights, and of them gzipped (what unstructured zeros save on the wire). */
+/** Bytes of one weight's values, gzipped as an export's shard would be. */
+function gzipBytes(values: WeightValues['values']): number {
+  return gzipSync(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), { level: 6 }).length;
+}
+
+/** Bytes of the float32 weights, and of them gzipped weight by weight (what unstructured zeros save on the wire). */
 export function sizesOf(weights: ReadonlyMap<string, WeightValues>): PlanSizes {
-  const parts = [...weights.values()];
-  const total = parts.reduce((n, w) => n + w.values.byteLength, 0);
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const w of parts) {
-    bytes.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), offset);
-    offset += w.values.byteLength;
+  let denseBytes = 0;
+  let gzipped = 0;
+  for (const w of weights.values()) {
+    denseBytes += w.values.byteLength;
+    gzipped += gzipBytes(w.values);
   }
-  return { denseBytes: total, gzipBytes: gzipSync(bytes, { level: 6 }).length };
+  return { denseBytes, gzipBytes: gzipped };
 }
 
 /** A sweep report's curves as the sensitivity allocation reads them: null cells become NaN. */
@@ -159,6 +162,8 @@ export class ModelSession {
   private reference: { hash: string; outputs: Float32Array } | null = null;
   private dense: { hash: string; evaluation: Evaluation } | null = null;
   private base: { kind: KindModel; sha256: string } | null = null;
+  /** Every stored weight's float32 and gzipped bytes, by weight name: a plan's sizes only gzip the kernels it changes. */
+  private storedSizes: { denseBytes: number; gzip: Map<string, number> } | null = null;
 
   private constructor(
     readonly kind: KindModel,
@@ -314,7 +319,7 @@ export class ModelSession {
     const applied = await this.applyPlan(request, job);
     const removed = request.plan.removed;
     const evaluation = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }, job));
-    const sizes = sizesOf(await this.withStoredKernels(applied.kernels, () => this.kind.weightValues()));
+    const sizes = await this.planSizes(applied.kernels);
     return {
       sparsity: applied.sparsity,
       achieved: applied.achieved,
@@ -418,6 +423,26 @@ export class ModelSession {
     return { files, recipe, reference, ...achieved, extras: ecosystem.files, notes: ecosystem.notes };
   }
 
+  /** The model's bytes with `kernels` in place of their units' stored kernels: the unchanged weights' gzipped sizes come from a cache. */
+  private async planSizes(kernels: ReadonlyMap<string, Float32Array>): Promise<PlanSizes> {
+    if (this.storedSizes === null) {
+      const weights = await this.kind.weightValues();
+      let denseBytes = 0;
+      const gzip = new Map<string, number>();
+      for (const [name, w] of weights) {
+        denseBytes += w.values.byteLength;
+        gzip.set(name, gzipBytes(w.values));
+      }
+      this.storedSizes = { denseBytes, gzip };
+    }
+    const weightOf = new Map(this.kind.prunable.units().map((unit) => [unit.name, unit.weight]));
+    const replaced = new Set([...kernels.keys()].map((unit) => weightOf.get(unit)));
+    let gzipped = 0;
+    for (const [name, bytes] of this.storedSizes.gzip) if (!replaced.has(name)) gzipped += bytes;
+    for (const values of kernels.values()) gzipped += gzipBytes(values);
+    return { denseBytes: this.storedSizes.denseBytes, gzipBytes: gzipped };
+  }
+
   /** Zeros over the weights of the units that still compute with `removed` bypassed, `kernels` in place of the stored ones. */
   private async liveSparsity(kernels: ReadonlyMap<string, Float32Array>, removed: readonly string[]): Promise<number> {
     let zeros = 0;
@@ -453,11 +478,6 @@ export class ModelSession {
     } finally {
       other.dispose();
     }
-  }
-
-  /** The check of an export against the reference its recipe records. */
-  static check(prepared: PreparedExport, reloaded: Evaluation): ExportCheck {
-    return checkExport(prepared.reference, reloaded);
   }
 
   dispose(): void {

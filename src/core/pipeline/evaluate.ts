@@ -132,6 +132,11 @@ export async function predictTokenWindows(model: Prunable, batches: readonly tf.
     }
     await yieldToEventLoop();
   }
+  return concatFloat32(parts);
+}
+
+/** The parts one after another in one array. */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const part of parts) {
