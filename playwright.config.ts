@@ -1,9 +1,10 @@
 import { defineConfig } from '@playwright/test';
 
 export const CHROMIUM = '/usr/lib/chromium/chromium';
-const port = 4173;
+/** Ports can be moved (`LOPPER_E2E_PORT`, `LOPPER_DEV_PORT`) so that two checkouts run their e2e tests side by side. */
+const port = Number(process.env.LOPPER_E2E_PORT ?? 4173);
 /** The dev server that `npm start` runs, checked by e2e/dev-server.spec.ts. */
-export const DEV_PORT = 5173;
+export const DEV_PORT = Number(process.env.LOPPER_DEV_PORT ?? 5173);
 
 export default defineConfig({
   testDir: 'e2e',
