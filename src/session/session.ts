@@ -6,10 +6,12 @@ import { searchRescale as searchDareRescale } from '../core/delta/darex';
 import { jsDivergence } from '../core/metrics/divergence';
 import { readKernel } from '../core/model/kernels';
 import { weightStats } from '../core/model/stats';
+import { CALIBRATION_SAMPLES } from '../core/apply/capture';
 import { applyPlanKernels, withKernelTensors } from '../core/pipeline/apply';
-import { calibrationInputs, type PipelineData } from '../core/pipeline/data';
+import { calibrationInputs, tokenCalibrationWindows, type PipelineData } from '../core/pipeline/data';
 import { evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
 import { allocatePlan } from '../core/pipeline/plan';
+import { countZeros, PlanCache, type PlanCacheOptions } from '../core/pipeline/plan-cache';
 import type { PrunableForward } from '../core/pipeline/prunable';
 import { checkExport } from '../core/pipeline/verify';
 import type { PruningPlan } from '../core/plan';
@@ -32,6 +34,7 @@ import {
   CancelledError,
   type BaseModelInfo,
   type DataSummary,
+  type EvaluationScope,
   type ExportRequest,
   type ExportResult,
   type LayerDetail,
@@ -91,9 +94,22 @@ export interface PreparedExport {
   notes: string[];
 }
 
-/** Bytes of one weight's values, gzipped as an export's shard would be. */
+/**
+ * From this many parameters on, a plan's live evaluation runs on the calibration subset (the first
+ * min(128, N) samples, or the calibration windows' tokens of a text) and its gzipped size is left for
+ * the full evaluation; the full evaluation runs on request and before every export.
+ */
+export const LIVE_SUBSET_PARAMS = 10_000_000;
+
+const gzipSizes = new WeakMap<WeightValues['values'], number>();
+
+/** Bytes of one weight's values, gzipped as an export's shard would be (once per array object: a plan's kernels are never written). */
 function gzipBytes(values: WeightValues['values']): number {
-  return gzipSync(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), { level: 6 }).length;
+  const known = gzipSizes.get(values);
+  if (known !== undefined) return known;
+  const bytes = gzipSync(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), { level: 6 }).length;
+  gzipSizes.set(values, bytes);
+  return bytes;
 }
 
 /** Bytes of the float32 weights, and of them gzipped weight by weight (what unstructured zeros save on the wire). */
@@ -164,6 +180,13 @@ export class ModelSession {
   private base: { kind: KindModel; sha256: string } | null = null;
   /** Every stored weight's float32 and gzipped bytes, by weight name: a plan's sizes only gzip the kernels it changes. */
   private storedSizes: { denseBytes: number; gzip: Map<string, number> } | null = null;
+  /**
+   * Names the kernels stored in the model, for the plan cache: `stored`
+   * for the model as opened, extended while `withStoredKernels` holds others (DARE's kernels).
+   */
+  private storedKey = 'stored';
+  /** Statistics and pruned kernels reused across plan evaluations (keys name the data, the stored kernels and the backend). */
+  private planCache: PlanCache | null = new PlanCache();
 
   private constructor(
     readonly kind: KindModel,
@@ -171,6 +194,16 @@ export class ModelSession {
     data: PipelineData,
   ) {
     this.current = data;
+  }
+
+  /** Sets the plan cache's budgets, or turns it off (`false`: every plan is applied from scratch). */
+  configurePlanCache(options: PlanCacheOptions | false): void {
+    this.planCache = options === false ? null : new PlanCache(options);
+  }
+
+  /** The plan cache's hit counters and bytes held, or null when it is off. */
+  planCacheState(): { counters: PlanCache['counters']; bytes: PlanCache['bytes'] } | null {
+    return this.planCache && { counters: { ...this.planCache.counters }, bytes: this.planCache.bytes };
   }
 
   /** Builds the model as its kind, with `data` (checked against it) or the kind's data-free default. */
@@ -318,8 +351,9 @@ export class ModelSession {
     if (request.plan.granularity === 'channels') return this.evaluateChannelPlan(request, job);
     const applied = await this.applyPlan(request, job);
     const removed = request.plan.removed;
-    const evaluation = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }, job));
-    const sizes = await this.planSizes(applied.kernels);
+    const scope = this.evaluationScope(request.evaluation);
+    const evaluation = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }, job, { scope }));
+    const sizes = await this.planSizes(applied.kernels, !scope.subset);
     return {
       sparsity: applied.sparsity,
       achieved: applied.achieved,
@@ -330,7 +364,30 @@ export class ModelSession {
       sizes,
       note: applied.note,
       skipped: applied.skipped,
+      scope,
     };
+  }
+
+  /**
+   * What a plan's evaluation runs on: the whole current data, or for a model of at least
+   * LIVE_SUBSET_PARAMS parameters (`auto`) or on request (`subset`), its calibration subset.
+   */
+  evaluationScope(request: PlanRequest['evaluation'] = 'auto'): EvaluationScope {
+    const data = this.current;
+    const all = data.kind === 'samples' ? data.shape[0] : data.ids.length;
+    const unit = data.kind === 'samples' ? 'samples' : 'tokens';
+    const wanted = request === 'subset' || (request === 'auto' && this.summary.totalParams >= LIVE_SUBSET_PARAMS);
+    // Data-free token windows are the calibration windows already; the perplexity of a text counts its tokens.
+    const subsetSize =
+      data.kind === 'samples'
+        ? Math.min(CALIBRATION_SAMPLES, all)
+        : data.synthetic
+          ? all
+          : Math.min(
+              all,
+              tokenCalibrationWindows(data, this.tokenShape()).reduce((n, w) => n + w.length, 0),
+            );
+    return wanted && subsetSize < all ? { subset: true, size: subsetSize, of: all, unit } : { subset: false, size: all, of: all, unit };
   }
 
   /** Opens a DARE base (the same kind and architecture) and lists the units whose kernels differ from it. */
@@ -424,7 +481,8 @@ export class ModelSession {
   }
 
   /** The model's bytes with `kernels` in place of their units' stored kernels: the unchanged weights' gzipped sizes come from a cache. */
-  private async planSizes(kernels: ReadonlyMap<string, Float32Array>): Promise<PlanSizes> {
+  private async planSizes(kernels: ReadonlyMap<string, Float32Array>, gzip = true): Promise<PlanSizes> {
+    if (!gzip) return { denseBytes: this.summary.totalParams * 4 };
     if (this.storedSizes === null) {
       const weights = await this.kind.weightValues();
       let denseBytes = 0;
@@ -448,10 +506,18 @@ export class ModelSession {
     let zeros = 0;
     let total = 0;
     for (const unit of this.kind.prunable.liveUnits(removed)) {
-      for (const value of kernels.get(unit.name) ?? (await readKernel(this.kind.prunable, unit.name))) if (value === 0) zeros++;
+      const kernel = kernels.get(unit.name);
+      zeros += kernel !== undefined ? countZeros(kernel) : await this.storedZeros(unit.name);
       total += unit.size;
     }
     return total === 0 ? 0 : zeros / total;
+  }
+
+  /** Zeros of a unit's stored kernel (counted once per stored-kernel state while the plan cache is on). */
+  private async storedZeros(unit: string): Promise<number> {
+    const read = () => readKernel(this.kind.prunable, unit);
+    if (this.planCache === null) return countZeros(await read());
+    return this.planCache.storedZeroCount(unit, this.storedKey, read);
   }
 
   /** The export as a zip; before it is handed over, the zip is opened again like a user's drop, evaluated, and checked against the in-app evaluation. */
@@ -497,15 +563,24 @@ export class ModelSession {
    * changes: accuracy and loss with labels, perplexity on text, otherwise the divergence from the
    * dense outputs of this model.
    */
-  private async measure(forward: PrunableForward, job?: JobContext, options: { latency?: boolean } = {}, kind: KindModel = this.kind): Promise<Evaluation> {
+  private async measure(
+    forward: PrunableForward,
+    job?: JobContext,
+    options: { latency?: boolean; scope?: EvaluationScope } = {},
+    kind: KindModel = this.kind,
+  ): Promise<Evaluation> {
     const data = this.current;
+    const subset = options.scope?.subset ? options.scope.size : undefined;
     const watch = job && { onProgress: (done: number, total: number) => job.progress('Evaluating', done, total), shouldStop: () => job.cancelled() };
     let evaluation: Evaluation;
     if (data.kind === 'samples') {
       const reference = data.labels ? undefined : await this.referenceOutputs();
-      evaluation = plainEvaluation(await evaluateSamples(kind.prunable, data, { forward, reference, latencyRuns: options.latency ? 3 : 0, ...watch }));
+      evaluation = plainEvaluation(
+        await evaluateSamples(kind.prunable, data, { forward, reference, latencyRuns: options.latency ? 3 : 0, ...(subset !== undefined && { samples: subset }), ...watch }),
+      );
     } else if (!data.synthetic && kind.perplexity) {
-      const result = await kind.perplexity(data.ids, { kernels: forward.kernels, bypass: forward.bypass, ...watch });
+      const ids = subset === undefined ? data.ids : data.ids.subarray(0, subset);
+      const result = await kind.perplexity(ids, { kernels: forward.kernels, bypass: forward.bypass, ...watch });
       evaluation = { perplexity: result.perplexity, loss: result.nll, samples: result.tokens };
     } else {
       const reference = await this.referenceOutputs();
@@ -587,7 +662,7 @@ export class ModelSession {
     const dared = await this.applyDare(plan);
     const prunes = request.allocate ? plan.target > 0 : Object.values(plan.sparsity).some((s) => s > 0);
     if (!prunes) return dared;
-    const pruned = await this.withStoredKernels(dared.kernels, () => this.applyCriterion(request, job));
+    const pruned = await this.withStoredKernels(dared.kernels, () => this.applyCriterion(request, job), `dare:${JSON.stringify(plan.dare)}:${plan.seed}`);
     return { ...pruned, kernels: new Map([...dared.kernels, ...pruned.kernels]), note: [dared.note, pruned.note].filter(Boolean).join('; ') };
   }
 
@@ -599,6 +674,7 @@ export class ModelSession {
       const applied = await applyPlanKernels(this.kind.prunable, { ...plan, sparsity }, batches, {
         onUnit: (p) => job.progress('Pruning', p.index + 1, p.total),
         shouldStop: () => job.cancelled(),
+        ...(this.planCache && { cache: this.planCache, cacheKey: `${tf.getBackend()}|${this.storedKey}|${this.current.hash}` }),
       });
       throwIfCancelled(job);
       return { sparsity, kernels: applied.kernels, achieved: applied.sparsity, overall: applied.overall, note, skipped: applied.skipped, pruned: true };
@@ -729,8 +805,10 @@ export class ModelSession {
   }
 
   /** Runs `work` with `kernels` stored in the model (what a writer writes), the originals restored after. */
-  private async withStoredKernels<T>(kernels: ReadonlyMap<string, Float32Array>, work: () => Promise<T>): Promise<T> {
+  private async withStoredKernels<T>(kernels: ReadonlyMap<string, Float32Array>, work: () => Promise<T>, storedKey = 'written'): Promise<T> {
     const originals = new Map<string, Float32Array>();
+    const before = this.storedKey;
+    this.storedKey = `${before}>${storedKey}`;
     try {
       for (const [unit, values] of kernels) {
         originals.set(unit, (await readKernel(this.kind.prunable, unit)).slice());
@@ -739,6 +817,7 @@ export class ModelSession {
       return await work();
     } finally {
       for (const [unit, values] of originals) this.kind.prunable.setKernel(unit, values);
+      this.storedKey = before;
     }
   }
 }

@@ -11,6 +11,8 @@ export interface PageHooks {
   plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
   sparsity: number | null;
   evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
+  /** What the last plan evaluation ran on: `subset` true when only the calibration subset (a model of 10M parameters or more, live). */
+  evaluationScope: { subset: boolean; size: number; of: number; unit: string } | null;
   error: string | null;
   /** The open model's and data's warnings (NaN/±Infinity weights or inputs); absent when there are none. */
   warnings?: string[];
@@ -46,6 +48,7 @@ export function snapshot(s: LopperState): PageHooks {
       divergence: s.evaluation.divergence,
       samples: s.evaluation.samples,
     },
+    evaluationScope: s.planResult?.scope ? { ...s.planResult.scope } : null,
     error: s.error?.message ?? null,
     ...warningsOf(s),
   };

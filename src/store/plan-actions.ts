@@ -1,7 +1,7 @@
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { AllocationKey, PruningPlan } from '../core/plan';
 import type { GroupPreview } from '../core/structure';
-import { CancelledError, type TransferFile } from '../worker/protocol';
+import { CancelledError, type PlanRequest, type TransferFile } from '../worker/protocol';
 import { baseUrl, client, onPlanReapply, runJob } from './actions';
 import { useLopper, type LopperState } from './state';
 
@@ -17,7 +17,7 @@ function markBusy(delta: number): void {
 }
 
 /** Re-applies the plan in the worker after a short pause; a newer change cancels the older run. */
-function scheduleEvaluation(allocate: boolean): void {
+function scheduleEvaluation(allocate: boolean, evaluation: PlanRequest['evaluation'] = 'auto'): void {
   if (!scheduled) {
     scheduled = true;
     markBusy(1);
@@ -26,15 +26,15 @@ function scheduleEvaluation(allocate: boolean): void {
   inFlight?.abort();
   timer = setTimeout(() => {
     timer = null;
-    void evaluateNow(allocate);
+    void evaluateNow(allocate, evaluation);
   }, DEBOUNCE_MS);
 }
 
-async function evaluateNow(allocate: boolean): Promise<void> {
+async function evaluateNow(allocate: boolean, evaluation: PlanRequest['evaluation']): Promise<void> {
   const controller = new AbortController();
   inFlight = controller;
   const { plan, sweep, allocationOptions } = useLopper.getState();
-  const request = { plan, allocate, sweep: sweep.report ?? undefined, options: allocationOptions };
+  const request: PlanRequest = { plan, allocate, sweep: sweep.report ?? undefined, options: allocationOptions, evaluation };
   try {
     const result = await runJob('Applying the plan', async (_signal, onProgress) => {
       try {
@@ -87,6 +87,14 @@ function changePlan(change: (plan: PruningPlan) => PruningPlan, allocate = true,
 }
 
 onPlanReapply((allocate) => scheduleEvaluation(allocate));
+
+/**
+ * The current plan measured on all of the data, with its gzipped size: a large model's live
+ * evaluation runs on the calibration subset (the plan summary says so), this one on request.
+ */
+export function evaluatePlanFully(): void {
+  scheduleEvaluation(false, 'full');
+}
 
 export function setGlobalTarget(target: number): void {
   changePlan((p) => ({ ...p, target: Math.max(0, Math.min(1, target)) }), true, 'global');

@@ -338,7 +338,7 @@ function Snapshots() {
               <th scope="row">gzipped</th>
               {snapshots.map((s, i) => (
                 <td key={i} className="num">
-                  {s.result ? formatBytes(s.result.sizes.gzipBytes) : '—'}
+                  {s.result?.sizes.gzipBytes !== undefined ? formatBytes(s.result.sizes.gzipBytes) : '—'}
                 </td>
               ))}
             </tr>

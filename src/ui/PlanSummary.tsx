@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
 import { renderSparkline, type SparklineData } from '../charts/sparkline';
-import { redo, releaseUnits, setGlobalTarget, undo } from '../store/plan-actions';
+import { evaluatePlanFully, redo, releaseUnits, setGlobalTarget, undo } from '../store/plan-actions';
 import { selectBusy, useLopper, type LopperState } from '../store/state';
 import { headlineOf, useView, type ViewState } from '../store/view';
 import { formatBytes, formatCount, formatNumber, formatPercent } from './format';
@@ -36,6 +36,21 @@ function Pinned({ locked }: { locked: string[] }) {
         Release all
       </button>
     </p>
+  );
+}
+
+/** What the live metric was measured on; a large model's live evaluation uses the calibration subset, the full one is a click away. */
+function Scope({ result }: { result: LopperState['planResult'] }) {
+  const scope = result?.scope;
+  if (!scope?.subset) return null;
+  return (
+    <small className="hint" data-testid="plan-evaluation-scope" data-subset="true" data-size={scope.size} data-of={scope.of}>
+      {' '}
+      on {formatCount(scope.size)} of {formatCount(scope.of)} {scope.unit} (calibration subset){' '}
+      <button type="button" className="link" data-testid="plan-full-evaluation" onClick={evaluatePlanFully}>
+        Full evaluation
+      </button>
+    </small>
   );
 }
 
@@ -101,7 +116,8 @@ export function PlanSummary() {
           <dd data-testid="plan-sizes">
             {result ? (
               <>
-                {formatBytes(result.sizes.denseBytes)} float32 <small>· {formatBytes(result.sizes.gzipBytes)} gzipped</small>
+                {formatBytes(result.sizes.denseBytes)} float32{' '}
+                <small>· {result.sizes.gzipBytes !== undefined ? `${formatBytes(result.sizes.gzipBytes)} gzipped` : 'gzipped on full evaluation'}</small>
                 {result.sizes.shrunkBytes !== undefined && <small> · {formatBytes(result.sizes.shrunkBytes)} shrunk</small>}
               </>
             ) : (
@@ -118,6 +134,7 @@ export function PlanSummary() {
               {busy ? ' · measuring…' : ''}
             </small>
             {data?.synthetic && live?.metric === 'divergence' && <small className="hint"> (data-free)</small>}
+            <Scope result={result} />
           </dd>
         </div>
         {sparkline && (

@@ -173,13 +173,28 @@ export interface PlanRequest {
   sweep?: SweepReport;
   /** OWL's λ and M, ECoFLaP's ε. */
   options?: { lambda?: number; outlierThreshold?: number; epsilon?: number };
+  /**
+   * What the evaluation runs on: `auto` (the default) — the calibration subset for a model of at least
+   * 10M parameters (`LIVE_SUBSET_PARAMS`), all of the data otherwise; `full` — all of the data and the
+   * gzipped size; `subset` — the calibration subset whatever the size.
+   */
+  evaluation?: 'auto' | 'full' | 'subset';
+}
+
+/** What a plan's evaluation ran on: `size` of the data's `of` samples (or tokens of a text). */
+export interface EvaluationScope {
+  /** True when only the calibration subset was evaluated. */
+  subset: boolean;
+  size: number;
+  of: number;
+  unit: 'samples' | 'tokens';
 }
 
 export interface PlanSizes {
   /** float32 weights, every parameter. */
   denseBytes: number;
-  /** The float32 export gzipped: what unstructured zeros save on the wire. */
-  gzipBytes: number;
+  /** The float32 export gzipped: what unstructured zeros save on the wire (left out of a subset evaluation: it costs seconds on a large model). */
+  gzipBytes?: number;
   /** Parameters × 4 after removing pruned channels, when the granularity is `channels`. */
   shrunkBytes?: number;
 }
@@ -196,6 +211,8 @@ export interface PlanResult {
   sizes: PlanSizes;
   note?: string;
   skipped: { unit: string; reason: string }[];
+  /** What the evaluation ran on (absent for a channels plan, always measured on all of the data). */
+  scope?: EvaluationScope;
 }
 
 export interface BaseModelInfo {

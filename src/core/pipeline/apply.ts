@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { achievedSparsity } from '../apply/apply';
 import { kernelToMatrix, matrixToKernel } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
-import type { Criterion, Granularity } from '../criteria/types';
+import type { CalibrationStats, Criterion, Granularity } from '../criteria/types';
 import { parseNMPattern } from '../masks';
 import { readKernel } from '../model/kernels';
 import type { PruningPlan } from '../plan';
 import { yieldToEventLoop } from '../yield';
 import type { Prunable } from './prunable';
+import { countZeros, type PlanCache } from './plan-cache';
 import { captureStats } from './stats';
 
 export interface PlanProgress {
@@ -21,6 +21,17 @@ export interface PlanApplyOptions {
   onUnit?(progress: PlanProgress): void;
   /** Checked between units; a stop keeps the units already pruned (`cancelled` is then true). */
   shouldStop?(): boolean;
+  /**
+   * Reuse between applications: statistics of a block and pruned kernels of units whose inputs are
+   * provably what they were (see `PlanCache`). Needs `cacheKey`.
+   */
+  cache?: PlanCache;
+  /**
+   * Names what the plan is applied to: the stored kernels (e.g. DARE's settings when its kernels are
+   * stored in the model) and the calibration batches (the data's hash). Two applications with the
+   * same key must see the same stored kernels and the same batches.
+   */
+  cacheKey?: string;
 }
 
 export interface PlanKernels {
@@ -60,6 +71,13 @@ function checkPlan(model: Prunable, plan: PruningPlan): void {
  * read the inputs of a block's units on the calibration batches in one pass, with every earlier
  * block already pruned and `plan.removed` bypassed; magnitude and random need no data. The
  * model is not changed: `setKernel` the result, or pass it to `forward({kernels})`.
+ *
+ * With a `cache`, a unit's kernel is reused when its key matches: for magnitude and random the
+ * key is the unit's own sparsity (with the criterion's settings and `cacheKey`); for Wanda and
+ * SparseGPT it also holds the sparsity of every unit pruned in an earlier block, since those masks
+ * shape the unit's inputs. A block whose units all hit runs no pass; a block's statistics are
+ * reused under the same prefix key. The kernels are those a run without cache gives, bit for bit.
+ * Returned kernels may be the cache's: read them, never write.
  */
 export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calibration: readonly tf.Tensor[] | undefined, options: PlanApplyOptions = {}): Promise<PlanKernels> {
   checkPlan(model, plan);
@@ -71,8 +89,20 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
   if (criterion.needs !== 'none' && units.length > 0 && (calibration === undefined || calibration.length === 0)) {
     throw new Error(`${criterion.key} needs calibration data (or data-free synthetic inputs); magnitude and random do not`);
   }
+  const cache = options.cacheKey === undefined ? undefined : options.cache;
+  const settingOf = (unit: string): number => (pattern ? pattern.n / pattern.m : plan.sparsity[unit]);
+  // Everything a unit's kernel depends on besides the earlier units' sparsities and its own.
+  const common = JSON.stringify([options.cacheKey, criterion.key, plan.granularity, plan.seed, [...plan.removed].sort()]);
   const bypass = plan.removed.length > 0 ? new Set(plan.removed) : undefined;
   const pruned = new Map<string, tf.Tensor>();
+  const earlier: { unit: (typeof units)[number]; kernel: Float32Array }[] = [];
+  /** The kernels of every unit pruned so far as tensors, for a pass that must see them (made only when a pass runs). */
+  const prunedTensors = (): Map<string, tf.Tensor> => {
+    for (const { unit, kernel } of earlier) if (!pruned.has(unit.name)) pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
+    return pruned;
+  };
+  // The sparsities of the units pruned in earlier blocks: with Wanda and SparseGPT a block's inputs depend on them.
+  let prefix = '';
   let index = 0;
   try {
     for (const block of blocksOf(model, units)) {
@@ -86,14 +116,32 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
         if (typeof layout === 'string') result.skipped.push({ unit: unit.name, reason: layout });
         else layouts.set(unit.name, layout);
       }
-      const stats =
-        criterion.needs === 'none' || layouts.size === 0
-          ? undefined
-          : await captureStats(model, calibration ?? [], new Set(layouts.keys()), criterion.needs, { kernels: pruned, bypass });
+      const blockKey = criterion.needs === 'none' ? common : `${common}|${prefix}|${[...layouts.keys()].join(',')}`;
+      const keyOf = (unit: string): string => `${blockKey}|${settingOf(unit)}`;
+      const cached = new Map<string, Float32Array>();
+      if (cache) {
+        for (const unit of layouts.keys()) {
+          const kernel = cache.kernel(unit, keyOf(unit));
+          if (kernel !== undefined) cached.set(unit, kernel);
+        }
+      }
+      let stats: Map<string, CalibrationStats> | undefined;
+      if (criterion.needs !== 'none' && cached.size < layouts.size) {
+        stats = cache?.blockStats(blockKey);
+        if (stats === undefined) {
+          stats = await captureStats(model, calibration ?? [], new Set(layouts.keys()), criterion.needs, { kernels: prunedTensors(), bypass });
+          cache?.storeBlockStats(blockKey, stats);
+        }
+      }
       const done: { unit: (typeof units)[number]; kernel: Float32Array }[] = [];
       for (const unit of block) {
         const layout = layouts.get(unit.name);
         if (layout === undefined) continue;
+        const hit = cached.get(unit.name);
+        if (hit !== undefined) {
+          done.push({ unit, kernel: hit });
+          continue;
+        }
         const unitStats = stats?.get(unit.name);
         if (criterion.needs !== 'none' && unitStats === undefined) {
           result.skipped.push({
@@ -105,29 +153,44 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
         const { values } = criterion.prune({
           kind: layout.kind,
           matrix: kernelToMatrix(layout, await readKernel(model, unit.name)),
-          sparsity: pattern ? pattern.n / pattern.m : plan.sparsity[unit.name],
+          sparsity: settingOf(unit.name),
           granularity: plan.granularity,
           stats: unitStats,
           seed: plan.seed,
         });
-        done.push({ unit, kernel: matrixToKernel(layout, values) });
+        const kernel = matrixToKernel(layout, values);
+        cache?.storeKernel(unit.name, keyOf(unit.name), kernel);
+        done.push({ unit, kernel });
       }
       for (const { unit, kernel } of done) {
         result.kernels.set(unit.name, kernel);
-        if (criterion.needs !== 'none') pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
+        if (criterion.needs !== 'none') earlier.push({ unit, kernel });
         options.onUnit?.({ unit: unit.name, index, total: units.length });
         index += 1;
       }
+      for (const unit of block) prefix += `${unit.name}=${settingOf(unit.name)};`;
       await yieldToEventLoop();
     }
   } finally {
     tf.dispose([...pruned.values()]);
   }
-  const every = new Map<string, Float32Array>();
-  for (const unit of all) every.set(unit.name, result.kernels.get(unit.name) ?? (await readKernel(model, unit.name)));
-  const achieved = achievedSparsity(every);
-  result.sparsity = achieved.sparsity;
-  result.overall = achieved.overall;
+  const sparsity: Record<string, number> = {};
+  let zeros = 0;
+  let weights = 0;
+  for (const unit of all) {
+    const kernel = result.kernels.get(unit.name);
+    const count =
+      kernel !== undefined
+        ? countZeros(kernel)
+        : cache
+          ? await cache.storedZeroCount(unit.name, String(options.cacheKey), () => readKernel(model, unit.name))
+          : countZeros(await readKernel(model, unit.name));
+    sparsity[unit.name] = unit.size === 0 ? 0 : count / unit.size;
+    zeros += count;
+    weights += unit.size;
+  }
+  result.sparsity = sparsity;
+  result.overall = weights === 0 ? 0 : zeros / weights;
   return result;
 }
 
