@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32, normalGenerator } from '../data/synthetic';
 import { global } from './global';
+import { budgetOf } from './budget';
+import { pruneCount } from '../masks';
 import { expectSparsities, expectTarget } from './testing';
 import type { AllocationInput, AllocationUnit } from './types';
 
@@ -18,7 +20,81 @@ function run(input: Partial<AllocationInput> & { target: number }): Record<strin
   return global.allocate({ units: UNITS, locked: {}, kernels: KERNELS, maxSparsity: 1, ...input });
 }
 
+/**
+ * The per-unit counts by full sorts (the slow reference): every unit's |w| sorted (NaN lowest), a
+ * binary search over all of them for the lowest value whose capped count reaches the goal, ties
+ * given out in unit order.
+ */
+function sortedCounts(input: AllocationInput): number[] {
+  const budget = budgetOf(input);
+  const key = (v: number): number => (v === v ? Math.abs(v) : -1);
+  const sorted = budget.free.map((unit) => Float32Array.from(input.kernels?.get(unit.name) ?? [], key).sort());
+  const caps = budget.free.map((unit) => pruneCount(budget.cap, unit.size));
+  const wanted = Math.max(
+    0,
+    Math.min(
+      caps.reduce((a, b) => a + b, 0),
+      Math.round(budget.goal),
+    ),
+  );
+  const count = (values: Float32Array, value: number, inclusive: boolean): number => values.filter((v) => v < value || (inclusive && v === value)).length;
+  const upTo = (value: number, inclusive: boolean): number[] => sorted.map((values, i) => Math.min(caps[i], count(values, value, inclusive)));
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  if (wanted === 0) return caps.map(() => 0);
+  const candidates = Float32Array.from(sorted.flatMap((values) => [...values])).sort();
+  let lo = 0;
+  let hi = candidates.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sum(upTo(candidates[mid], true)) >= wanted) hi = mid;
+    else lo = mid + 1;
+  }
+  const counts = upTo(candidates[lo], false);
+  const atMost = upTo(candidates[lo], true);
+  let left = wanted - sum(counts);
+  for (let i = 0; i < counts.length && left > 0; i++) {
+    const extra = Math.min(left, atMost[i] - counts[i]);
+    counts[i] += extra;
+    left -= extra;
+  }
+  return counts;
+}
+
 describe('global magnitude allocation', () => {
+  it('gives the counts of a full sort, ties, zeros, −0, NaN, ±Infinity and caps included', () => {
+    const next = mulberry32(11);
+    const normal = normalGenerator(mulberry32(12));
+    const units: AllocationUnit[] = [
+      { name: 'p', size: 700 },
+      { name: 'q', size: 1300 },
+      { name: 'r', size: 64 },
+      { name: 's', size: 900 },
+    ];
+    const special = [0, -0, NaN, Infinity, -Infinity, 0.5, -0.5, 1e-40, -1e-40];
+    const kernels = new Map(
+      units.map((u, i) => [
+        u.name,
+        Float32Array.from({ length: u.size }, () => {
+          const roll = next();
+          if (roll < 0.15) return special[Math.floor(next() * special.length)];
+          // Coarse values in some units: many exact ties across units.
+          return i % 2 === 0 ? Math.round(normal() * 8) / 8 : normal() * (i + 1);
+        }),
+      ]),
+    );
+    for (const maxSparsity of [1, 0.6]) {
+      for (const target of [0.01, 0.1, 0.33, 0.5, 0.59, 0.9, 1]) {
+        for (const locked of [{}, { r: 0.25 }] as Record<string, number>[]) {
+          const input: AllocationInput = { units, target, locked, kernels, maxSparsity };
+          const sparsity = global.allocate(input);
+          const free = units.filter((u) => !(u.name in locked));
+          const expected = sortedCounts(input);
+          expect(free.map((u) => Math.round(sparsity[u.name] * u.size))).toEqual(expected);
+        }
+      }
+    }
+  });
+
   it('prunes the smallest |w| across units', () => {
     // 3 of 12: .05b .1a .15b; 4: + .2a; 6: + .25b .3a; 9: + .35b .4b .45b
     expectSparsities(run({ target: 0.25 }), { a: 1 / 4, b: 2 / 8 });
