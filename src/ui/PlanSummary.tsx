@@ -42,11 +42,13 @@ function Pinned({ locked }: { locked: string[] }) {
 /** What the live metric was measured on; a large model's live evaluation uses the calibration subset, the full one is a click away. */
 function Scope({ result }: { result: LopperState['planResult'] }) {
   const scope = result?.scope;
-  if (!scope?.subset) return null;
+  if (!scope || (!scope.subset && result.sizes.gzipBytes !== undefined)) return null;
   return (
-    <small className="hint" data-testid="plan-evaluation-scope" data-subset="true" data-size={scope.size} data-of={scope.of}>
+    <small className="hint" data-testid="plan-evaluation-scope" data-subset={String(scope.subset)} data-size={scope.size} data-of={scope.of}>
       {' '}
-      on {formatCount(scope.size)} of {formatCount(scope.of)} {scope.unit} (calibration subset){' '}
+      {scope.subset
+        ? `on ${formatCount(scope.size)} of ${formatCount(scope.of)} ${scope.unit} (calibration subset)`
+        : `on all ${formatCount(scope.of)} ${scope.unit}, size not yet gzipped`}{' '}
       <button type="button" className="link" data-testid="plan-full-evaluation" onClick={evaluatePlanFully}>
         Full evaluation
       </button>
