@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../cli/backend';
 import type { CriterionKey, Granularity } from '../core/criteria/types';
-import { densePlan, type PruningPlan } from '../core/plan';
+import { densePlan, type AllocationKey, type PruningPlan } from '../core/plan';
 import { filesFromPath } from '../io/node-files';
 import { openModel } from '../io/open';
 import type { InputFile } from '../io/types';
@@ -61,9 +61,9 @@ async function both(pair: Pair, request: PlanRequest) {
  * Slider moves as the page makes them: the global target up, down and back, one unit moved on its
  * own (first and last), a removal; then the export's weights compared byte for byte.
  */
-async function sliderSession(pair: Pair, criterion: CriterionKey, granularity: Granularity, removable: string[]): Promise<void> {
+async function sliderSession(pair: Pair, criterion: CriterionKey, granularity: Granularity, removable: string[], allocation: AllocationKey = 'uniform'): Promise<void> {
   const units = pair.cached.summary.units;
-  const base: PruningPlan = { ...densePlan(units, pair.cached.data.hash), criterion, granularity };
+  const base: PruningPlan = { ...densePlan(units, pair.cached.data.hash), criterion, granularity, allocation };
   let plan = base;
   for (const target of [0.3, 0.5, 0.3]) {
     plan = { ...plan, target, sparsity: (await both(pair, { plan: { ...plan, target }, allocate: true })).sparsity };
@@ -110,6 +110,12 @@ describe.each([
         await sliderSession(pair, criterion, granularity, removable);
       }, 120_000);
     }
+  }
+
+  for (const allocation of ['owl', 'ecoflap', 'global'] as const) {
+    it(`wanda with ${allocation} allocation: the same evaluations and weights as from scratch`, async () => {
+      await sliderSession(pair, 'wanda', 'unstructured', [], allocation);
+    }, 120_000);
   }
 
   it('re-prunes only what a move changed: magnitude one unit, wanda the unit and those after it', async () => {

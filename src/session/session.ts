@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { gzipSync } from 'fflate';
-import type { SensitivityCurves } from '../core/allocate/types';
+import type { AllocationInput, SensitivityCurves } from '../core/allocate/types';
 import { checkSameArchitecture, dare, dareModel, unitSeed } from '../core/delta/dare';
 import { searchRescale as searchDareRescale } from '../core/delta/darex';
 import { jsDivergence } from '../core/metrics/divergence';
@@ -188,6 +188,8 @@ export class ModelSession {
   private storedKey = 'stored';
   /** Statistics and pruned kernels reused across plan evaluations (keys name the data, the stored kernels and the backend). */
   private planCache: PlanCache | null = new PlanCache();
+  /** OWL's outlier ratios and ECoFLaP's importance by what they were computed from (small maps; reused while the plan cache is on). */
+  private readonly allocationMemo = new Map<string, Partial<AllocationInput>>();
 
   private constructor(
     readonly kind: KindModel,
@@ -341,6 +343,7 @@ export class ModelSession {
         outlierThreshold: request.options?.outlierThreshold,
         epsilon: request.options?.epsilon,
         shouldStop: () => job.cancelled(),
+        ...(this.planCache && { memo: this.allocationMemo, memoKey: `${tf.getBackend()}|${this.storedKey}|${this.current.hash}` }),
       }),
     );
     throwIfCancelled(job);

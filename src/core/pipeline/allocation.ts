@@ -13,6 +13,9 @@ import type { PipelineData } from './data';
 import type { Prunable } from './prunable';
 import { captureStats } from './stats';
 
+/** The most allocation inputs a memo keeps; the oldest goes first. */
+const ALLOCATION_MEMO_ENTRIES = 32;
+
 export interface AllocationOptions {
   /** sensitivity: the sweep to allocate from (the host runs one when there is none). */
   sweep?: SensitivityCurves;
@@ -21,6 +24,13 @@ export interface AllocationOptions {
   /** ecoflap: ε (1e-3). */
   epsilon?: number;
   shouldStop?(): boolean;
+  /**
+   * Outlier ratios and zeroth-order importance kept across slider moves, under `memoKey` (which
+   * must name the data, the stored kernels and the backend): the key adds the allocation, the
+   * units, the removals, the seed and the options they read. A stopped computation is not kept.
+   */
+  memo?: Map<string, Partial<AllocationInput>>;
+  memoKey?: string;
 }
 
 /**
@@ -184,6 +194,34 @@ export async function allocationExtras(
   batches: readonly tf.Tensor[],
   units: readonly string[],
   options: AllocationOptions = {},
+): Promise<Partial<AllocationInput>> {
+  if ((plan.allocation !== 'owl' && plan.allocation !== 'ecoflap') || options.memo === undefined || options.memoKey === undefined) {
+    return computeExtras(model, plan, data, batches, units, options);
+  }
+  const key = JSON.stringify([
+    options.memoKey,
+    plan.allocation,
+    units,
+    [...plan.removed].sort(),
+    plan.allocation === 'ecoflap' ? [plan.seed, options.epsilon ?? null] : [options.outlierThreshold ?? null],
+  ]);
+  const known = options.memo.get(key);
+  if (known !== undefined) return known;
+  const extras = await computeExtras(model, plan, data, batches, units, options);
+  if (!options.shouldStop?.()) {
+    if (options.memo.size >= ALLOCATION_MEMO_ENTRIES) options.memo.delete(options.memo.keys().next().value as string);
+    options.memo.set(key, extras);
+  }
+  return extras;
+}
+
+async function computeExtras(
+  model: Prunable,
+  plan: PruningPlan,
+  data: PipelineData,
+  batches: readonly tf.Tensor[],
+  units: readonly string[],
+  options: AllocationOptions,
 ): Promise<Partial<AllocationInput>> {
   switch (plan.allocation) {
     case 'global':
