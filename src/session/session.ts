@@ -553,6 +553,8 @@ export class ModelSession {
   }
 
   dispose(): void {
+    this.planCache?.clear();
+    this.allocationMemo.clear();
     this.kind.dispose();
     this.base?.kind.dispose();
     this.base = null;
