@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kthSmallest, pruneCount, pruneLowest } from './select';
+import { kthSmallest, kthSmallestFloat32, pruneCount, pruneLowest } from './select';
 import { randomScores } from './testing';
 
 function pruned(scores: number[], count: number, type: 'f32' | 'f64' = 'f64'): number[] {
@@ -45,7 +45,52 @@ describe('kthSmallest', () => {
   });
 });
 
+/** Float32 scores with NaN, ±0, ±Infinity, subnormals, negatives and runs of ties. */
+function awkwardFloat32(length: number, seed: number): Float32Array {
+  const random = randomScores(length * 2, seed);
+  const special = [NaN, 0, -0, Infinity, -Infinity, 1e-45, -1e-45, 0.25, -0.25];
+  return Float32Array.from({ length }, (_, i) => {
+    const roll = random[2 * i];
+    if (roll < 0.1) return special[Math.floor(random[2 * i + 1] * special.length)];
+    if (roll < 0.4) return Math.round(random[2 * i + 1] * 16) / 16;
+    return (random[2 * i + 1] - 0.3) * 10;
+  });
+}
+
+describe('kthSmallestFloat32', () => {
+  it('finds the k-th of the sorted ranks (NaN as −Infinity) without reordering the values', () => {
+    for (const values of [awkwardFloat32(20000, 3), Float32Array.from(awkwardFloat32(20000, 4)).sort(), new Float32Array(17000).fill(-0)]) {
+      const copy = values.slice();
+      const ranks = Float64Array.from(values, (v) => (v === v ? v : -Infinity)).sort();
+      for (const k of [0, 1, 999, values.length >> 1, values.length - 2, values.length - 1]) {
+        const found = kthSmallestFloat32(values, k);
+        expect(found === ranks[k] || (Number.isNaN(found) && Number.isNaN(ranks[k]))).toBe(true);
+      }
+      expect(values).toEqual(copy);
+    }
+  });
+});
+
 describe('pruneLowest', () => {
+  it('matches a full stable sort on long float32 segments (the histogram path)', () => {
+    const scores = awkwardFloat32(40000, 5);
+    const rankOf = (v: number): number => (v === v ? v : -Infinity);
+    const order = Array.from(scores.keys()).sort((a, b) => rankOf(scores[a]) - rankOf(scores[b]) || a - b);
+    for (const [start, length] of [
+      [0, 40000],
+      [1234, 20000],
+    ]) {
+      const segment = order.filter((i) => i >= start && i < start + length);
+      for (const count of [1, 4321, length >> 1, length - 1]) {
+        const mask = new Uint8Array(scores.length).fill(1);
+        pruneLowest(scores, start, length, count, mask);
+        const expected = new Uint8Array(scores.length).fill(1);
+        for (const i of segment.slice(0, count)) expected[i] = 0;
+        expect(Buffer.compare(Buffer.from(mask), Buffer.from(expected))).toBe(0);
+      }
+    }
+  });
+
   it('prunes the lowest scores, ties lowest index first, in both the small and the sorting path', () => {
     expect(pruned([3, 1, 2, 1], 1)).toEqual([1, 0, 1, 1]);
     expect(pruned([3, 1, 2, 1], 2)).toEqual([1, 0, 1, 0]);

@@ -36,6 +36,43 @@ function rank(score: number): number {
 }
 
 const SMALL_SEGMENT = 32;
+/** From this length on, float32 scores find their threshold by histograms of their bits. */
+const HISTOGRAM_SEGMENT = 1 << 14;
+
+/**
+ * An unsigned key that orders float32 bit patterns as `rank` orders their values: NaN as −Infinity,
+ * −0 as +0, negative values below positive ones.
+ */
+function sortableKey(bits: number): number {
+  if ((bits & 0x7fffffff) > 0x7f800000) bits = 0xff800000;
+  else if (bits === 0x80000000) bits = 0;
+  return (bits & 0x80000000 ? ~bits : bits | 0x80000000) >>> 0;
+}
+
+/**
+ * `kthSmallest` of `rank(values)` for float32 values, without reordering them: the key's 16 high
+ * bits from one histogram pass, then its 16 low bits from a second pass over the values in that
+ * bucket. Two linear passes where quickselect partitions several times.
+ */
+export function kthSmallestFloat32(values: Float32Array, k: number): number {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const histogram = new Uint32Array(1 << 16);
+  for (let i = 0; i < bits.length; i++) histogram[sortableKey(bits[i]) >>> 16]++;
+  let high = 0;
+  let before = 0;
+  while (before + histogram[high] <= k) before += histogram[high++];
+  histogram.fill(0);
+  for (let i = 0; i < bits.length; i++) {
+    const key = sortableKey(bits[i]);
+    if (key >>> 16 === high) histogram[key & 0xffff]++;
+  }
+  let low = 0;
+  while (before + histogram[low] <= k) before += histogram[low++];
+  const key = ((high << 16) | low) >>> 0;
+  const pattern = key & 0x80000000 ? key & 0x7fffffff : ~key >>> 0;
+  const out = new Float32Array(new Uint32Array([pattern]).buffer)[0];
+  return rank(out);
+}
 
 /**
  * Prunes (sets to 0 in `mask`) the `count` lowest-scored entries of `scores[start, start + length)`.
@@ -64,9 +101,14 @@ export function pruneLowest(scores: Scores, start: number, length: number, count
     }
     return;
   }
-  const scratch = scores instanceof Float32Array ? new Float32Array(length) : new Float64Array(length);
-  for (let i = 0; i < length; i++) scratch[i] = rank(scores[start + i]);
-  const threshold = kthSmallest(scratch, count - 1);
+  let threshold: number;
+  if (scores instanceof Float32Array && length >= HISTOGRAM_SEGMENT) {
+    threshold = kthSmallestFloat32(scores.subarray(start, end), count - 1);
+  } else {
+    const scratch = scores instanceof Float32Array ? new Float32Array(length) : new Float64Array(length);
+    for (let i = 0; i < length; i++) scratch[i] = rank(scores[start + i]);
+    threshold = kthSmallest(scratch, count - 1);
+  }
   let left = count;
   for (let i = start; i < end; i++) {
     if (rank(scores[i]) < threshold) {
