@@ -7,7 +7,8 @@
  *   float16 filter) → DepthwiseConv2dNative branch added back (`res`, AddV2) → Conv2D stride 2 VALID →
  *   Reshape (int32 shape constant) → MatMul transpose_b → Softmax `scores`; Mean over `res` → `features`.
  *   Signature with both outputs; weights in two shards.
- * - graph-control: x [-1, 3] → MatMul → Switch on a bool constant → one MatMul per branch → Merge → `y`
+ * - graph-control: x [-1, 3] → MatMul → h; h + Relu(MatMul(h)) (a residual branch) → Switch on a bool
+ *   constant → one MatMul per branch → Merge → `y`
  *   (needs executeAsync). No signature.
  *
  * Run: npx tsx scripts/make-graph-fixtures.ts
@@ -207,6 +208,7 @@ function graphCnn(): void {
 function graphControl(): void {
   const weights: Weight[] = [
     float32Weight('w0', [3, 3], seeded(11, 9, 1)),
+    float32Weight('w_res', [3, 3], seeded(14, 9, 1)),
     boolWeight('pred', [true]),
     float32Weight('w_true', [3, 2], seeded(12, 6, 1)),
     float32Weight('w_false', [3, 2], seeded(13, 6, 1)),
@@ -215,7 +217,10 @@ function graphControl(): void {
     placeholder('x', [-1, 3]),
     ...weights.map((w) => constant(w.name, w.shape, w.dtype)),
     { name: 'h', op: 'MatMul', input: ['x', 'w0'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
-    { name: 'switch', op: 'Switch', input: ['h', 'pred'], attr: T },
+    { name: 'branch', op: 'MatMul', input: ['h', 'w_res'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+    { name: 'branch_relu', op: 'Relu', input: ['branch'], attr: T },
+    { name: 'res', op: 'AddV2', input: ['h', 'branch_relu'], attr: T },
+    { name: 'switch', op: 'Switch', input: ['res', 'pred'], attr: T },
     { name: 'on_true', op: 'Identity', input: ['switch:1'], attr: T },
     { name: 'on_false', op: 'Identity', input: ['switch'], attr: T },
     { name: 'mm_true', op: 'MatMul', input: ['on_true', 'w_true'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },

@@ -240,21 +240,35 @@ describe('lopper on a TF.js GraphModel (e2e/fixtures/graph-cnn)', () => {
 });
 
 describe('lopper on a GraphModel with control flow (e2e/fixtures/graph-control)', () => {
-  it('inspect lists both branches; the bool predicate is not a parameter', async () => {
+  it('inspect lists both branches and the residual branch before them; the bool predicate is not a parameter', async () => {
     const result = await json<Inspected>(['inspect', CONTROL]);
     expect(result.format).toBe('graph-model');
-    expect(result.units).toEqual(['w0', 'w_true', 'w_false']);
-    expect(result.totalParams).toBe(9 + 6 + 6);
-    expect(result.removalCandidates).toEqual([]);
+    expect(result.units).toEqual(['w0', 'w_res', 'w_true', 'w_false']);
+    expect(result.totalParams).toBe(9 + 9 + 6 + 6);
+    expect(result.removalCandidates).toEqual(['res']);
     expect(result.layers.map((l) => l.type)).toContain('Merge');
   });
 
-  it('eval runs through executeAsync; remove is refused in one line', async () => {
+  it('eval, remove and prune --remove run through executeAsync; the bypassed export loads in stock tfjs', async () => {
     expect(await json<Record<string, unknown>>(['eval', CONTROL])).toMatchObject({ divergence: 0, samples: 32 });
-    const refused = await run(['remove', CONTROL, '--out', join(dir, 'control-remove.json'), '--backend', 'cpu']);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(/graph-control has control flow.*FinerCut removal/);
+    const out = join(dir, 'control-remove.json');
+    const removed = await run(['remove', CONTROL, '--out', out, '--backend', 'cpu']);
+    expect(removed.code, removed.stderr).toBe(0);
+    const search = JSON.parse(await readFile(out, 'utf8')) as { candidates: string[]; steps: { removed: string; scores: Record<string, number> }[] };
+    expect(search.candidates).toEqual(['res']);
+    expect(search.steps.map((step) => step.removed)).toEqual(['res']);
+    expect(search.steps[0].scores['res']).toBeGreaterThan(0);
+    const pruned = await run(['prune', CONTROL, '--sparsity', '0', '--remove', '1', '--out', join(dir, 'control-removed'), '--json', '--backend', 'cpu']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ removed: ['res'], params: 9 + 6 + 6 });
+    const written = join(dir, 'control-removed');
+    const shards = (await readdir(written)).filter((n) => n === 'model.json' || n.endsWith('.bin'));
+    const model = await loadExport(await Promise.all(shards.map(async (path) => ({ path, bytes: new Uint8Array(await readFile(join(written, path))) }))));
+    const x = tf.tensor2d([[1, 2, 3]]);
+    const y = (await model.executeAsync({ x })) as tf.Tensor;
+    expect(y.shape).toEqual([1, 2]);
+    tf.dispose([x, y]);
+    model.dispose();
   });
 
   it('prune with wanda leaves the units of the branch calibration does not take as they are, and says why', async () => {

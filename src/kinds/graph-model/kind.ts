@@ -103,12 +103,7 @@ export class GraphKindModel implements KindModel {
   }
 
   removalTarget(data: PipelineData) {
-    if (this.prunable.requiresAsync) {
-      throw new Error(
-        `${this.prunable.name} has control flow or dynamic shapes (it runs only through executeAsync): FinerCut removal needs a synchronous forward pass and is not available for it`,
-      );
-    }
-    const target = prunableRemovalTarget(this.prunable, this.samples(data));
+    const target = prunableRemovalTarget(this.prunable, this.samples(data), { async: this.prunable.requiresAsync });
     return { target, kinds: new Map(target.candidates().map((name) => [name, 'branch' as const])) };
   }
 
