@@ -293,3 +293,43 @@ describe.skipIf(!realPresent)('lopper inspect on real GraphModels (node_modules/
     });
   }
 });
+
+describe('lopper on a GraphModel with dynamic input dimensions (e2e/fixtures/graph-dynamic)', () => {
+  const DYNAMIC = join(FIXTURES, 'graph-dynamic');
+
+  it('--input-shape sets them; prune records them in the recipe and --recipe replays them byte for byte', async () => {
+    const inspected = await json<Inspected>(['inspect', DYNAMIC, '--input-shape', 'image=5x7x2']);
+    expect(inspected.inputs[0]).toMatchObject({ name: 'image', shape: [null, 5, 7, 2] });
+    const first = join(dir, 'dynamic-wanda');
+    const pruned = await run(['prune', DYNAMIC, '--sparsity', '0.5', '--criterion', 'wanda', '--input-shape', 'image=5x7x2', '--out', first, '--json', '--backend', 'cpu']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const recipe = await readJson<{ model: { inputShapes?: Record<string, number[]> } }>(join(first, 'recipe.json'));
+    expect(recipe.model.inputShapes).toEqual({ image: [5, 7, 2] });
+    const second = join(dir, 'dynamic-replayed');
+    const replayed = await run(['prune', DYNAMIC, '--recipe', join(first, 'recipe.json'), '--out', second, '--json', '--backend', 'cpu']);
+    expect(replayed.code, replayed.stderr).toBe(0);
+    expect(JSON.parse(replayed.stdout).metrics).toEqual(JSON.parse(pruned.stdout).metrics);
+    for (const name of await readdir(first)) expect(Buffer.compare(await readFile(join(first, name)), await readFile(join(second, name))), name).toBe(0);
+  });
+
+  it('a bad --input-shape is one line naming the input, for every command', async () => {
+    for (const argv of [
+      ['inspect', DYNAMIC, '--input-shape', 'image=5x7x3'],
+      ['eval', DYNAMIC, '--input-shape', 'image=5x7x3'],
+    ]) {
+      const result = await run([...argv, '--json', '--backend', 'cpu']);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/input image: dimension 3 is fixed at 2 by the model, got 3/);
+    }
+    const usage = await run(['eval', DYNAMIC, '--input-shape', 'image:5x7', '--json', '--backend', 'cpu']);
+    expect(usage.stderr).toMatch(/--input-shape expects NAME=D1xD2x…/);
+  });
+
+  it('a dataset sets them without the option', async () => {
+    const data = join(dir, 'dynamic-data.json');
+    await writeFile(data, JSON.stringify({ inputs: Array.from({ length: 3 * 4 * 6 * 2 }, (_, i) => (i % 5) / 5), shape: [3, 4, 6, 2], labels: [0, 1, 2] }));
+    const result = await json<{ samples: number; accuracy: number }>(['eval', DYNAMIC, '--data', data]);
+    expect(result.samples).toBe(3);
+  });
+});

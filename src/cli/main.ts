@@ -4,8 +4,9 @@ import { ModelSession, QUIET_JOB } from '../session/session';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, openPath, takeWarnings, type Output } from './load';
+import { InputShapeError } from '../kinds/graph-model/inputs';
 import { inspectUnrunnableGraph } from './graph';
-import { openSession } from './session';
+import { openOptions, openSession } from './session';
 import { prune } from './prune';
 import { remove } from './remove';
 import { merge } from './merge';
@@ -34,7 +35,8 @@ commands:
         [--float16]  prints {sparsity, params, removed, metrics: {dense, pruned}}
 
 <model>: a model.json (LayersModel or GraphModel), a folder holding one, a .zip, or a folder with config.json + *.safetensors
-options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
+options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json
+         --input-shape NAME=D1xD2x…[,…]  per-sample shape of a GraphModel input with dynamic dimensions`;
 
 const layerRow = (l: LayerInfo) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable });
 
@@ -45,9 +47,9 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   const opened = await openPath(path);
   let session: ModelSession;
   try {
-    session = await ModelSession.create(opened);
+    session = await ModelSession.create(opened, undefined, openOptions(args));
   } catch (error) {
-    if (opened.format === 'graph-model') return inspectUnrunnableGraph(opened, path, error, out);
+    if (opened.format === 'graph-model' && !(error instanceof InputShapeError)) return inspectUnrunnableGraph(opened, path, error, out);
     throw error;
   }
   try {

@@ -34,6 +34,33 @@ export interface GraphInputOptions {
   shapes?: Readonly<Record<string, readonly number[]>>;
 }
 
+/** Values one sample of an input may hold when its shape is set by an option: 2²⁵ (128 MiB of float32). */
+export const MAX_INPUT_VALUES = 2 ** 25;
+
+/** An input shape given as an option that the model cannot take. */
+export class InputShapeError extends Error {
+  override name = 'InputShapeError';
+}
+
+const formatShape = (shape: readonly number[]): string => `[${shape.map((d) => (d < 0 ? '?' : String(d))).join(', ')}]`;
+
+/** Throws unless `shape` (without the batch) can feed an input declared as `declared` (with the batch). */
+function checkOverride(name: string, shape: readonly number[], declared: readonly number[] | undefined): void {
+  if (shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new InputShapeError(`input ${name}: a shape is a list of positive integers per sample, got ${formatShape(shape)}`);
+  }
+  if (declared !== undefined) {
+    const dims = declared.slice(1);
+    if (dims.length !== shape.length) {
+      throw new InputShapeError(`input ${name} takes ${formatShape(dims)} per sample (${dims.length} dimensions), got ${formatShape(shape)}`);
+    }
+    const fixed = dims.findIndex((d, i) => d >= 0 && d !== shape[i]);
+    if (fixed >= 0) throw new InputShapeError(`input ${name}: dimension ${fixed + 1} is fixed at ${dims[fixed]} by the model, got ${shape[fixed]}`);
+  }
+  const values = shape.reduce((a, b) => a * b, 1);
+  if (values > MAX_INPUT_VALUES) throw new InputShapeError(`input ${name}: ${formatShape(shape)} is ${values} values per sample, more than the ${MAX_INPUT_VALUES} Lopper allows`);
+}
+
 interface SignatureEntry {
   key: string;
   name: string;
@@ -89,6 +116,13 @@ export function graphInputSpecs(graph: GraphIndex, signature: unknown, options: 
     fromSignature.length > 0
       ? fromSignature.map((entry) => ({ node: graph.node(inputNodeName(entry.name)), entry }))
       : graph.topology.node.filter((node) => node.op === 'Placeholder').map((node) => ({ node, entry: undefined }));
+  const known = new Set(placeholders.flatMap(({ node, entry }) => [node.name, ...(entry ? [entry.key] : [])]));
+  const unknown = Object.keys(options.shapes ?? {}).filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new InputShapeError(
+      `no input named ${unknown.join(', ')}; the model's inputs are ${placeholders.map(({ node, entry }) => entry?.key ?? node.name).join(', ') || 'none'}`,
+    );
+  }
   return placeholders.map(({ node, entry }) => {
     const dtype = tfjsDtype(entry?.dtype ?? typeAttr(node, 'dtype')) ?? 'float32';
     if (dtype === 'string') throw new Error(`input ${node.name} takes strings, which Lopper cannot synthesise`);
@@ -98,6 +132,7 @@ export function graphInputSpecs(graph: GraphIndex, signature: unknown, options: 
     const spec: GraphInputSpec = { name: node.name, dtype, shape: [], fixedBatch: null, declared, source: entry?.shape !== undefined ? 'signature' : 'placeholder' };
     if (entry !== undefined) spec.signatureKey = entry.key;
     if (override !== undefined) {
+      checkOverride(entry?.key ?? node.name, override, declared);
       const first = declared?.[0];
       spec.fixedBatch = first !== undefined && first > 0 ? first : null;
       spec.shape = [spec.fixedBatch, ...override];

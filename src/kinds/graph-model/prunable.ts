@@ -107,6 +107,9 @@ export class GraphModelPrunable implements Prunable {
   ) {
     const artifacts = source.artifacts;
     this.graph = new GraphIndex(artifacts.modelTopology as unknown as GraphTopology);
+    const signature = modelSignature(artifacts);
+    // Input shapes are checked before any weight becomes a tensor.
+    this.specs = graphInputSpecs(this.graph, signature, options);
     const specs = artifacts.weightSpecs ?? [];
     const split = splitWeights(specs, artifacts.weightData ?? new ArrayBuffer(0), (name) => this.graph.nodes.get(name)?.op === 'Const');
     this.functionWeights = artifacts.modelInitializer !== undefined ? split.all : split.rest;
@@ -114,8 +117,6 @@ export class GraphModelPrunable implements Prunable {
     for (const [name, tensor] of Object.entries(decoded)) this.weights.set(name, tensor);
     this.unitList = findUnits(this.graph, new Map(specs.map((spec) => [spec.name, { shape: [...spec.shape], dtype: spec.dtype }])));
     this.unitByName = new Map(this.unitList.map((unit) => [unit.name, unit]));
-    const signature = modelSignature(artifacts);
-    this.specs = graphInputSpecs(this.graph, signature, options);
     this.outputs = outputNames(this.graph, signature);
     const needed = new Set<string>();
     for (const output of this.outputs) {
