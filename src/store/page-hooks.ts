@@ -7,7 +7,15 @@ export interface PageHooks {
   busy: boolean;
   workerTensors: number;
   wasmThreads: number | null;
-  model: { format: string; name: string; layers: string[]; totalParams: number } | null;
+  /** `inputs`: a GraphModel's inputs with their resolved shapes (the batch `null`) and where the size came from. */
+  model: {
+    format: string;
+    name: string;
+    layers: string[];
+    totalParams: number;
+    totalFlops: number;
+    inputs?: { name: string; shape: (number | null)[]; source: string }[];
+  } | null;
   plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
   sparsity: number | null;
   evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
@@ -28,7 +36,14 @@ export function snapshot(s: LopperState): PageHooks {
     busy: selectBusy(s),
     workerTensors: s.workerTensors,
     wasmThreads: s.backend?.wasmThreads ?? null,
-    model: s.model && { format: s.model.format, name: s.model.name, layers: [...s.model.units], totalParams: s.model.totalParams },
+    model: s.model && {
+      format: s.model.format,
+      name: s.model.name,
+      layers: [...s.model.units],
+      totalParams: s.model.totalParams,
+      totalFlops: s.model.totalFlops,
+      ...(s.model.inputs && { inputs: s.model.inputs.map((spec) => ({ name: spec.signatureKey ?? spec.name, shape: [...spec.shape], source: spec.source })) }),
+    },
     plan: {
       target: s.plan.target,
       sparsity: { ...s.plan.sparsity },

@@ -1,5 +1,6 @@
 import { useLopper, type LopperState } from '../store/state';
 import { formatCount, formatMs, formatNumber, formatPercent, formatShape } from './format';
+import { InputShapes } from './InputShapes';
 
 const selectModel = (s: LopperState) => s.model;
 const selectEvaluation = (s: LopperState) => s.evaluation;
@@ -80,6 +81,7 @@ export function ModelPanel() {
           {model.sha256.slice(0, 12)}…
         </dd>
       </dl>
+      {model.inputs && model.inputs.length > 0 && <InputShapes inputs={model.inputs} />}
       {model.warnings && model.warnings.length > 0 && (
         <ul className="warnings" data-testid="model-warnings" role="status">
           {model.warnings.map((warning) => (
