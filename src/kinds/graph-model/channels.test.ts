@@ -7,7 +7,7 @@ import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
 import type { OpenedModel } from '../../io/types';
 import type { KindModel } from '../kind';
-import { cutChannels } from './channel-shrink';
+import { cutChannels, shrunkTopology } from './channel-shrink';
 import { GRAPH_MODEL_KIND, GraphKindModel } from './kind';
 import { b64, constant, convAttrs, loadExport, openTestGraph, placeholder, seededValues, T, type TestNode, type TestWeight } from './testing';
 import { writeGraphModel } from './writer';
@@ -257,5 +257,36 @@ describe('a GraphModel channels plan', () => {
     expect(none.weights.get('fc/weights')?.shape).toEqual([9, 8]);
     await expect(channels.shrink(planFor(kind, { criterion: 'sparsegpt', sparsity: uniform(kind, 0.5) }), [])).rejects.toThrow(/sparsegpt/);
     expect(tf.memory().numTensors).toBe(tensors);
+  });
+});
+
+describe('shrunkTopology', () => {
+  const outputShapes = (...dims: number[]) => ({ list: { shape: [{ dim: dims.map((d) => ({ size: String(d) })) }] } });
+  it('writes the cut constants’ shapes and drops the stale `_output_shapes` of what they compute; the rest keeps its own', () => {
+    const nodes: TestNode[] = [
+      { ...placeholder('x', [-1, 4]), attr: { ...placeholder('x', [-1, 4]).attr, _output_shapes: outputShapes(-1, 4) } },
+      { ...constant('w', [4, 6]), attr: { ...constant('w', [4, 6]).attr, _output_shapes: outputShapes(4, 6) } },
+      { ...constant('v', [6, 2]), attr: { ...constant('v', [6, 2]).attr, _output_shapes: outputShapes(6, 2) } },
+      { name: 'h', op: 'MatMul', input: ['x', 'w'], attr: { ...T, _output_shapes: outputShapes(-1, 6) } },
+      { name: 'y', op: 'MatMul', input: ['h', 'v'], attr: { ...T, _output_shapes: outputShapes(-1, 2) } },
+      { name: 'side', op: 'Relu', input: ['x'], attr: { ...T, _output_shapes: outputShapes(-1, 4) } },
+    ];
+    const topology = { node: nodes, library: {}, versions: {} } as unknown as Parameters<typeof shrunkTopology>[0];
+    const weights = new Map([
+      ['w', { shape: [4, 3], values: new Float32Array(12) }],
+      ['v', { shape: [3, 2], values: new Float32Array(6) }],
+    ]);
+    const shrunk = shrunkTopology(topology, weights);
+    const byName = new Map(shrunk.node.map((node) => [node.name, node]));
+    const attr = (name: string): Record<string, unknown> => byName.get(name)?.attr ?? {};
+    expect(attr('w')['_output_shapes']).toEqual(outputShapes(4, 3));
+    expect((attr('w')['value'] as { tensor: { tensorShape: unknown } }).tensor.tensorShape).toEqual({ dim: [{ size: '4' }, { size: '3' }] });
+    expect(attr('v')['_output_shapes']).toEqual(outputShapes(3, 2));
+    expect(attr('h')).not.toHaveProperty('_output_shapes');
+    expect(attr('y')).not.toHaveProperty('_output_shapes');
+    expect(attr('side')['_output_shapes']).toEqual(outputShapes(-1, 4));
+    expect(attr('x')['_output_shapes']).toEqual(outputShapes(-1, 4));
+    // The source topology is not touched.
+    expect(nodes[3].attr?.['_output_shapes']).toEqual(outputShapes(-1, 6));
   });
 });
