@@ -105,7 +105,28 @@ export function cutChannels(
     }
   }
   const out = new Map<string, WeightValues>();
+  // Flatten shape constants lose `perChannel` features per channel gone (only when shrinking).
+  const shrinkBy = new Map<string, Map<number, number>>();
+  if (mode === 'shrink') {
+    for (const group of groups) {
+      const mask = keep.get(group.id);
+      if (mask === undefined) continue;
+      const gone = mask.reduce((n, k) => n + (k === 0 ? 1 : 0), 0);
+      for (const reshape of group.reshapes) {
+        const entries = shrinkBy.get(reshape.weight) ?? new Map<number, number>();
+        entries.set(reshape.index, (entries.get(reshape.index) ?? 0) + gone * reshape.perChannel);
+        shrinkBy.set(reshape.weight, entries);
+      }
+    }
+  }
   for (const [name, weight] of weights) {
+    const resized = shrinkBy.get(name);
+    if (resized !== undefined && weight.values instanceof Int32Array) {
+      const values = weight.values.slice();
+      for (const [index, by] of resized) values[index] -= by;
+      out.set(name, { shape: [...weight.shape], values });
+      continue;
+    }
     const cut = removals.get(name);
     if (cut === undefined) {
       out.set(name, weight);
