@@ -1,5 +1,6 @@
 import type { Granularity } from '../core/criteria/types';
 import { CancelledError, type SweepConfig, type SweepReport } from '../worker/protocol';
+import { frameBatch } from './frame-batch';
 import { client, runJob } from './actions';
 import { setUnitSparsity } from './plan-actions';
 import { useLopper, type SweepState } from './state';
@@ -49,6 +50,23 @@ export async function runSweep(): Promise<void> {
   const total = model.units.length * report.sparsities.length;
   setSweep({ status: 'running', config, report, done: 0, total, startedAt: performance.now() });
   let cancelled = false;
+  // Cells land in the store once per frame: one copy of the grid and one redraw for all that came in.
+  const cells = frameBatch<{ unit: string; sparsity: number; value: number; done: number }>((batch) =>
+    useLopper.setState((s) => {
+      const current = s.sweep.report;
+      if (!current) return {};
+      const values = current.values.map((row) => [...row]);
+      let dense = current.dense;
+      for (const { unit, sparsity, value } of batch) {
+        const row = current.layers.indexOf(unit);
+        const column = current.sparsities.indexOf(sparsity);
+        if (row < 0 || column < 0) continue;
+        values[row][column] = value;
+        if (sparsity === 0 && Number.isNaN(dense)) dense = value;
+      }
+      return { sweep: { ...s.sweep, done: batch[batch.length - 1].done, report: { ...current, values, dense } } };
+    }),
+  );
   const result = await runJob(
     'Sensitivity sweep',
     async (signal, onProgress) => {
@@ -57,23 +75,14 @@ export async function runSweep(): Promise<void> {
           signal,
           onProgress: (p) => {
             onProgress(p);
-            if (!p.cell) return;
-            const { unit, sparsity, value } = p.cell;
-            useLopper.setState((s) => {
-              const current = s.sweep.report;
-              if (!current) return {};
-              const row = current.layers.indexOf(unit);
-              const column = current.sparsities.indexOf(sparsity);
-              if (row < 0 || column < 0) return {};
-              const values = current.values.map((r, i) => (i === row ? r.map((v, j) => (j === column ? value : v)) : r));
-              const dense = sparsity === 0 && Number.isNaN(current.dense) ? value : current.dense;
-              return { sweep: { ...s.sweep, done: p.done, report: { ...current, values, dense } } };
-            });
+            if (p.cell) cells.push({ ...p.cell, done: p.done });
           },
         });
       } catch (error) {
         if (error instanceof CancelledError) cancelled = true;
         throw error;
+      } finally {
+        cells.flush();
       }
     },
     true,
