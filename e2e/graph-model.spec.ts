@@ -80,7 +80,7 @@ test('a GraphModel with dynamic input dimensions shows their defaults; the user 
   const opened = await waitIdle(page, (s) => s.model?.format === 'graph-model' && s.model.layers.join() === 'conv/filter,fc/weights');
   expect(opened.model?.inputs).toEqual([{ name: 'image', shape: [null, 224, 224, 2], source: 'default' }]);
   const row = page.locator('[data-testid="model-input"][data-name="image"]');
-  await expect(row.getByTestId('input-origin')).toContainText('dim 1 = 224 (image default), dim 2 = 224 (image default)');
+  await expect(page.locator('[data-testid="input-origin"][data-name="image"]')).toContainText('dim 1 = 224 (image default), dim 2 = 224 (image default)');
   await expect(row.getByTestId('input-dim-1')).toHaveValue('224');
   // The channels are fixed by the model: not editable.
   await expect(row.getByTestId('input-dim-3')).toHaveCount(0);

@@ -81,15 +81,20 @@ export function InputShapes({ inputs }: { inputs: GraphInputSpec[] }) {
                       ),
                     )}
                   </span>
-                  <small className="hint" data-testid="input-origin">
-                    {origin(spec)}
-                  </small>
                 </td>
               </tr>
             );
           })}
         </tbody>
       </table>
+      <ul className="input-origins">
+        {inputs.map((spec) => (
+          <li key={spec.signatureKey ?? spec.name} className="hint" data-testid="input-origin" data-name={spec.signatureKey ?? spec.name}>
+            {inputs.length > 1 ? `${spec.signatureKey ?? spec.name}: ` : ''}
+            {origin(spec)}
+          </li>
+        ))}
+      </ul>
       {editable.length > 0 && (
         <p className="input-actions">
           <button type="button" className="button secondary" data-testid="apply-input-shapes" disabled={busy || !valid || !changed} onClick={apply}>
