@@ -92,6 +92,7 @@ export function InputShapes({ inputs }: { inputs: GraphInputSpec[] }) {
           <li key={spec.signatureKey ?? spec.name} className="hint" data-testid="input-origin" data-name={spec.signatureKey ?? spec.name}>
             {inputs.length > 1 ? `${spec.signatureKey ?? spec.name}: ` : ''}
             {origin(spec)}
+            {spec.valueNote !== undefined && `; ${spec.valueNote}`}
           </li>
         ))}
       </ul>

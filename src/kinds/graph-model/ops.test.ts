@@ -246,7 +246,17 @@ describe('inputs', () => {
         source: 'default',
         defaulted: 'dim 1 = 8 (image default), dim 2 = 8 (image default)',
       },
-      { name: 'ids', dtype: 'int32', shape: [null, 16], fixedBatch: null, declared: [-1, -1], source: 'default', defaulted: 'dim 1 = 16 (length default)' },
+      {
+        name: 'ids',
+        dtype: 'int32',
+        shape: [null, 16],
+        fixedBatch: null,
+        declared: [-1, -1],
+        source: 'default',
+        defaulted: 'dim 1 = 16 (length default)',
+        valueRange: 2,
+        valueNote: 'synthetic values are 0 and 1: the model names no range for this int input, so drop a dataset for meaningful ones',
+      },
     ]);
     expect(kind.outputNames()).toEqual(['pooled', 'summed']);
     const input = kind.syntheticBatch(2);
@@ -313,5 +323,66 @@ describe('functional control flow', () => {
     tf.dispose([x, y, stockY]);
     stock.dispose();
     kind.dispose();
+  });
+});
+
+describe('int inputs', () => {
+  const lookup = (through: TestNode[], idsInto: string): TestNode[] => [
+    placeholder('ids', [-1, 5], 'DT_INT32'),
+    constant('table', [7, 3]),
+    constant('axis', [], 'DT_INT32'),
+    ...through,
+    {
+      name: 'emb',
+      op: 'GatherV2',
+      input: ['table', idsInto, 'axis'],
+      attr: { Tparams: { type: 'DT_FLOAT' }, Tindices: { type: 'DT_INT32' }, Taxis: { type: 'DT_INT32' }, batch_dims: { i: '0' } },
+    },
+    { name: 'mm', op: 'MatMul', input: ['pooled', 'w'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+  ];
+  const weights: TestWeight[] = [
+    { name: 'table', shape: [7, 3], values: seededValues(31, 21) },
+    { name: 'axis', shape: [], values: [0], dtype: 'int32' },
+    { name: 'pool/axes', shape: [1], values: [1], dtype: 'int32' },
+    { name: 'w', shape: [3, 2], values: seededValues(32, 6) },
+  ];
+  const tail: TestNode[] = [
+    constant('pool/axes', [1], 'DT_INT32'),
+    { name: 'pooled', op: 'Mean', input: ['emb', 'pool/axes'], attr: { ...T, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
+    constant('w', [3, 2]),
+  ];
+
+  it('get synthetic ids below the rows of the table they index, through an Identity, and run', async () => {
+    const opened = await openTestGraph([...lookup([{ name: 'ids_copy', op: 'Identity', input: ['ids'], attr: { T: { type: 'DT_INT32' } } }], 'ids_copy'), ...tail], weights);
+    const kind = await GraphModelPrunable.create(opened);
+    try {
+      expect(kind.inputSpecs()[0]).toMatchObject({ name: 'ids', dtype: 'int32', valueRange: 7 });
+      expect(kind.inputSpecs()[0].valueNote).toBe('synthetic ids in [0, 7): the 7 rows of table that GatherV2 emb looks it up in');
+      const batch = kind.syntheticBatch(40, 3);
+      const ids = [...(await batch.data())];
+      expect(Math.max(...ids)).toBe(6);
+      expect(Math.min(...ids)).toBe(0);
+      const out = kind.forward(batch);
+      expect(out.shape).toEqual([40, 2]);
+      tf.dispose([batch, out]);
+    } finally {
+      kind.dispose();
+    }
+  });
+
+  it('that index nothing Lopper can see get 0 and 1, with a note that a dataset is needed', async () => {
+    const nodes: TestNode[] = [
+      placeholder('ids', [-1, 5], 'DT_INT32'),
+      { name: 'f', op: 'Cast', input: ['ids'], attr: { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' } } },
+      constant('w', [5, 2]),
+      { name: 'mm', op: 'MatMul', input: ['f', 'w'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+    ];
+    const kind = await GraphModelPrunable.create(await openTestGraph(nodes, [{ name: 'w', shape: [5, 2], values: seededValues(33, 10) }]));
+    try {
+      expect(kind.inputSpecs()[0]).toMatchObject({ valueRange: 2 });
+      expect(kind.inputSpecs()[0].valueNote).toMatch(/the model names no range for this int input, so drop a dataset/);
+    } finally {
+      kind.dispose();
+    }
   });
 });

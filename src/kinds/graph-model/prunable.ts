@@ -4,7 +4,7 @@ import type { LayerInfo, UnitInfo } from '../../core/types';
 import { inputNodeName, type GraphTopology } from '../../io/tfjs-graph';
 import type { OpenedModel } from '../../io/types';
 import { findUnits, GraphIndex, type GraphUnit } from './graph';
-import { graphInputSpecs, modelSignature, outputNames, syntheticInput, type GraphInputOptions, type GraphInputSpec } from './inputs';
+import { graphInputSpecs, idRange, modelSignature, outputNames, syntheticInput, withValueRange, type GraphInputOptions, type GraphInputSpec } from './inputs';
 import { graphLayerEdges, graphLayerTable, graphTotals, type GraphTotals } from './inspect';
 import { graphUnitLayout, type GraphUnitLayout } from './layout';
 import { unitInputRows } from './patches';
@@ -115,6 +115,16 @@ export class GraphModelPrunable implements Prunable {
     this.functionWeights = artifacts.modelInitializer !== undefined ? split.all : split.rest;
     const decoded = tf.io.decodeWeights(split.main.data, split.main.specs);
     for (const [name, tensor] of Object.entries(decoded)) this.weights.set(name, tensor);
+    const intValues = (name: string): number[] | undefined => {
+      const tensor = this.weights.get(name);
+      return tensor === undefined || tensor.dtype !== 'int32' || tensor.size > 64 ? undefined : Array.from(tensor.dataSync());
+    };
+    this.specs = this.specs.map((spec) =>
+      withValueRange(
+        spec,
+        idRange(this.graph, spec.name, (name) => this.weights.get(name)?.shape, intValues),
+      ),
+    );
     this.unitList = findUnits(this.graph, new Map(specs.map((spec) => [spec.name, { shape: [...spec.shape], dtype: spec.dtype }])));
     this.unitByName = new Map(this.unitList.map((unit) => [unit.name, unit]));
     this.outputs = outputNames(this.graph, signature);
