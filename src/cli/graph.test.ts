@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphModelPrunable } from '../kinds/graph-model';
-import { loadExport } from '../kinds/graph-model/testing';
+import { loadExport, stringConstantModel } from '../kinds/graph-model/testing';
 import { filesFromPath } from '../io/node-files';
 import { openModel } from '../io/open';
 import { runMain as run } from './testing';
@@ -331,5 +331,25 @@ describe('lopper on a GraphModel with dynamic input dimensions (e2e/fixtures/gra
     await writeFile(data, JSON.stringify({ inputs: Array.from({ length: 3 * 4 * 6 * 2 }, (_, i) => (i % 5) / 5), shape: [3, 4, 6, 2], labels: [0, 1, 2] }));
     const result = await json<{ samples: number; accuracy: number }>(['eval', DYNAMIC, '--data', data]);
     expect(result.samples).toBe(3);
+  });
+});
+
+describe('lopper on a GraphModel with string and complex64 constants', () => {
+  it('inspects, prunes and replays it; the export keeps them and reopens', async () => {
+    const folder = join(dir, 'strings');
+    const { modelJson, bin } = stringConstantModel();
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'model.json'), JSON.stringify(modelJson));
+    await writeFile(join(folder, 'w.bin'), bin);
+    const inspected = await json<Inspected>(['inspect', folder]);
+    expect(inspected).toMatchObject({ units: ['w'], totalParams: 4 });
+    const out = join(dir, 'strings-pruned');
+    const pruned = await run(['prune', folder, '--sparsity', '0.5', '--out', out, '--json', '--backend', 'cpu']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const written = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { weightsManifest: { weights: { name: string; dtype: string }[] }[] };
+    expect(written.weightsManifest[0].weights.map((w) => w.dtype)).toEqual(['float32', 'string', 'complex64']);
+    const again = join(dir, 'strings-replayed');
+    expect((await run(['prune', folder, '--recipe', join(out, 'recipe.json'), '--out', again, '--json', '--backend', 'cpu'])).code).toBe(0);
+    expect(Buffer.compare(await readFile(join(out, 'group1-shard1of1.bin')), await readFile(join(again, 'group1-shard1of1.bin')))).toBe(0);
   });
 });

@@ -52,9 +52,9 @@ export function graphEntries(): CorpusEntry[] {
       'graph-bad-dtype',
       'GraphModel: bad dtype',
       editGraph((m) => {
-        m.weightsManifest[0].weights[0].dtype = 'complex64';
+        m.weightsManifest[0].weights[0].dtype = 'float64';
       }),
-      /weight "w" has an unsupported dtype \(expected float32, int32 or bool, got complex64\)/,
+      /weight "w" has an unsupported dtype \(expected float32, int32, bool, string or complex64, got float64\)/,
     ),
     graphError(
       'graph-dangling-input',

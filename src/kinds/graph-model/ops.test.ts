@@ -4,7 +4,7 @@ import { graphKernelToMatrix, graphMatrixToKernel, einsumPlan, type GraphUnitLay
 import { openModel } from '../../io/open';
 import { memoryFiles } from '../../io/test-support';
 import { GraphModelPrunable } from './prunable';
-import { b64, constant, convAttrs, loadExport, openTestGraph, placeholder, seededValues, T, type TestNode, type TestWeight } from './testing';
+import { b64, constant, convAttrs, loadExport, openTestGraph, placeholder, seededValues, stringConstantModel, T, type TestNode, type TestWeight } from './testing';
 
 let start = 0;
 beforeAll(async () => {
@@ -384,5 +384,45 @@ describe('int inputs', () => {
     } finally {
       kind.dispose();
     }
+  });
+});
+
+describe('string and complex64 constants', () => {
+  const stringModel = (truncate = 0): ReturnType<typeof memoryFiles> => {
+    const { modelJson, bin } = stringConstantModel();
+    return memoryFiles({ 's/model.json': modelJson, 's/w.bin': bin.slice(0, bin.byteLength - truncate) });
+  };
+
+  it('open, run, prune and export with the strings and complex values as they were; stock tfjs loads the export', async () => {
+    const opened = await openModel(stringModel());
+    const kind = await GraphModelPrunable.create(opened);
+    try {
+      expect(kind.units().map((u) => u.name)).toEqual(['w']);
+      expect(kind.totals().totalParams).toBe(4);
+      kind.setKernel('w', Float32Array.from([0, 2, 3, 0]));
+      const files = await kind.exportFiles();
+      const stock = await loadExport(files);
+      const vocab = stock.weights['vocab'][0];
+      expect(vocab.dtype).toBe('string');
+      expect(await vocab.array()).toEqual(['whale', 'ship', 'Ahab']);
+      const phase = stock.weights['phase'][0];
+      expect(phase.dtype).toBe('complex64');
+      const real = tf.real(phase);
+      expect([...(await real.data())]).toEqual([1, 0.5]);
+      const x = tf.tensor2d([[1, 1]]);
+      const y = stock.execute({ x }, 'y') as tf.Tensor;
+      expect([...(await y.data())]).toEqual([3, 2]);
+      tf.dispose([x, y, real]);
+      stock.dispose();
+      // The written shard reopens through Lopper's reader to the same bytes.
+      const again = await openModel(memoryFiles(Object.fromEntries(files.map((f) => [`again/${f.path}`, f.bytes]))));
+      expect(again.artifacts.weightSpecs?.map((spec) => spec.dtype)).toEqual(['float32', 'string', 'complex64']);
+    } finally {
+      kind.dispose();
+    }
+  });
+
+  it('a string weight cut short is refused naming model.json', async () => {
+    await expect(openModel(stringModel(2))).rejects.toThrow(/s\/model\.json/);
   });
 });
