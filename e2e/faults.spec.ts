@@ -1,11 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, test, type Browser, type Page, type Worker } from '@playwright/test';
-import { openWorkbench, showView, waitIdle, type PageState } from './helpers';
+import { dropFiles, openWorkbench, showView, waitIdle, type PageState } from './helpers';
 import { dropDigits, setRange } from './session-helpers';
 
 /**
  * The compute worker is killed the ways a real one dies (it closes itself, its isolate is
  * terminated, its thread hangs in a kernel, a job throws, an error escapes every job), in the middle
- * of a sweep or a plan evaluation; the page restarts it and nothing the user did is lost.
+ * of a sweep, a plan evaluation or a removal search; the page restarts it and nothing the user did is lost.
  * `?watchdog=8`: the page restarts a worker that leaves its heartbeat unanswered for 8 s (16 s during a job), or
  * whose job stays at one step for 24 s.
  */
@@ -220,11 +222,17 @@ test('a worker whose isolate is terminated mid-plan is restarted; the new plan i
 /** Candidates × steps of the demo LM's removal search: 8 sublayers, 3 greedy steps. */
 const REMOVAL_CELLS = 8 + 7 + 6;
 
-/** The demo LM with two plan steps (20 %, then 30 %) and a snapshot, then a removal search that has scored a few candidates. */
+/** Characters of the demo LM's held-out text the removal tests evaluate on (the whole text takes seconds a pass). */
+const TEXT_CHARS = 2000;
+
+/** The demo LM on a short text it was given, with two plan steps (20 %, then 30 %) and a snapshot, then a removal search that has scored a few candidates. */
 async function removalUnderWay(page: Page): Promise<PageState> {
   await openWorkbench(page, URL);
   await page.getByTestId('model-picker').selectOption('char-lm');
   await waitIdle(page, (s) => s.model?.name === 'char-lm' && s.evaluation?.perplexity !== undefined);
+  const text = readFileSync(join(import.meta.dirname, '..', 'public', 'models', 'char-lm', 'eval.txt'), 'utf8').slice(0, TEXT_CHARS);
+  await dropFiles(page, [{ name: 'short.txt', path: 'short.txt', mimeType: 'text/plain', base64: Buffer.from(text).toString('base64') }]);
+  await waitIdle(page, (s) => s.evaluation?.samples !== undefined && s.evaluation.samples < TEXT_CHARS);
   await setRange(page, 'global-sparsity', 0.2);
   await waitIdle(page, (s) => s.plan.target === 0.2 && (s.sparsity ?? 0) > 0.15);
   await showView(page, 'Plan');
@@ -244,7 +252,7 @@ async function expectRemovalRestored(page: Page, before: PageState, scored: numb
   await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
   await expect(page.getByTestId('recovery-detail')).toContainText('the removal search results');
   await expect(page.getByTestId('removal-progress')).not.toHaveAttribute('data-status', 'running');
-  const after = await waitIdle(page, (s) => s.plan.target === 0.3 && s.evaluation?.perplexity !== undefined);
+  const after = await waitIdle(page, (s) => s.plan.target === 0.3 && s.evaluation?.samples === before.evaluation?.samples);
   expect(after.model).toEqual(before.model);
   expect(after.plan.sparsity).toEqual(before.plan.sparsity);
   expect(after.evaluation?.perplexity).toBeCloseTo(before.evaluation?.perplexity ?? NaN, 6);
