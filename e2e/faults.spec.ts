@@ -318,3 +318,20 @@ test('a base model loaded for DARE before a restart is loaded again after it, an
   expect(undone.evaluation?.accuracy).toBeCloseTo(dared.evaluation?.accuracy ?? NaN, 9);
   expect(undone.sparsity).toBeCloseTo(dared.sparsity ?? NaN, 9);
 });
+
+test('a removal search that throws mid-way fails with its message and keeps its scores; the worker, plan and evaluation stay', async ({ page }) => {
+  test.setTimeout(300_000);
+  const before = await removalUnderWay(page);
+  await stageFault(page, 'throw', 2);
+  const scored = await page.getByTestId('removal-cell').count();
+  await expect(page.getByTestId('error-message')).toContainText('A fault staged for testing failed this job', { timeout: 120_000 });
+  await expect(page.getByTestId('removal-progress')).toHaveAttribute('data-status', 'failed');
+  const after = await waitIdle(page);
+  expect(after.plan.sparsity).toEqual(before.plan.sparsity);
+  expect(after.evaluation).toEqual(before.evaluation);
+  expect(after.workerTensors).toBe(before.workerTensors);
+  const cells = await page.getByTestId('removal-cell').count();
+  expect(cells).toBeGreaterThanOrEqual(scored);
+  expect(cells).toBeLessThan(REMOVAL_CELLS);
+  await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
+});
