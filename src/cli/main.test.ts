@@ -96,7 +96,9 @@ describe('lopper inspect and eval on a Hugging Face transformer', () => {
   it('gives the perplexity of the held-out text as the torch reference does', async () => {
     const { code, stdout } = await run(['eval', CHAR_LM, '--data', join(CHAR_LM, 'eval.txt'), '--json', '--backend', 'wasm']);
     expect(code).toBe(0);
-    const result = JSON.parse(stdout) as { perplexity: number; samples: number; dataHash: string };
+    const result = JSON.parse(stdout) as { perplexity: number; samples: number; dataHash: string; windowLength: number; windowCappedByMemory?: boolean };
+    expect(result.windowLength).toBe(128);
+    expect(result.windowCappedByMemory).toBeUndefined();
     const reference = JSON.parse(readFileSync(join(CHAR_LM, 'reference.json'), 'utf8')) as { perplexity: number; scored_tokens: number };
     expect(Math.abs(result.perplexity - reference.perplexity) / reference.perplexity).toBeLessThan(1e-4);
     expect(result.dataHash).toMatch(/^[0-9a-f]{64}$/);

@@ -85,6 +85,8 @@ async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
       backend,
       dataHash: session.data.hash,
       ...(result.latencyMs !== undefined && { latencyMs: result.latencyMs, batchSize: result.batchSize }),
+      ...(result.windowLength !== undefined && { windowLength: result.windowLength }),
+      ...(result.windowCappedByMemory === true && { windowCappedByMemory: true }),
     });
   } finally {
     session.dispose();

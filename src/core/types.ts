@@ -50,4 +50,8 @@ export interface Evaluation {
   /** Milliseconds for one forward pass of one batch, measured. */
   latencyMs?: number;
   batchSize?: number;
+  /** Perplexity on text: the length of the windows the text was cut into. */
+  windowLength?: number;
+  /** Set when the windows are shorter than the context length and the text because a longer one would not fit the memory budget. */
+  windowCappedByMemory?: boolean;
 }

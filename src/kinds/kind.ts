@@ -77,7 +77,7 @@ export interface KindModel {
   /** Perplexity of a text through the kind's own scoring path (language models). */
   perplexity?(
     ids: Int32Array,
-    options: Pick<PerplexityOptions, 'onProgress' | 'shouldStop'> & { kernels?: ReadonlyMap<string, tf.Tensor>; bypass?: ReadonlySet<string> },
+    options: Pick<PerplexityOptions, 'onProgress' | 'shouldStop' | 'contextLength' | 'batchSize'> & { kernels?: ReadonlyMap<string, tf.Tensor>; bypass?: ReadonlySet<string> },
   ): Promise<PerplexityResult>;
   sweep(data: PipelineData, options: KindSweepOptions): Promise<SweepResult>;
   removalTarget(data: PipelineData): KindRemovalTarget;

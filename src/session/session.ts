@@ -7,7 +7,7 @@ import { jsDivergence } from '../core/metrics/divergence';
 import { readKernel } from '../core/model/kernels';
 import { weightStats } from '../core/model/stats';
 import { applyPlanKernels, withKernelTensors } from '../core/pipeline/apply';
-import { calibrationInputs, type PipelineData } from '../core/pipeline/data';
+import { calibrationInputs, evaluationWindow, type PipelineData } from '../core/pipeline/data';
 import { evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
 import { allocatePlan } from '../core/pipeline/plan';
 import type { PrunableForward } from '../core/pipeline/prunable';
@@ -585,8 +585,15 @@ export class ModelSession {
       const reference = data.labels ? undefined : await this.referenceOutputs();
       evaluation = plainEvaluation(await evaluateSamples(kind.prunable, data, { forward, reference, latencyRuns: options.latency ? 3 : 0, ...watch }));
     } else if (!data.synthetic && kind.perplexity) {
-      const result = await kind.perplexity(data.ids, { kernels: forward.kernels, bypass: forward.bypass, ...watch });
-      evaluation = { perplexity: result.perplexity, loss: result.nll, samples: result.tokens };
+      const window = evaluationWindow(kind.tokens ?? this.tokenShape(), data.ids.length);
+      const result = await kind.perplexity(data.ids, { kernels: forward.kernels, bypass: forward.bypass, contextLength: window.length, batchSize: window.batch, ...watch });
+      evaluation = {
+        perplexity: result.perplexity,
+        loss: result.nll,
+        samples: result.tokens,
+        windowLength: window.length,
+        ...(window.cappedByMemory && { windowCappedByMemory: true }),
+      };
     } else {
       const reference = await this.referenceOutputs();
       const outputs = await this.withTokenBatches((batches) => predictTokenWindows(kind.prunable, batches, forward));

@@ -29,6 +29,18 @@ export function EvaluationView() {
       <Metric testId="eval-perplexity" label="Perplexity" value={evaluation.perplexity} render={formatNumber} />
       <Metric testId="eval-divergence" label="JS divergence vs dense" value={evaluation.divergence} render={formatNumber} />
       <Metric testId="eval-latency" label={`Forward pass (batch ${evaluation.batchSize ?? '?'})`} value={evaluation.latencyMs} render={formatMs} />
+      {evaluation.windowLength !== undefined && (
+        <div className="metric">
+          <dt>Windows</dt>
+          <dd
+            data-testid="eval-window"
+            data-value={evaluation.windowLength}
+            title={evaluation.windowCappedByMemory ? 'Shorter than the context length: a longer window would not fit the memory an evaluation may take.' : undefined}
+          >
+            {evaluation.windowLength} tokens{evaluation.windowCappedByMemory ? ', capped by memory' : ''}
+          </dd>
+        </div>
+      )}
       <div className="metric">
         <dt>Samples</dt>
         <dd>
