@@ -1,9 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { openWorkbench, showView, waitIdle } from './helpers';
 
-test('the plan shows per-class accuracy against dense and a confusion matrix that agree with the page hooks', async ({ page }) => {
+test('the plan shows per-class accuracy and a confusion matrix that agree with the page hooks, and the dense-vs-pruned histogram of the selected layer', async ({ page }) => {
   const opened = await openWorkbench(page);
+  // A selected layer shows only its dense weights while the plan is dense.
+  await showView(page, 'Layers');
+  await page.getByRole('button', { name: 'conv2', exact: true }).click();
+  const histogram = page.getByTestId('weight-histogram');
+  await expect(histogram.locator('.bars:not(.overlay) rect').first()).toBeAttached();
+  await expect(histogram).not.toHaveAttribute('data-overlay', 'plan');
+  await expect(histogram.locator('.bars.overlay rect')).toHaveCount(0);
   const dense = opened.denseEvaluation?.perClass;
   if (!dense || !opened.denseEvaluation?.accuracy) throw new Error('the demo evaluation has no per-class counts');
   // The demo's held-out set: 200 digits of each class.
@@ -19,6 +27,24 @@ test('the plan shows per-class accuracy against dense and a confusion matrix tha
   planned.confusion.forEach((row, c) => expect(row[c]).toBe(planned.correct[c]));
   expect(planned.accuracy).toEqual(planned.correct.map((n) => n / 200));
   expect(planned.correct).not.toEqual(dense.correct);
+
+  // The selected layer's detail is read again for the measured plan: the plan's non-zero weights over the dense ones.
+  await expect(histogram).toHaveAttribute('data-overlay', 'plan');
+  const overlayBars = await histogram.locator('.bars.overlay rect').count();
+  expect(overlayBars).toBe(await histogram.locator('.bars:not(.overlay) rect').count());
+  await expect(histogram.locator('.legend')).toContainText('dense');
+  await expect(histogram.locator('.legend')).toContainText('plan, non-zero');
+  await expect(histogram.locator('.axis-title').first()).toHaveText('weight value');
+  const zeros = page.getByTestId('weight-zeros');
+  expect(Number(await zeros.getAttribute('data-plan'))).toBeGreaterThanOrEqual(0.89);
+  expect(Number(await zeros.getAttribute('data-dense'))).toBeLessThan(0.01);
+  await showView(page, 'Layers');
+  await histogram.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'histogram-overlay.png') });
+  const [svg] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'histogram as SVG' }).click()]);
+  const markup = readFileSync(await svg.path(), 'utf8');
+  expect(markup).toMatch(/^<svg[^>]*><rect width="[\d.]+" height="[\d.]+" fill="[^"]+"/);
+  expect(markup).toContain('plan, non-zero');
+  expect(markup).toContain('weights (count)');
 
   await showView(page, 'Plan');
   const table = page.getByTestId('per-class-accuracy');
