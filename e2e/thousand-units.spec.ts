@@ -44,7 +44,7 @@ test.describe('a model with 1,001 units', () => {
     );
   });
 
-  test('the heatmap draws a window of rows, scrolls to the last unit, moves with the arrow keys and pins with Enter', async ({ page }) => {
+  test('the heatmap and the layer table draw a window of rows, reach the last unit, move with the arrow keys; the layer table folds its blocks', async ({ page }) => {
     test.setTimeout(180_000);
     await openWorkbench(page);
     await page.getByTestId('folder-input').setInputFiles(dir);
@@ -96,5 +96,37 @@ test.describe('a model with 1,001 units', () => {
     expect(state.plan.locked).toEqual([units[10]]);
     await expect(page.getByTestId('heatmap-pins').locator(`.pin[data-layer="${units[10]}"]`)).toBeVisible();
     expect(await cells.evaluateAll((all) => all.filter((c) => c.getAttribute('tabindex') === '0').length)).toBe(1);
+
+    // The layer table: one foldable group per block, only the rows in view drawn, the last block reachable.
+    await showView(page, 'Layers');
+    const table = page.getByTestId('layer-table');
+    await expect(table).toHaveAttribute('aria-rowcount', String(BLOCKS * 8 + 1));
+    const groups = page.getByTestId('layer-group');
+    await expect(groups.first()).toHaveAttribute('data-group', 'model.layers.0');
+    expect(await page.getByTestId('layer-row').count()).toBeLessThan(80);
+    expect(await groups.count()).toBeLessThan(20);
+    await expectBoundedHeight(page);
+    await page.locator('.layers .table-scroll').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await expect(page.locator(`[data-testid="layer-row"][data-layer="${last}"]`)).toBeAttached();
+    await expect(page.locator('[data-testid="layer-group"][data-group="model.layers.142"]')).toBeAttached();
+    expect(await page.getByTestId('layer-row').count()).toBeLessThan(80);
+
+    // Folding a group hides its layers; the search keeps one block; ↓ moves from the group into its layers.
+    await page.getByTestId('unit-search').fill('layers.142.');
+    await expect(page.getByTestId('layer-row')).toHaveCount(7);
+    const toggle = page.locator('[data-testid="layer-group"][data-group="model.layers.142"] button[aria-expanded]');
+    await toggle.click();
+    await expect(toggle).toHaveAttribute('aria-expanded', 'false');
+    await expect(page.getByTestId('layer-row')).toHaveCount(0);
+    await page.keyboard.press('ArrowRight');
+    await expect(page.getByTestId('layer-row')).toHaveCount(7);
+    await page.keyboard.press('ArrowDown');
+    await expect(page.getByRole('button', { name: units[units.length - 7], exact: true })).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(page.locator('#detail-title')).toContainText(units[units.length - 7]);
+    await page.getByTestId('unit-search').fill('');
+    await expectBoundedHeight(page);
   });
 });
