@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
 import { openWorkbench, showView, waitIdle } from './helpers';
+
+async function expectNoSeriousViolations(page: Page): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
 
 test('the plan shows per-class accuracy and a confusion matrix that agree with the page hooks, and the dense-vs-pruned histogram of the selected layer', async ({ page }) => {
   const opened = await openWorkbench(page);
@@ -39,6 +46,7 @@ test('the plan shows per-class accuracy and a confusion matrix that agree with t
   expect(Number(await zeros.getAttribute('data-plan'))).toBeGreaterThanOrEqual(0.89);
   expect(Number(await zeros.getAttribute('data-dense'))).toBeLessThan(0.01);
   await showView(page, 'Layers');
+  await expectNoSeriousViolations(page);
   await histogram.screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'histogram-overlay.png') });
   const [svg] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'histogram as SVG' }).click()]);
   const markup = readFileSync(await svg.path(), 'utf8');
@@ -60,6 +68,7 @@ test('the plan shows per-class accuracy and a confusion matrix that agree with t
   await expect(matrix.locator('td[data-true="4"][data-predicted="9"]')).toHaveText(String(planned.confusion[4][9]));
   await expect(matrix.getByRole('rowheader')).toHaveCount(10);
   await page.locator('.class-results').screenshot({ path: join(import.meta.dirname, '..', 'docs', 'screenshots', 'per-class.png') });
+  await expectNoSeriousViolations(page);
   const { scroll, screen } = await page.evaluate(() => ({ scroll: document.documentElement.scrollHeight, screen: window.innerHeight }));
   expect(scroll).toBeLessThanOrEqual(2 * screen);
 });

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { openWorkbench, showView, waitIdle } from './helpers';
 import { writeManyUnitLlama } from './many-units';
@@ -14,6 +15,12 @@ const focused = (page: Page, name: string) => page.evaluate((attribute) => docum
 async function expectBoundedHeight(page: Page): Promise<void> {
   const { scroll, screen } = await page.evaluate(() => ({ scroll: document.documentElement.scrollHeight, screen: window.innerHeight }));
   expect(scroll, `page height ${scroll} px against a ${screen} px screen`).toBeLessThanOrEqual(2 * screen);
+}
+
+async function expectNoSeriousViolations(page: Page): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
 }
 
 test.describe('a model with 1,001 units', () => {
@@ -95,6 +102,7 @@ test.describe('a model with 1,001 units', () => {
     const state = await waitIdle(page, (s) => s.plan.sparsity[units[10]] === 0.5);
     expect(state.plan.locked).toEqual([units[10]]);
     await expect(page.getByTestId('heatmap-pins').locator(`.pin[data-layer="${units[10]}"]`)).toBeVisible();
+    await expectNoSeriousViolations(page);
     expect(await cells.evaluateAll((all) => all.filter((c) => c.getAttribute('tabindex') === '0').length)).toBe(1);
 
     // The layer table: one foldable group per block, only the rows in view drawn, the last block reachable.
@@ -126,6 +134,7 @@ test.describe('a model with 1,001 units', () => {
     await expect(page.getByRole('button', { name: units[units.length - 7], exact: true })).toBeFocused();
     await page.keyboard.press('Enter');
     await expect(page.locator('#detail-title')).toContainText(units[units.length - 7]);
+    await expectNoSeriousViolations(page);
     await page.getByTestId('unit-search').fill('');
     await expectBoundedHeight(page);
   });

@@ -23,7 +23,7 @@ function PerClassTable({ plan, dense }: { plan: ClassCounts; dense: ClassCounts 
   const classes = planned.map((_, c) => c);
   const listed = classes.length > MAX_LISTED ? [...classes].sort((a, b) => drop(b) - drop(a) || a - b).slice(0, MAX_LISTED) : classes;
   return (
-    <div className="table-scroll class-table">
+    <div className="table-scroll class-table" tabIndex={0} role="region" aria-label="Accuracy per class">
       <table data-testid="per-class-accuracy">
         <caption>
           Accuracy per class, plan against dense
@@ -68,7 +68,7 @@ function PerClassTable({ plan, dense }: { plan: ClassCounts; dense: ClassCounts 
 function ConfusionMatrix({ confusion }: { confusion: number[][] }) {
   const classes = confusion.length;
   return (
-    <div className="table-scroll confusion">
+    <div className="table-scroll confusion" tabIndex={0} role="region" aria-label="Confusion matrix">
       <table data-testid="confusion-matrix" className="matrix">
         <caption>Confusion matrix of the plan: rows are the true class, columns the predicted one; darker = a larger share of the row</caption>
         <thead>
