@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerInfo } from '../core/types';
+import type { ClassCounts, LayerInfo } from '../core/types';
 import { ModelSession, QUIET_JOB } from '../session/session';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
@@ -70,6 +70,11 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   }
 }
 
+/** Accuracy of each class (correct / total), null for a class without samples. */
+function classAccuracy(counts: ClassCounts): (number | null)[] {
+  return counts.total.map((total, c) => (total === 0 ? null : counts.correct[c] / total));
+}
+
 /** `lopper eval`: the dense model on `--data` or data-free, measured as the page measures it. */
 async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
   const backend = await startBackend(stringOption(args, 'backend'));
@@ -87,6 +92,7 @@ async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
       ...(result.latencyMs !== undefined && { latencyMs: result.latencyMs, batchSize: result.batchSize }),
       ...(result.windowLength !== undefined && { windowLength: result.windowLength }),
       ...(result.windowCappedByMemory === true && { windowCappedByMemory: true }),
+      ...(result.perClass !== undefined && { perClass: { ...result.perClass, accuracy: classAccuracy(result.perClass) } }),
     });
   } finally {
     session.dispose();

@@ -8,7 +8,7 @@ import { readKernel } from '../core/model/kernels';
 import { weightStats } from '../core/model/stats';
 import { applyPlanKernels, withKernelTensors } from '../core/pipeline/apply';
 import { calibrationInputs, evaluationWindow, type PipelineData } from '../core/pipeline/data';
-import { evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
+import { concatFloat32, evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
 import { allocatePlan } from '../core/pipeline/plan';
 import type { PrunableForward } from '../core/pipeline/prunable';
 import { checkExport } from '../core/pipeline/verify';
@@ -185,6 +185,8 @@ export class ModelSession {
   /** The dense outputs on data without labels (the divergence's reference), by data hash. */
   private reference: { hash: string; outputs: Float32Array } | null = null;
   private dense: { hash: string; evaluation: Evaluation } | null = null;
+  /** The kernels the last measured plan changed (by unit), for the layer detail's dense-vs-pruned histograms. */
+  private planKernels: ReadonlyMap<string, Float32Array> | null = null;
   private base: { kind: KindModel; sha256: string } | null = null;
   /** Every stored weight's float32 and gzipped bytes, by weight name: a plan's sizes only gzip the kernels it changes. */
   private storedSizes: { denseBytes: number; gzip: Map<string, number> } | null = null;
@@ -314,9 +316,18 @@ export class ModelSession {
     return evaluation;
   }
 
+  /** A layer's weight statistics, and those of the kernels the last measured plan gives it where it changes them. */
   async layerDetail(layer: string): Promise<LayerDetail> {
     const { units, values } = await this.kind.layerDetail(layer);
-    return { layer, units, stats: weightStats(values) };
+    const dense = weightStats(values);
+    const planned = this.planKernels;
+    if (!planned || !units.some((unit) => planned.has(unit)) || dense.count === 0) return { layer, units, stats: dense };
+    const kernels = await Promise.all(units.map(async (unit) => planned.get(unit) ?? (await readKernel(this.kind.prunable, unit))));
+    const prunedValues = concatFloat32(kernels);
+    const pruned = weightStats(prunedValues);
+    const range = [Math.min(dense.min, pruned.min), Math.max(dense.max, pruned.max)] as const;
+    if (!Number.isFinite(range[0]) || !Number.isFinite(range[1])) return { layer, units, stats: dense, pruned };
+    return { layer, units, stats: weightStats(values, undefined, range), pruned: weightStats(prunedValues, undefined, range) };
   }
 
   /** Outputs of the first samples (token positions for a language model), flat, with their shape. */
@@ -397,6 +408,7 @@ export class ModelSession {
   async evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
     if (request.plan.granularity === 'channels') return this.evaluateChannelPlan(request, job);
     const applied = await this.applyPlan(request, job);
+    this.planKernels = applied.kernels;
     const removed = request.plan.removed;
     const evaluation = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }, job));
     const sizes = await this.planSizes(applied.kernels);
@@ -705,6 +717,7 @@ export class ModelSession {
 
   /** Channels: whole neurons/filters go with every coupled weight; the shrunk model is written and measured as it would be exported. */
   private async evaluateChannelPlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    this.planKernels = null;
     this.refuseChannelRemovals(request.plan.removed);
     const channels = this.requireChannels();
     const { sparsity, note } = await this.allocate(request, job);

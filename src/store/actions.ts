@@ -308,9 +308,18 @@ export async function switchBackend(backend: BackendName): Promise<void> {
 
 export async function selectLayer(layer: string | null): Promise<void> {
   useLopper.setState({ selectedLayer: layer, layerStats: null });
-  if (!layer) return;
+  if (layer) await readLayerDetail(layer);
+}
+
+async function readLayerDetail(layer: string): Promise<void> {
   const detail = await runJob(`Reading ${layer}`, () => client.call('layerDetail', { layer }), false);
   if (detail && useLopper.getState().selectedLayer === layer) useLopper.setState({ layerStats: detail });
+}
+
+/** Reads the selected layer's detail again after a plan was measured (its pruned kernels changed); the shown one stays until then. */
+export async function refreshLayerDetail(): Promise<void> {
+  const layer = useLopper.getState().selectedLayer;
+  if (layer) await readLayerDetail(layer);
 }
 
 /** Flat outputs of the first samples of the current data: used by tests that compare backends. */

@@ -1,4 +1,37 @@
+import type { Evaluation } from '../core/types';
 import { selectBusy, useLopper, type LopperState } from './state';
+
+/** Per true class of a labelled classifier: samples, correct ones, their share (null without samples), and `confusion[true][predicted]` (up to 100 classes). */
+export interface PerClassHook {
+  total: number[];
+  correct: number[];
+  accuracy: (number | null)[];
+  confusion?: number[][];
+}
+
+export interface EvaluationHook {
+  accuracy?: number;
+  loss?: number;
+  perplexity?: number;
+  divergence?: number;
+  samples?: number;
+  perClass?: PerClassHook;
+}
+
+function evaluationHook(e: Evaluation | null): EvaluationHook | null {
+  if (!e) return null;
+  const hook: EvaluationHook = { accuracy: e.accuracy, loss: e.loss, perplexity: e.perplexity, divergence: e.divergence, samples: e.samples };
+  if (e.perClass) {
+    const { total, correct, confusion } = e.perClass;
+    hook.perClass = {
+      total: [...total],
+      correct: [...correct],
+      accuracy: total.map((n, c) => (n === 0 ? null : correct[c] / n)),
+      ...(confusion && { confusion: confusion.map((row) => [...row]) }),
+    };
+  }
+  return hook;
+}
 
 /** The read-only snapshot that end-to-end tests and scripts read as `window.__lopper` (DESIGN §6). */
 export interface PageHooks {
@@ -18,7 +51,9 @@ export interface PageHooks {
   } | null;
   plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
   sparsity: number | null;
-  evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
+  evaluation: EvaluationHook | null;
+  /** The dense model's evaluation on the same data, for comparison. */
+  denseEvaluation: EvaluationHook | null;
   error: string | null;
   /** The open model's and data's warnings (NaN/±Infinity weights or inputs); absent when there are none. */
   warnings?: string[];
@@ -54,13 +89,8 @@ export function snapshot(s: LopperState): PageHooks {
       granularity: s.plan.granularity,
     },
     sparsity: s.planResult?.overall ?? s.model?.sparsity ?? null,
-    evaluation: s.evaluation && {
-      accuracy: s.evaluation.accuracy,
-      loss: s.evaluation.loss,
-      perplexity: s.evaluation.perplexity,
-      divergence: s.evaluation.divergence,
-      samples: s.evaluation.samples,
-    },
+    evaluation: evaluationHook(s.evaluation),
+    denseEvaluation: evaluationHook(s.denseEvaluation),
     error: s.error?.message ?? null,
     ...warningsOf(s),
   };

@@ -4,6 +4,7 @@ import { frameBatch } from './frame-batch';
 import { client, runJob } from './actions';
 import { setUnitSparsity } from './plan-actions';
 import { useLopper, type SweepState } from './state';
+import { parseSweepFile, SweepFileError } from './sweep-file';
 
 /** The columns a sweep fills: N:M has only [0, N/M] (DESIGN §6). */
 export function sweepGrid(granularity: Granularity, sparsities: number[]): number[] {
@@ -90,6 +91,21 @@ export async function runSweep(): Promise<void> {
   );
   if (result) setSweep({ status: result.cancelled ? 'cancelled' : 'done', report: result, done: result.values.flat().filter((v) => v !== null).length, jobId: undefined });
   else setSweep({ status: cancelled ? 'cancelled' : 'failed', jobId: undefined });
+}
+
+/** Shows a saved sweep of the open model (the CLI's or the page's JSON) as if it had just run here. */
+export async function openSweepFile(file: { name: string; text(): Promise<string> }): Promise<void> {
+  const { model, sweep } = useLopper.getState();
+  if (!model || sweep.status === 'running') return;
+  try {
+    const report = parseSweepFile(await file.text(), file.name, model.units);
+    const done = report.values.flat().filter((v) => v !== null).length;
+    setSweep({ status: 'done', report, done, total: report.layers.length * report.sparsities.length, jobId: undefined });
+    useLopper.setState({ error: null });
+  } catch (error) {
+    if (!(error instanceof SweepFileError)) throw error;
+    useLopper.setState({ error: { message: error.message, file: error.file } });
+  }
 }
 
 export function toggleCurve(unit: string): void {

@@ -89,6 +89,11 @@ export interface LayerDetail {
   layer: string;
   units: string[];
   stats: WeightStats;
+  /**
+   * The same statistics of the kernels the last measured plan gives this layer, when it changes
+   * them; `stats.histogram` and `pruned.histogram` then share their bin edges.
+   */
+  pruned?: WeightStats;
 }
 
 export type { SweepMetric } from '../core/options';
