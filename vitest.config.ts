@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
     environment: 'node',
+    // Test files share a worker's module cache (tfjs is imported once per worker, not once per file);
+    // every file sets its backend and measures tf.memory() from its own start.
+    isolate: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

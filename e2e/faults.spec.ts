@@ -1,11 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, test, type Browser, type Page, type Worker } from '@playwright/test';
-import { openWorkbench, showView, waitIdle, type PageState } from './helpers';
+import { dropFiles, openWorkbench, showView, waitIdle, type PageState } from './helpers';
 import { dropDigits, setRange } from './session-helpers';
 
 /**
  * The compute worker is killed the ways a real one dies (it closes itself, its isolate is
  * terminated, its thread hangs in a kernel, a job throws, an error escapes every job), in the middle
- * of a sweep or a plan evaluation; the page restarts it and nothing the user did is lost.
+ * of a sweep, a plan evaluation or a removal search; the page restarts it and nothing the user did is lost.
  * `?watchdog=8`: the page restarts a worker that leaves its heartbeat unanswered for 8 s (16 s during a job), or
  * whose job stays at one step for 24 s.
  */
@@ -196,4 +198,140 @@ test('an error that escapes every job mid-plan restarts the worker; the notice o
   expect(switched.evaluation?.samples).toBe(600);
   expect(Math.abs((switched.evaluation?.accuracy ?? 0) - (restored.evaluation?.accuracy ?? 1))).toBeLessThan(0.005);
   expect(switched.plan.sparsity).toEqual(restored.plan.sparsity);
+});
+
+test('a worker whose isolate is terminated mid-plan is restarted; the new plan is measured there and its history and snapshot stay', async ({ page, browser }) => {
+  test.setTimeout(300_000);
+  const { before } = await doSomeWork(page);
+  // The plan evaluation is held at its first step, so that the termination lands inside it.
+  await stageFault(page, 'hang');
+  await setRange(page, 'global-sparsity', 0.8);
+  await expect(page.getByTestId('job').filter({ hasText: 'Applying the plan' })).toBeAttached();
+  await terminateWorkerExecution(browser, page);
+  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+  const after = await waitIdle(page, (s) => s.plan.target === 0.8 && (s.sparsity ?? 0) > 0.75 && s.evaluation?.samples === 600);
+  expect(after.evaluation?.accuracy).not.toBe(before.evaluation?.accuracy);
+  await showView(page, 'Plan');
+  await page.getByTestId('plan-undo').click();
+  const undone = await waitIdle(page, (s) => s.plan.target === 0.7);
+  expect(undone.evaluation?.accuracy).toBeCloseTo(before.evaluation?.accuracy ?? NaN, 9);
+  await expect(page.getByTestId('snapshot-table')).toContainText('half');
+  await expect(page.getByTestId('recovery-notice')).toBeVisible();
+});
+
+/** Candidates × steps of the demo LM's removal search: 8 sublayers, 3 greedy steps. */
+const REMOVAL_CELLS = 8 + 7 + 6;
+
+/** Characters of the demo LM's held-out text the removal tests evaluate on (the whole text takes seconds a pass). */
+const TEXT_CHARS = 2000;
+
+/** The demo LM on a short text it was given, with two plan steps (20 %, then 30 %) and a snapshot, then a removal search that has scored a few candidates. */
+async function removalUnderWay(page: Page): Promise<PageState> {
+  await openWorkbench(page, URL);
+  await page.getByTestId('model-picker').selectOption('char-lm');
+  await waitIdle(page, (s) => s.model?.name === 'char-lm' && s.evaluation?.perplexity !== undefined);
+  const text = readFileSync(join(import.meta.dirname, '..', 'public', 'models', 'char-lm', 'eval.txt'), 'utf8').slice(0, TEXT_CHARS);
+  await dropFiles(page, [{ name: 'short.txt', path: 'short.txt', mimeType: 'text/plain', base64: Buffer.from(text).toString('base64') }]);
+  await waitIdle(page, (s) => s.evaluation?.samples !== undefined && s.evaluation.samples < TEXT_CHARS);
+  await setRange(page, 'global-sparsity', 0.2);
+  await waitIdle(page, (s) => s.plan.target === 0.2 && (s.sparsity ?? 0) > 0.15);
+  await showView(page, 'Plan');
+  await page.getByPlaceholder('name').fill('twenty');
+  await page.getByTestId('snapshot-save').click();
+  await setRange(page, 'global-sparsity', 0.3);
+  const before = await waitIdle(page, (s) => s.plan.target === 0.3 && (s.sparsity ?? 0) > 0.25);
+  await showView(page, 'Removal');
+  await page.getByLabel('Steps', { exact: true }).fill('3');
+  await page.getByTestId('removal-run').click();
+  await expect(page.getByTestId('removal-cell').nth(2)).toBeAttached();
+  return before;
+}
+
+/** After the restart: the model, plan, history and snapshot are back, and the search keeps the scores it had. */
+async function expectRemovalRestored(page: Page, before: PageState, scored: number): Promise<void> {
+  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+  await expect(page.getByTestId('recovery-detail')).toContainText('the removal search results');
+  await expect(page.getByTestId('removal-progress')).not.toHaveAttribute('data-status', 'running');
+  const after = await waitIdle(page, (s) => s.plan.target === 0.3 && s.evaluation?.samples === before.evaluation?.samples);
+  expect(after.model).toEqual(before.model);
+  expect(after.plan.sparsity).toEqual(before.plan.sparsity);
+  expect(after.evaluation?.perplexity).toBeCloseTo(before.evaluation?.perplexity ?? NaN, 6);
+  const cells = await page.getByTestId('removal-cell').count();
+  expect(cells).toBeGreaterThanOrEqual(scored);
+  expect(cells).toBeLessThan(REMOVAL_CELLS);
+  await showView(page, 'Plan');
+  await expect(page.getByTestId('snapshot-table')).toContainText('twenty');
+  await page.getByTestId('plan-undo').click();
+  await waitIdle(page, (s) => s.plan.target === 0.2);
+  await expect(page.getByTestId('recovery-notice')).toBeVisible();
+}
+
+for (const [fault, how] of [
+  ['close', 'closes itself'],
+  ['crash', 'throws outside any job'],
+] as const) {
+  test(`a worker that ${how} mid-removal-search is restarted; the partial search, plan, history and snapshot stay`, async ({ page }) => {
+    test.setTimeout(300_000);
+    const before = await removalUnderWay(page);
+    await stageFault(page, fault, 2);
+    const scored = await page.getByTestId('removal-cell').count();
+    await expectRemovalRestored(page, before, scored);
+    if (fault === 'close') {
+      await showView(page, 'Removal');
+      await page.getByTestId('removal-run').click();
+      await expect(page.getByTestId('removal-progress')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
+      await expect(page.getByTestId('removal-cell')).toHaveCount(REMOVAL_CELLS);
+    }
+    await page.getByTestId('recovery-dismiss').click();
+    await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
+  });
+}
+
+test('a worker whose isolate is terminated mid-removal-search is restarted by the job watchdog; the partial search stays', async ({ page, browser }) => {
+  test.setTimeout(300_000);
+  const before = await removalUnderWay(page);
+  const scored = await page.getByTestId('removal-cell').count();
+  await terminateWorkerExecution(browser, page);
+  await expectRemovalRestored(page, before, scored);
+});
+
+test('a base model loaded for DARE before a restart is loaded again after it, and the DARE plan measures as before', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openWorkbench(page, URL);
+  await page.getByTestId('model-picker').selectOption('digits-cnn-inverted');
+  const fine = await waitIdle(page, (s) => s.model?.name === 'digits-cnn-inverted');
+  await showView(page, 'Plan');
+  await page.getByTestId('dare-load-demo-base').click();
+  await expect(page.getByTestId('dare-base')).toContainText('4 units differ');
+  await page.getByTestId('dare-p').fill('0.9');
+  await page.getByTestId('dare-apply').check();
+  const dared = await waitIdle(page, (s) => s.evaluation?.accuracy !== fine.evaluation?.accuracy && (s.sparsity ?? 0) > 0.88);
+  await stageFault(page, 'close');
+  await setRange(page, 'global-sparsity', 0.3);
+  await expect(page.getByTestId('recovery-notice')).toHaveAttribute('data-status', 'restored', { timeout: 120_000 });
+  await expect(page.getByTestId('recovery-detail')).toContainText('the base model');
+  await waitIdle(page, (s) => s.plan.target === 0.3);
+  await expect(page.getByTestId('dare-base')).toContainText('4 units differ');
+  await page.getByTestId('plan-undo').click();
+  const undone = await waitIdle(page, (s) => s.plan.target === 0);
+  expect(undone.plan.sparsity).toEqual(dared.plan.sparsity);
+  expect(undone.evaluation?.accuracy).toBeCloseTo(dared.evaluation?.accuracy ?? NaN, 9);
+  expect(undone.sparsity).toBeCloseTo(dared.sparsity ?? NaN, 9);
+});
+
+test('a removal search that throws mid-way fails with its message and keeps its scores; the worker, plan and evaluation stay', async ({ page }) => {
+  test.setTimeout(300_000);
+  const before = await removalUnderWay(page);
+  await stageFault(page, 'throw', 2);
+  const scored = await page.getByTestId('removal-cell').count();
+  await expect(page.getByTestId('error-message')).toContainText('A fault staged for testing failed this job', { timeout: 120_000 });
+  await expect(page.getByTestId('removal-progress')).toHaveAttribute('data-status', 'failed');
+  const after = await waitIdle(page);
+  expect(after.plan.sparsity).toEqual(before.plan.sparsity);
+  expect(after.evaluation).toEqual(before.evaluation);
+  expect(after.workerTensors).toBe(before.workerTensors);
+  const cells = await page.getByTestId('removal-cell').count();
+  expect(cells).toBeGreaterThanOrEqual(scored);
+  expect(cells).toBeLessThan(REMOVAL_CELLS);
+  await expect(page.getByTestId('recovery-notice')).toHaveCount(0);
 });

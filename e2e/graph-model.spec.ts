@@ -69,3 +69,49 @@ test('a dropped GraphModel is swept, pruned live, exported, checked, re-dropped 
   expect(final.error).toBeNull();
   expect(final.workerTensors).toBeGreaterThan(0);
 });
+
+test('a GraphModel with dynamic input dimensions shows their defaults; the user sets them, a plan is measured again, a dataset sets them', async ({ page }) => {
+  test.setTimeout(180_000);
+  await openWorkbench(page);
+  await dropFiles(
+    page,
+    readFixture(join(FIXTURES, 'graph-dynamic')).filter((f) => f.name !== 'expected.json'),
+  );
+  const opened = await waitIdle(page, (s) => s.model?.format === 'graph-model' && s.model.layers.join() === 'conv/filter,fc/weights');
+  expect(opened.model?.inputs).toEqual([{ name: 'image', shape: [null, 224, 224, 2], source: 'default' }]);
+  const row = page.locator('[data-testid="model-input"][data-name="image"]');
+  await expect(page.locator('[data-testid="input-origin"][data-name="image"]')).toContainText('dim 1 = 224 (image default), dim 2 = 224 (image default)');
+  await expect(row.getByTestId('input-dim-1')).toHaveValue('224');
+  // The channels are fixed by the model: not editable.
+  await expect(row.getByTestId('input-dim-3')).toHaveCount(0);
+
+  // A size that is not a whole number ≥ 1 cannot be applied.
+  await row.getByTestId('input-dim-1').fill('0');
+  await expect(page.getByTestId('apply-input-shapes')).toBeDisabled();
+  await row.getByTestId('input-dim-1').fill('5');
+  await row.getByTestId('input-dim-2').fill('7');
+  await page.getByTestId('apply-input-shapes').click();
+  const resized = await waitIdle(page, (s) => s.model?.inputs?.[0].shape[1] === 5);
+  expect(resized.model?.inputs?.[0]).toEqual({ name: 'image', shape: [null, 5, 7, 2], source: 'option' });
+  expect(resized.model?.totalFlops).toBeLessThan((opened.model?.totalFlops ?? 0) / 100);
+  expect(resized.error).toBeNull();
+  expect(resized.evaluation?.divergence).toBe(0);
+
+  // With a plan applied, a new size measures the plan again rather than showing the dense model.
+  await page.getByTestId('global-sparsity').fill('0.5');
+  await waitIdle(page, (s) => s.plan.target === 0.5 && (s.evaluation?.divergence ?? 0) > 0);
+  await row.getByTestId('input-dim-1').fill('6');
+  await page.getByTestId('apply-input-shapes').click();
+  const replanned = await waitIdle(page, (s) => s.model?.inputs?.[0].shape[1] === 6 && (s.evaluation?.divergence ?? 0) > 0);
+  expect(replanned.plan.target).toBe(0.5);
+
+  // A labelled dataset of 8 × 8 images sets the size from its samples.
+  const n = 4;
+  const data = { inputs: Array.from({ length: n * 8 * 8 * 2 }, (_, i) => ((i * 13) % 17) / 17), shape: [n, 8, 8, 2], labels: [0, 1, 2, 0] };
+  await dropFiles(page, [{ name: 'images.json', path: 'images.json', mimeType: 'application/json', base64: Buffer.from(JSON.stringify(data)).toString('base64') }]);
+  const fitted = await waitIdle(page, (s) => s.model?.inputs?.[0].shape[1] === 8 && s.evaluation?.accuracy !== undefined);
+  expect(fitted.model?.inputs?.[0].shape).toEqual([null, 8, 8, 2]);
+  expect(fitted.evaluation?.samples).toBe(n);
+  expect(fitted.error).toBeNull();
+  await expect(row.getByTestId('input-dim-1')).toHaveValue('8');
+});

@@ -88,3 +88,40 @@ test('"New session" clears the saved session only when confirmed, and opens the 
   expect(reloaded.plan.target).toBe(0);
   expect(reloaded.evaluation).toEqual(dense.evaluation);
 });
+
+test('a full storage quota is reported, not fatal: the page works on, and saves again once the writes fit', async ({ page }) => {
+  test.setTimeout(240_000);
+  await page.addInitScript(() => {
+    const flag = window as unknown as { __lopperStorageFull: boolean };
+    flag.__lopperStorageFull = true;
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>): IDBRequest<IDBValidKey> {
+      if (flag.__lopperStorageFull) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return put.apply(this, args);
+    };
+  });
+  await openWorkbench(page);
+  await expect(page.getByTestId('session-status')).toHaveAttribute('data-state', 'error');
+  await expect(page.getByTestId('session-error')).toContainText("the browser's storage for this page is full");
+  await expect(page.getByTestId('session-error')).toContainText('The quota has been exceeded.');
+  await setRange(page, 'global-sparsity', 0.5);
+  const planned = await waitIdle(page, (s) => s.plan.target === 0.5 && (s.sparsity ?? 0) > 0.45);
+  expect(planned.error).toBeNull();
+  await expect(page.getByTestId('error-message')).toHaveCount(0);
+  await showView(page, 'Plan');
+  await page.getByPlaceholder('name').fill('half');
+  await page.getByTestId('snapshot-save').click();
+  await expect(page.getByTestId('snapshot-table')).toContainText('half');
+  await expect(page.getByTestId('session-status')).toHaveAttribute('data-state', 'error');
+
+  await page.evaluate(() => {
+    (window as unknown as { __lopperStorageFull: boolean }).__lopperStorageFull = false;
+  });
+  await setRange(page, 'global-sparsity', 0.6);
+  const later = await waitIdle(page, (s) => s.plan.target === 0.6 && (s.sparsity ?? 0) > 0.55);
+  await saved(page);
+  await expect(page.getByTestId('session-error')).toHaveCount(0);
+  const restored = await reloadAndRestore(page, (s) => s.plan.target === 0.6);
+  expect(restored.plan).toEqual(later.plan);
+  await expect(page.getByTestId('snapshot-table')).toContainText('half');
+});

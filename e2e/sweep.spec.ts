@@ -159,7 +159,12 @@ test('the demo LM sweeps its projections with the loss on its text', async ({ pa
   await page.getByTestId('sweep-run').click();
   await finishedSweep(page);
   expect(await sweepStatus(page)).toBe('done');
-  await expect(page.getByTestId('heatmap-cell')).toHaveCount(units.length * 2);
+  // The heatmap draws the rows in view: every drawn row has both cells.
+  const heatmap = page.getByTestId('sweep-heatmap');
+  await expect(heatmap.locator('svg')).toHaveAttribute('data-rows', String(units.length));
+  const drawn = await heatmap.locator('g.row').count();
+  expect(drawn).toBeGreaterThan(6);
+  await expect(page.getByTestId('heatmap-cell')).toHaveCount(drawn * 2);
   const dense = Number(await page.locator('[data-testid="heatmap-cell"][data-sparsity="0"]').first().getAttribute('data-value'));
   const pruned = Number(await page.locator('[data-testid="heatmap-cell"][data-layer="model.layers.0.mlp.down_proj"][data-sparsity="0.5"]').getAttribute('data-value'));
   expect(pruned).toBeGreaterThan(dense);

@@ -7,8 +7,11 @@
  *   float16 filter) → DepthwiseConv2dNative branch added back (`res`, AddV2) → Conv2D stride 2 VALID →
  *   Reshape (int32 shape constant) → MatMul transpose_b → Softmax `scores`; Mean over `res` → `features`.
  *   Signature with both outputs; weights in two shards.
- * - graph-control: x [-1, 3] → MatMul → Switch on a bool constant → one MatMul per branch → Merge → `y`
+ * - graph-control: x [-1, 3] → MatMul → h; h + Relu(MatMul(h)) (a residual branch) → Switch on a bool
+ *   constant → one MatMul per branch → Merge → `y`
  *   (needs executeAsync). No signature.
+ * - graph-dynamic: image [-1, -1, -1, 2] (dynamic height and width) → Conv2D SAME → Relu → Mean over
+ *   height and width → MatMul → Softmax `scores`: the spatial size is the user's to choose.
  *
  * Run: npx tsx scripts/make-graph-fixtures.ts
  */
@@ -207,6 +210,7 @@ function graphCnn(): void {
 function graphControl(): void {
   const weights: Weight[] = [
     float32Weight('w0', [3, 3], seeded(11, 9, 1)),
+    float32Weight('w_res', [3, 3], seeded(14, 9, 1)),
     boolWeight('pred', [true]),
     float32Weight('w_true', [3, 2], seeded(12, 6, 1)),
     float32Weight('w_false', [3, 2], seeded(13, 6, 1)),
@@ -215,7 +219,10 @@ function graphControl(): void {
     placeholder('x', [-1, 3]),
     ...weights.map((w) => constant(w.name, w.shape, w.dtype)),
     { name: 'h', op: 'MatMul', input: ['x', 'w0'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
-    { name: 'switch', op: 'Switch', input: ['h', 'pred'], attr: T },
+    { name: 'branch', op: 'MatMul', input: ['h', 'w_res'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+    { name: 'branch_relu', op: 'Relu', input: ['branch'], attr: T },
+    { name: 'res', op: 'AddV2', input: ['h', 'branch_relu'], attr: T },
+    { name: 'switch', op: 'Switch', input: ['res', 'pred'], attr: T },
     { name: 'on_true', op: 'Identity', input: ['switch:1'], attr: T },
     { name: 'on_false', op: 'Identity', input: ['switch'], attr: T },
     { name: 'mm_true', op: 'MatMul', input: ['on_true', 'w_true'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
@@ -232,6 +239,36 @@ function graphControl(): void {
   writeModel('graph-control', modelJson, weights, 4096);
 }
 
+function graphDynamic(): void {
+  const weights: Weight[] = [
+    float32Weight('conv/filter', [3, 3, 2, 4], seeded(21, 72, 0.5)),
+    int32Weight('pool/axes', [2], [1, 2]),
+    float32Weight('fc/weights', [4, 3], seeded(22, 12, 1)),
+  ];
+  const nodes: NodeDef[] = [
+    placeholder('image', [-1, -1, -1, 2]),
+    ...weights.map((w) => constant(w.name, w.shape, w.dtype)),
+    { name: 'conv', op: 'Conv2D', input: ['image', 'conv/filter'], attr: convAttrs(1, 'SAME') },
+    { name: 'relu', op: 'Relu', input: ['conv'], attr: T },
+    { name: 'pool', op: 'Mean', input: ['relu', 'pool/axes'], attr: { ...T, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
+    { name: 'fc', op: 'MatMul', input: ['pool', 'fc/weights'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+    { name: 'scores', op: 'Softmax', input: ['fc'], attr: T },
+  ];
+  const signature = {
+    inputs: { image: { name: 'image:0', dtype: 'DT_FLOAT', tensorShape: dims([-1, -1, -1, 2]) } },
+    outputs: { scores: { name: 'scores:0', dtype: 'DT_FLOAT', tensorShape: dims([-1, 3]) } },
+  };
+  const modelJson = {
+    format: 'graph-model',
+    generatedBy: '2.15.0',
+    convertedBy: 'TensorFlow.js Converter v4.22.0',
+    signature,
+    modelTopology: { node: nodes, library: {}, versions: { producer: 1286 } },
+  };
+  writeModel('graph-dynamic', modelJson, weights, 4096);
+}
+
 graphCnn();
 graphControl();
-console.log(`wrote ${join(OUT, 'graph-cnn')} and ${join(OUT, 'graph-control')}`);
+graphDynamic();
+console.log(`wrote ${['graph-cnn', 'graph-control', 'graph-dynamic'].map((name) => join(OUT, name)).join(', ')}`);

@@ -2,7 +2,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const TITLE_HEIGHT = 28;
 const PAD = 12;
 /** Styles that CSS gives the charts on the page: written onto each element so the file looks the same anywhere. */
-const INLINED = ['fill', 'stroke', 'stroke-width', 'stroke-dasharray', 'opacity', 'visibility', 'font-family', 'font-size', 'font-weight'] as const;
+const INLINED = ['fill', 'fill-opacity', 'stroke', 'stroke-width', 'stroke-dasharray', 'opacity', 'visibility', 'font-family', 'font-size', 'font-weight'] as const;
 
 export interface ExportedSvg {
   markup: string;

@@ -9,6 +9,10 @@ export interface HistogramData {
   counts: number[];
   /** Accessible description of the chart. */
   label: string;
+  /** The legend's name for `counts`, shown when there is an overlay. */
+  name?: string;
+  /** A second histogram over the same edges, drawn over the first (outlined, translucent), with its legend name. */
+  overlay?: { name: string; counts: number[] };
 }
 
 export interface HistogramOptions {
@@ -23,7 +27,8 @@ export interface Chart<T> {
   destroy(): void;
 }
 
-const margin = { top: 8, right: 12, bottom: 40, left: 56 };
+/** The top margin holds the legend when there is an overlay. */
+const margin = { top: 24, right: 12, bottom: 40, left: 56 };
 
 /** A weight histogram: bars over bin edges, counts on a linear axis. d3 owns the SVG inside `el`. */
 export function renderHistogram(el: HTMLElement, data: HistogramData, options: HistogramOptions = {}): Chart<HistogramData> {
@@ -38,6 +43,8 @@ export function renderHistogram(el: HTMLElement, data: HistogramData, options: H
     .attr('class', 'axis x')
     .attr('transform', `translate(0,${height - margin.top - margin.bottom})`);
   const yAxis = plot.append('g').attr('class', 'axis y');
+  const overlayBars = plot.append('g').attr('class', 'bars overlay');
+  const legend = plot.append('g').attr('class', 'legend');
   const innerWidth = width - margin.left - margin.right;
   const innerHeight = height - margin.top - margin.bottom;
   plot
@@ -63,11 +70,14 @@ export function renderHistogram(el: HTMLElement, data: HistogramData, options: H
       .domain(lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi])
       .range([0, innerWidth]);
     const y = scaleLinear()
-      .domain([0, Math.max(1, ...next.counts)])
+      .domain([0, Math.max(1, ...next.counts, ...(next.overlay?.counts ?? []))])
       .nice()
       .range([innerHeight, 0]);
     const bins = next.counts.map((count, i) => ({ count, x0: next.edges[i], x1: next.edges[i + 1] }));
     joinBars(bars, bins, x, y, innerHeight);
+    const overlay = next.overlay ? next.overlay.counts.map((count, i) => ({ count, x0: next.edges[i], x1: next.edges[i + 1] })) : [];
+    joinBars(overlayBars, overlay, x, y, innerHeight);
+    drawLegend(legend, next.overlay ? [next.name ?? 'weights', next.overlay.name] : [], innerWidth);
     xAxis.call(axisBottom(x).ticks(6, '~g'));
     yAxis.call(axisLeft(y).ticks(4, format('~s')));
   }
@@ -77,6 +87,23 @@ export function renderHistogram(el: HTMLElement, data: HistogramData, options: H
     update: draw,
     destroy: () => svg.remove(),
   };
+}
+
+/** Swatches and names in a row above the plot: the bars first, the overlay second. */
+function drawLegend(group: Selection<SVGGElement, unknown, null, undefined>, names: string[], innerWidth: number): void {
+  group.attr('aria-hidden', names.length === 0 ? 'true' : null);
+  const entries = group
+    .selectAll<SVGGElement, string>('g.entry')
+    .data(names)
+    .join((enter) => {
+      const g = enter.append('g').attr('class', 'entry');
+      g.append('rect').attr('width', 10).attr('height', 10).attr('y', -9);
+      g.append('text').attr('x', 14);
+      return g;
+    })
+    .attr('transform', (_, i) => `translate(${(i * innerWidth) / 2},-10)`);
+  entries.select('rect').attr('class', (_, i) => (i === 0 ? 'swatch' : 'swatch overlay'));
+  entries.select('text').text((name) => name);
 }
 
 interface Bin {

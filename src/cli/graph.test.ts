@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphModelPrunable } from '../kinds/graph-model';
-import { loadExport } from '../kinds/graph-model/testing';
+import { loadExport, stringConstantModel } from '../kinds/graph-model/testing';
 import { filesFromPath } from '../io/node-files';
 import { openModel } from '../io/open';
 import { runMain as run } from './testing';
@@ -240,21 +240,35 @@ describe('lopper on a TF.js GraphModel (e2e/fixtures/graph-cnn)', () => {
 });
 
 describe('lopper on a GraphModel with control flow (e2e/fixtures/graph-control)', () => {
-  it('inspect lists both branches; the bool predicate is not a parameter', async () => {
+  it('inspect lists both branches and the residual branch before them; the bool predicate is not a parameter', async () => {
     const result = await json<Inspected>(['inspect', CONTROL]);
     expect(result.format).toBe('graph-model');
-    expect(result.units).toEqual(['w0', 'w_true', 'w_false']);
-    expect(result.totalParams).toBe(9 + 6 + 6);
-    expect(result.removalCandidates).toEqual([]);
+    expect(result.units).toEqual(['w0', 'w_res', 'w_true', 'w_false']);
+    expect(result.totalParams).toBe(9 + 9 + 6 + 6);
+    expect(result.removalCandidates).toEqual(['res']);
     expect(result.layers.map((l) => l.type)).toContain('Merge');
   });
 
-  it('eval runs through executeAsync; remove is refused in one line', async () => {
+  it('eval, remove and prune --remove run through executeAsync; the bypassed export loads in stock tfjs', async () => {
     expect(await json<Record<string, unknown>>(['eval', CONTROL])).toMatchObject({ divergence: 0, samples: 32 });
-    const refused = await run(['remove', CONTROL, '--out', join(dir, 'control-remove.json'), '--backend', 'cpu']);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(/graph-control has control flow.*FinerCut removal/);
+    const out = join(dir, 'control-remove.json');
+    const removed = await run(['remove', CONTROL, '--out', out, '--backend', 'cpu']);
+    expect(removed.code, removed.stderr).toBe(0);
+    const search = JSON.parse(await readFile(out, 'utf8')) as { candidates: string[]; steps: { removed: string; scores: Record<string, number> }[] };
+    expect(search.candidates).toEqual(['res']);
+    expect(search.steps.map((step) => step.removed)).toEqual(['res']);
+    expect(search.steps[0].scores['res']).toBeGreaterThan(0);
+    const pruned = await run(['prune', CONTROL, '--sparsity', '0', '--remove', '1', '--out', join(dir, 'control-removed'), '--json', '--backend', 'cpu']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ removed: ['res'], params: 9 + 6 + 6 });
+    const written = join(dir, 'control-removed');
+    const shards = (await readdir(written)).filter((n) => n === 'model.json' || n.endsWith('.bin'));
+    const model = await loadExport(await Promise.all(shards.map(async (path) => ({ path, bytes: new Uint8Array(await readFile(join(written, path))) }))));
+    const x = tf.tensor2d([[1, 2, 3]]);
+    const y = (await model.executeAsync({ x })) as tf.Tensor;
+    expect(y.shape).toEqual([1, 2]);
+    tf.dispose([x, y]);
+    model.dispose();
   });
 
   it('prune with wanda leaves the units of the branch calibration does not take as they are, and says why', async () => {
@@ -278,4 +292,64 @@ describe.skipIf(!realPresent)('lopper inspect on real GraphModels (node_modules/
       expect(result.layers.filter((l) => l.prunable)).toHaveLength(model.units);
     });
   }
+});
+
+describe('lopper on a GraphModel with dynamic input dimensions (e2e/fixtures/graph-dynamic)', () => {
+  const DYNAMIC = join(FIXTURES, 'graph-dynamic');
+
+  it('--input-shape sets them; prune records them in the recipe and --recipe replays them byte for byte', async () => {
+    const inspected = await json<Inspected>(['inspect', DYNAMIC, '--input-shape', 'image=5x7x2']);
+    expect(inspected.inputs[0]).toMatchObject({ name: 'image', shape: [null, 5, 7, 2] });
+    const first = join(dir, 'dynamic-wanda');
+    const pruned = await run(['prune', DYNAMIC, '--sparsity', '0.5', '--criterion', 'wanda', '--input-shape', 'image=5x7x2', '--out', first, '--json', '--backend', 'cpu']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const recipe = await readJson<{ model: { inputShapes?: Record<string, number[]> } }>(join(first, 'recipe.json'));
+    expect(recipe.model.inputShapes).toEqual({ image: [5, 7, 2] });
+    const second = join(dir, 'dynamic-replayed');
+    const replayed = await run(['prune', DYNAMIC, '--recipe', join(first, 'recipe.json'), '--out', second, '--json', '--backend', 'cpu']);
+    expect(replayed.code, replayed.stderr).toBe(0);
+    expect(JSON.parse(replayed.stdout).metrics).toEqual(JSON.parse(pruned.stdout).metrics);
+    for (const name of await readdir(first)) expect(Buffer.compare(await readFile(join(first, name)), await readFile(join(second, name))), name).toBe(0);
+  });
+
+  it('a bad --input-shape is one line naming the input, for every command', async () => {
+    for (const argv of [
+      ['inspect', DYNAMIC, '--input-shape', 'image=5x7x3'],
+      ['eval', DYNAMIC, '--input-shape', 'image=5x7x3'],
+    ]) {
+      const result = await run([...argv, '--json', '--backend', 'cpu']);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/input image: dimension 3 is fixed at 2 by the model, got 3/);
+    }
+    const usage = await run(['eval', DYNAMIC, '--input-shape', 'image:5x7', '--json', '--backend', 'cpu']);
+    expect(usage.stderr).toMatch(/--input-shape expects NAME=D1xD2x…/);
+  });
+
+  it('a dataset sets them without the option', async () => {
+    const data = join(dir, 'dynamic-data.json');
+    await writeFile(data, JSON.stringify({ inputs: Array.from({ length: 3 * 4 * 6 * 2 }, (_, i) => (i % 5) / 5), shape: [3, 4, 6, 2], labels: [0, 1, 2] }));
+    const result = await json<{ samples: number; accuracy: number }>(['eval', DYNAMIC, '--data', data]);
+    expect(result.samples).toBe(3);
+  });
+});
+
+describe('lopper on a GraphModel with string and complex64 constants', () => {
+  it('inspects, prunes and replays it; the export keeps them and reopens', async () => {
+    const folder = join(dir, 'strings');
+    const { modelJson, bin } = stringConstantModel();
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'model.json'), JSON.stringify(modelJson));
+    await writeFile(join(folder, 'w.bin'), bin);
+    const inspected = await json<Inspected>(['inspect', folder]);
+    expect(inspected).toMatchObject({ units: ['w'], totalParams: 4 });
+    const out = join(dir, 'strings-pruned');
+    const pruned = await run(['prune', folder, '--sparsity', '0.5', '--out', out, '--json', '--backend', 'cpu']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const written = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { weightsManifest: { weights: { name: string; dtype: string }[] }[] };
+    expect(written.weightsManifest[0].weights.map((w) => w.dtype)).toEqual(['float32', 'string', 'complex64']);
+    const again = join(dir, 'strings-replayed');
+    expect((await run(['prune', folder, '--recipe', join(out, 'recipe.json'), '--out', again, '--json', '--backend', 'cpu'])).code).toBe(0);
+    expect(Buffer.compare(await readFile(join(out, 'group1-shard1of1.bin')), await readFile(join(again, 'group1-shard1of1.bin')))).toBe(0);
+  });
 });

@@ -50,6 +50,13 @@ describe('lopper eval', () => {
     expect(Math.abs(result.accuracy - reference.accuracy)).toBeLessThanOrEqual(1 / 2000);
     expect(result.loss).toBeCloseTo(reference.loss, 4);
     expect(result.dataHash).toMatch(/^[0-9a-f]{64}$/);
+    // Per class: the demo's held-out set has 200 digits of each class; the counts add up to the accuracy.
+    const { perClass } = JSON.parse(stdout) as { perClass: { total: number[]; correct: number[]; accuracy: number[]; confusion: number[][] } };
+    expect(perClass.total).toEqual(new Array(10).fill(200));
+    expect(perClass.correct.reduce((a, b) => a + b, 0)).toBe(Math.round(result.accuracy * 2000));
+    perClass.accuracy.forEach((a, c) => expect(a).toBe(perClass.correct[c] / 200));
+    expect(perClass.confusion.map((row) => row.reduce((a, b) => a + b, 0))).toEqual(perClass.total);
+    perClass.confusion.forEach((row, c) => expect(row[c]).toBe(perClass.correct[c]));
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -58,6 +65,7 @@ describe('lopper eval', () => {
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as { samples: number; dataHash: string; divergence: number; accuracy?: number };
     expect(result).toMatchObject({ samples: 8, dataHash: 'synthetic:3:8', divergence: 0 });
+    expect(result).not.toHaveProperty('perClass');
     expect(result.accuracy).toBeUndefined();
   });
 
@@ -96,7 +104,9 @@ describe('lopper inspect and eval on a Hugging Face transformer', () => {
   it('gives the perplexity of the held-out text as the torch reference does', async () => {
     const { code, stdout } = await run(['eval', CHAR_LM, '--data', join(CHAR_LM, 'eval.txt'), '--json', '--backend', 'wasm']);
     expect(code).toBe(0);
-    const result = JSON.parse(stdout) as { perplexity: number; samples: number; dataHash: string };
+    const result = JSON.parse(stdout) as { perplexity: number; samples: number; dataHash: string; windowLength: number; windowCappedByMemory?: boolean };
+    expect(result.windowLength).toBe(128);
+    expect(result.windowCappedByMemory).toBeUndefined();
     const reference = JSON.parse(readFileSync(join(CHAR_LM, 'reference.json'), 'utf8')) as { perplexity: number; scored_tokens: number };
     expect(Math.abs(result.perplexity - reference.perplexity) / reference.perplexity).toBeLessThan(1e-4);
     expect(result.dataHash).toMatch(/^[0-9a-f]{64}$/);

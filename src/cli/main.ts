@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerInfo } from '../core/types';
+import type { ClassCounts, LayerInfo } from '../core/types';
 import { ModelSession, QUIET_JOB } from '../session/session';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, openPath, takeWarnings, type Output } from './load';
+import { InputShapeError } from '../kinds/graph-model/inputs';
 import { inspectUnrunnableGraph } from './graph';
-import { openSession } from './session';
+import { openOptions, openSession } from './session';
 import { prune } from './prune';
 import { remove } from './remove';
 import { merge } from './merge';
@@ -34,7 +35,8 @@ commands:
         [--float16]  prints {sparsity, params, removed, metrics: {dense, pruned}}
 
 <model>: a model.json (LayersModel or GraphModel), a folder holding one, a .zip, or a folder with config.json + *.safetensors
-options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json`;
+options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json
+         --input-shape NAME=D1xD2x…[,…]  per-sample shape of a GraphModel input with dynamic dimensions`;
 
 const layerRow = (l: LayerInfo) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable });
 
@@ -45,9 +47,9 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   const opened = await openPath(path);
   let session: ModelSession;
   try {
-    session = await ModelSession.create(opened);
+    session = await ModelSession.create(opened, undefined, openOptions(args));
   } catch (error) {
-    if (opened.format === 'graph-model') return inspectUnrunnableGraph(opened, path, error, out);
+    if (opened.format === 'graph-model' && !(error instanceof InputShapeError)) return inspectUnrunnableGraph(opened, path, error, out);
     throw error;
   }
   try {
@@ -68,6 +70,11 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   }
 }
 
+/** Accuracy of each class (correct / total), null for a class without samples. */
+function classAccuracy(counts: ClassCounts): (number | null)[] {
+  return counts.total.map((total, c) => (total === 0 ? null : counts.correct[c] / total));
+}
+
 /** `lopper eval`: the dense model on `--data` or data-free, measured as the page measures it. */
 async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
   const backend = await startBackend(stringOption(args, 'backend'));
@@ -83,6 +90,9 @@ async function evalCommand(args: ParsedArgs, out: Output): Promise<void> {
       backend,
       dataHash: session.data.hash,
       ...(result.latencyMs !== undefined && { latencyMs: result.latencyMs, batchSize: result.batchSize }),
+      ...(result.windowLength !== undefined && { windowLength: result.windowLength }),
+      ...(result.windowCappedByMemory === true && { windowCappedByMemory: true }),
+      ...(result.perClass !== undefined && { perClass: { ...result.perClass, accuracy: classAccuracy(result.perClass) } }),
     });
   } finally {
     session.dispose();

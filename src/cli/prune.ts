@@ -227,13 +227,23 @@ function replayPlan(recipe: Recipe, session: ModelSession, path: string): Prunin
   return plan;
 }
 
-/** A data-free replay uses the recipe's seed and sample count unless they are given. */
+/** A replay uses the recipe's input shapes, and a data-free one its seed and sample count, unless they are given. */
 function argsForRecipe(args: ParsedArgs, recipe: Recipe): ParsedArgs {
-  const synthetic = /^synthetic:(-?\d+):(\d+)$/.exec(recipe.dataHash);
-  if (synthetic === null || args.options.has('data')) return args;
   const options = new Map(args.options);
-  if (!options.has('seed')) options.set('seed', synthetic[1]);
-  if (!options.has('samples')) options.set('samples', synthetic[2]);
+  const shapes = recipe.model.inputShapes;
+  if (shapes !== undefined && !options.has('input-shape')) {
+    options.set(
+      'input-shape',
+      Object.entries(shapes)
+        .map(([name, shape]) => `${name}=${shape.join('x')}`)
+        .join(','),
+    );
+  }
+  const synthetic = /^synthetic:(-?\d+):(\d+)$/.exec(recipe.dataHash);
+  if (synthetic !== null && !options.has('data')) {
+    if (!options.has('seed')) options.set('seed', synthetic[1]);
+    if (!options.has('samples')) options.set('samples', synthetic[2]);
+  }
   return { ...args, options };
 }
 

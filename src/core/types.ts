@@ -40,6 +40,16 @@ export interface WeightStats {
   histogram: { edges: number[]; counts: number[] };
 }
 
+/** A classifier's results per true class on labelled samples. */
+export interface ClassCounts {
+  /** Samples whose label is class c. */
+  total: number[];
+  /** Of those, the samples whose arg-max output is c. */
+  correct: number[];
+  /** `confusion[t][p]`: samples of true class t predicted as class p; left out above `MAX_CONFUSION_CLASSES` classes. */
+  confusion?: number[][];
+}
+
 export interface Evaluation {
   accuracy?: number;
   loss?: number;
@@ -50,4 +60,10 @@ export interface Evaluation {
   /** Milliseconds for one forward pass of one batch, measured. */
   latencyMs?: number;
   batchSize?: number;
+  /** Perplexity on text: the length of the windows the text was cut into. */
+  windowLength?: number;
+  /** Set when the windows are shorter than the context length and the text because a longer one would not fit the memory budget. */
+  windowCappedByMemory?: boolean;
+  /** Per-class counts of a labelled classifier evaluation. */
+  perClass?: ClassCounts;
 }

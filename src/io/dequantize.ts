@@ -1,6 +1,6 @@
-import { decodedByteLength, storedByteLength, type WeightSpec } from './manifest';
+import { hasStrings, weightByteLengthAt, type WeightSpec } from './manifest';
 
-/** Decoded weight specs: no quantization, float32/int32/bool. */
+/** Decoded weight specs: no quantization, float32/int32/bool (and a GraphModel's string/complex64 weights as stored). */
 export type DecodedWeightSpec = Omit<WeightSpec, 'quantization'>;
 
 /** IEEE 754 half-precision bits → the number they encode (subnormals, ±0, ±Infinity and NaN included). */
@@ -55,23 +55,28 @@ function decodeQuantized(spec: WeightSpec, stored: ArrayBuffer): Uint8Array {
  * plain float32/int32/bool data and specs without quantization.
  */
 export function dequantizeWeights(specs: readonly WeightSpec[], data: Uint8Array): { specs: DecodedWeightSpec[]; data: ArrayBuffer } {
-  const total = specs.reduce((sum, spec) => sum + decodedByteLength(spec), 0);
-  const out = new Uint8Array(total);
+  const chunks: Uint8Array[] = [];
   const decodedSpecs: DecodedWeightSpec[] = [];
   let readOffset = 0;
-  let writeOffset = 0;
   for (const spec of specs) {
-    const storedLength = storedByteLength(spec);
+    const storedLength = weightByteLengthAt(spec, data, readOffset);
     if (readOffset + storedLength > data.byteLength) {
       throw new RangeError(`weight "${spec.name}" ends at byte ${readOffset + storedLength} but the weight data has ${data.byteLength}`);
     }
-    const decoded = spec.quantization === undefined ? data.subarray(readOffset, readOffset + storedLength) : decodeQuantized(spec, copyBytes(data, readOffset, storedLength));
-    out.set(decoded, writeOffset);
+    chunks.push(spec.quantization === undefined ? data.subarray(readOffset, readOffset + storedLength) : decodeQuantized(spec, copyBytes(data, readOffset, storedLength)));
     readOffset += storedLength;
-    writeOffset += decoded.byteLength;
     const plain: DecodedWeightSpec = { name: spec.name, shape: [...spec.shape], dtype: spec.dtype };
     if (spec.group !== undefined) plain.group = spec.group;
     decodedSpecs.push(plain);
+  }
+  if (hasStrings(specs) && readOffset !== data.byteLength) {
+    throw new RangeError(`the weights (strings included) take ${readOffset} bytes but the weight data has ${data.byteLength}`);
+  }
+  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+  let writeOffset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, writeOffset);
+    writeOffset += chunk.byteLength;
   }
   return { specs: decodedSpecs, data: out.buffer };
 }

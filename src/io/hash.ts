@@ -1,4 +1,5 @@
 import type { OpenedModel } from './types';
+import { weightByteLengthAt, type StoredDtype } from './manifest';
 
 /** Hex SHA-256 of some bytes, through Web Crypto (Node 20 and browsers alike). */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -9,7 +10,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return hex;
 }
 
-const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, string: 4 };
 
 /** One weight as `weightsDigest` sees it. */
 interface DigestedWeight {
@@ -45,9 +46,10 @@ function weightsInOrder(opened: Pick<OpenedModel, 'artifacts' | 'transformer'>):
   const weights: DigestedWeight[] = [];
   let offset = 0;
   for (const spec of opened.artifacts.weightSpecs ?? []) {
-    const size = BYTES_PER_ELEMENT[spec.dtype ?? 'float32'];
-    if (size === undefined) throw new RangeError(`weightsDigest: weight ${spec.name} has dtype ${String(spec.dtype)}; an opened model holds float32, int32 and bool only`);
-    const length = spec.shape.reduce((product, dim) => product * dim, 1) * size;
+    const dtype = spec.dtype ?? 'float32';
+    if (BYTES_PER_ELEMENT[dtype] === undefined)
+      throw new RangeError(`weightsDigest: weight ${spec.name} has dtype ${String(spec.dtype)}; an opened model holds float32, int32, bool, string and complex64 only`);
+    const length = weightByteLengthAt({ name: spec.name, shape: spec.shape, dtype: dtype as StoredDtype }, data, offset);
     if (offset + length > data.byteLength) throw new RangeError(`weightsDigest: weight ${spec.name} runs past the end of the weight data (${data.byteLength} bytes)`);
     weights.push({ name: spec.name, dtype: spec.dtype ?? 'float32', shape: [...spec.shape], bytes: data.subarray(offset, offset + length) });
     offset += length;

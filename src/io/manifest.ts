@@ -1,7 +1,9 @@
 import { ManifestError, UnsupportedDtypeError, UnsupportedFormatError } from './errors';
 import { isRecord } from './input-file';
 
-export type StoredDtype = 'float32' | 'int32' | 'bool';
+export type StoredDtype = 'float32' | 'int32' | 'bool' | OpaqueDtype;
+/** Dtypes GraphModels may hold (hash-table keys, complex constants) that Lopper carries along untouched. */
+export type OpaqueDtype = 'string' | 'complex64';
 export type QuantizationDtype = 'uint8' | 'uint16' | 'float16';
 
 export interface WeightQuantization {
@@ -47,10 +49,13 @@ export interface ModelJson {
 
 export type ModelJsonKind = 'layers-model' | 'graph-model';
 
+/** Bytes per element; a string element takes its 4-byte length and then its bytes, so 4 is its least. */
 const BYTES_PER_ELEMENT: Record<StoredDtype | QuantizationDtype, number> = {
   float32: 4,
   int32: 4,
   bool: 1,
+  complex64: 8,
+  string: 4,
   uint8: 1,
   uint16: 2,
   float16: 2,
@@ -76,14 +81,31 @@ export function elementCount(shape: readonly number[]): number {
   return shape.reduce((product, dim) => product * dim, 1);
 }
 
-/** Bytes a weight occupies in the shards: elements × bytes of the stored (quantized, if so) dtype. */
-export function storedByteLength(spec: WeightSpec): number {
-  return elementCount(spec.shape) * BYTES_PER_ELEMENT[spec.quantization?.dtype ?? spec.dtype];
+/**
+ * Bytes a weight occupies in the shards starting at `offset` of `data`: elements × bytes of the
+ * stored dtype, or for strings each element's 4-byte little-endian length plus its bytes (as tfjs
+ * writes them). Throws a RangeError when a string runs past the end of `data`.
+ */
+export function weightByteLengthAt(spec: Pick<WeightSpec, 'name' | 'shape' | 'dtype' | 'quantization'>, data: Uint8Array, offset: number): number {
+  if (spec.dtype !== 'string' || spec.quantization !== undefined) return storedByteLength(spec);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = offset;
+  for (let i = 0, n = elementCount(spec.shape); i < n; i++) {
+    if (at + 4 > data.byteLength) throw new RangeError(`string weight "${spec.name}" runs past the end of the weight data (${data.byteLength} bytes)`);
+    at += 4 + view.getUint32(at, true);
+  }
+  if (at > data.byteLength) throw new RangeError(`string weight "${spec.name}" runs past the end of the weight data (${data.byteLength} bytes)`);
+  return at - offset;
 }
 
-/** Bytes a weight occupies once decoded (float32 for quantized floats). */
-export function decodedByteLength(spec: WeightSpec): number {
-  return elementCount(spec.shape) * BYTES_PER_ELEMENT[spec.dtype];
+/** True when a group's byte count is known only once its strings are read. */
+export function hasStrings(weights: readonly Pick<WeightSpec, 'dtype' | 'quantization'>[]): boolean {
+  return weights.some((w) => w.dtype === 'string' && w.quantization === undefined);
+}
+
+/** Bytes a weight occupies in the shards: elements × bytes of the stored (quantized, if so) dtype; for strings the least they take. */
+export function storedByteLength(spec: Pick<WeightSpec, 'shape' | 'dtype'> & Partial<WeightSpec>): number {
+  return elementCount(spec.shape) * BYTES_PER_ELEMENT[spec.quantization?.dtype ?? spec.dtype];
 }
 
 /** A GraphModel handed to the LayersModel parser: the graph reader (`tfjs-graph.ts`) opens those. */
@@ -147,7 +169,8 @@ export function parseModelJson(json: unknown, file: string): ModelJson {
 }
 
 /** Validates `weightsManifest` (shared by the LayersModel and GraphModel readers). */
-export function parseWeightsManifest(manifest: unknown, file: string): WeightsGroup[] {
+/** `opaque`: string and complex64 weights are accepted (GraphModels). */
+export function parseWeightsManifest(manifest: unknown, file: string, options: { opaque?: boolean } = {}): WeightsGroup[] {
   if (!Array.isArray(manifest)) {
     throw new ManifestError({
       file,
@@ -173,7 +196,7 @@ export function parseWeightsManifest(manifest: unknown, file: string): WeightsGr
       }
       return path;
     });
-    const weights = group['weights'].map((entry: unknown) => parseWeightSpec(entry, `${where}.weights`, file));
+    const weights = group['weights'].map((entry: unknown) => parseWeightSpec(entry, `${where}.weights`, file, options.opaque === true));
     for (const weight of weights) {
       if (seen.has(weight.name)) throw new ManifestError({ file, message: `weight "${weight.name}" is listed twice` });
       seen.add(weight.name);
@@ -190,7 +213,7 @@ export function parseWeightsManifest(manifest: unknown, file: string): WeightsGr
   });
 }
 
-function parseWeightSpec(entry: unknown, where: string, file: string): WeightSpec {
+function parseWeightSpec(entry: unknown, where: string, file: string, opaque: boolean): WeightSpec {
   if (!isRecord(entry) || typeof entry['name'] !== 'string') {
     throw new ManifestError({
       file,
@@ -219,8 +242,12 @@ function parseWeightSpec(entry: unknown, where: string, file: string): WeightSpe
     });
   }
   const dtype = entry['dtype'];
-  if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') {
-    throw new UnsupportedDtypeError(file, name, 'has an unsupported dtype', { expected: 'float32, int32 or bool', actual: String(dtype) });
+  const opaqueDtype = opaque && (dtype === 'string' || dtype === 'complex64');
+  if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool' && !opaqueDtype) {
+    throw new UnsupportedDtypeError(file, name, 'has an unsupported dtype', {
+      expected: opaque ? 'float32, int32, bool, string or complex64' : 'float32, int32 or bool',
+      actual: String(dtype),
+    });
   }
   const spec: WeightSpec = { name, shape: shape as number[], dtype };
   const group = entry['group'];

@@ -31,7 +31,7 @@ describe('openModel', () => {
   it('says when nothing in the drop is a model', async () => {
     const open = openModel(memoryFiles({ 'notes.txt': 'hello', 'eval.json': { inputs: [1], shape: [1, 1] } }));
     await expect(open).rejects.toBeInstanceOf(NoModelFoundError);
-    await expect(open).rejects.toThrow('drop: no model found: expected a TF.js model.json with its weight shards, or a .zip holding one (got: notes.txt, eval.json)');
+    await expect(open).rejects.toThrow('drop: no model found: expected a TF.js model.json with its weight shards, or a .zip holding one (got: eval.json, notes.txt)');
     await expect(openModel([])).rejects.toThrow(/\(got: nothing\)$/);
   });
 
@@ -59,18 +59,18 @@ describe('openModel', () => {
 });
 
 describe('splitDrop', () => {
-  it('separates dataset files from the model files, zips expanded', async () => {
+  it('separates dataset files from the model files, zips expanded, in path order', async () => {
     const files = [...(await fixtureFiles('functional')), ...(await fixtureFiles('two-shards.zip')), ...memoryFiles({ 'extra/config.json': { a: 1 } })];
     const split = await splitDrop(files);
     expect(split.datasetFiles.map((f) => f.path)).toEqual(['functional/eval.json']);
     expect(split.modelFiles.map((f) => f.path)).toEqual([
+      'extra/config.json',
       'functional/group1-shard1of2.bin',
       'functional/group1-shard2of2.bin',
       'functional/model.json',
       'two-shards/group1-shard1of2.bin',
       'two-shards/group1-shard2of2.bin',
       'two-shards/model.json',
-      'extra/config.json',
     ]);
   });
 });

@@ -23,6 +23,8 @@ export interface Recipe {
     sha256: string;
     /** Of the weights as opened (`weightsDigest`); absent in recipes written before it existed. */
     weightsSha256?: string;
+    /** Per-sample shapes the model's dynamic inputs were given (GraphModels), by input name; absent for the defaults. */
+    inputShapes?: Record<string, number[]>;
   };
   criterion: CriterionKey;
   granularity: Granularity;
@@ -83,6 +85,7 @@ export function recipeFromPlan(
   model: Pick<OpenedModel, 'format' | 'name' | 'sha256' | 'weightsSha256'>,
   metrics: { dense: RecipeMetrics; pruned: RecipeMetrics },
   version: string = LOPPER_VERSION,
+  inputShapes?: Readonly<Record<string, readonly number[]>>,
 ): Recipe {
   return {
     lopper: version,
@@ -91,6 +94,8 @@ export function recipeFromPlan(
       name: model.name,
       sha256: model.sha256,
       ...(model.weightsSha256 === undefined ? {} : { weightsSha256: model.weightsSha256 }),
+      ...(inputShapes !== undefined &&
+        Object.keys(inputShapes).length > 0 && { inputShapes: Object.fromEntries(Object.entries(inputShapes).map(([name, shape]) => [name, [...shape]])) }),
     },
     criterion: plan.criterion,
     granularity: plan.granularity,
@@ -167,6 +172,12 @@ class Reader {
     return allowed.find((item) => item === value) ?? this.fail(field, `one of ${allowed.join(', ')}`, value);
   }
 
+  integers(value: unknown, field: string): number[] {
+    return Array.isArray(value) && value.length > 0 && value.every((d) => Number.isInteger(d) && (d as number) > 0)
+      ? (value as number[])
+      : this.fail(field, 'a list of positive integers', value);
+  }
+
   strings(value: unknown, field: string): string[] {
     if (!Array.isArray(value)) return this.fail(field, 'a list of strings', value);
     return value.map((item: unknown, i) => this.string(item, `${field}[${i}]`));
@@ -212,6 +223,13 @@ export function parseRecipe(json: unknown, file: string): Recipe {
       name: read.string(model['name'], 'model.name'),
       sha256: read.sha256(model['sha256'], 'model.sha256'),
       ...(model['weightsSha256'] === undefined ? {} : { weightsSha256: read.sha256(model['weightsSha256'], 'model.weightsSha256') }),
+      ...(model['inputShapes'] === undefined
+        ? {}
+        : {
+            inputShapes: Object.fromEntries(
+              Object.entries(read.record(model['inputShapes'], 'model.inputShapes')).map(([name, shape]) => [name, read.integers(shape, `model.inputShapes["${name}"]`)]),
+            ),
+          }),
     },
     criterion: read.oneOf(json['criterion'], 'criterion', CRITERIA),
     granularity: read.oneOf(json['granularity'], 'granularity', GRANULARITIES),

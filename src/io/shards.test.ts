@@ -103,7 +103,7 @@ describe('readShards', () => {
   it('checks the bytes actually read against the declared size', async () => {
     const { modelFile } = setup(['a.bin'], {});
     const lying: InputFile = { path: 'a.bin', size: 12, bytes: async () => twelveBytes.slice(0, 10) };
-    await expect(readShards(modelFile, [{ files: [lying], expectedBytes: 12 }])).rejects.toThrow(
+    await expect(readShards(modelFile, [{ files: [lying], expectedBytes: 12, variable: false }])).rejects.toThrow(
       'model.json: shard "a.bin" holds 10 bytes but the weights listed for it need 12 (expected 12 bytes, got 10 bytes)',
     );
   });

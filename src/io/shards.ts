@@ -1,13 +1,15 @@
 import { ExtraShardError, ManifestError, MissingShardError, ShardSizeError } from './errors';
 import { basename, dirname } from './input-file';
-import { storedByteLength, type ModelJson } from './manifest';
+import { hasStrings, storedByteLength, type ModelJson } from './manifest';
 import type { InputFile } from './types';
 
 /** The files behind one `weightsManifest` group, in `paths` order. */
 export interface ResolvedGroup {
   files: InputFile[];
-  /** Bytes the group's weights occupy, as the manifest describes them. */
+  /** Bytes the group's weights occupy, as the manifest describes them (the least they take when they hold strings). */
   expectedBytes: number;
+  /** The group holds string weights: its shards may hold more than `expectedBytes`, checked once the strings are read. */
+  variable: boolean;
 }
 
 const SHARD_NAME = /^group\d+-shard\d+of\d+(\.bin)?$/i;
@@ -70,7 +72,7 @@ export function resolveShards(manifest: Pick<ModelJson, 'weightsManifest'>, mode
       return file;
     });
     const expectedBytes = group.weights.reduce((sum, weight) => sum + storedByteLength(weight), 0);
-    return { files: groupFiles, expectedBytes };
+    return { files: groupFiles, expectedBytes, variable: hasStrings(group.weights) };
   });
 
   const extra = candidates.filter((f) => !used.has(f) && looksLikeShard(f.path)).map((f) => f.path);
@@ -84,7 +86,7 @@ export function resolveShards(manifest: Pick<ModelJson, 'weightsManifest'>, mode
 
   for (const group of groups) {
     const actualBytes = group.files.reduce((sum, f) => sum + f.size, 0);
-    if (actualBytes !== group.expectedBytes) {
+    if (group.variable ? actualBytes < group.expectedBytes : actualBytes !== group.expectedBytes) {
       throw new ShardSizeError(
         modelFile.path,
         group.files.map((f) => basename(f.path)),
@@ -98,14 +100,16 @@ export function resolveShards(manifest: Pick<ModelJson, 'weightsManifest'>, mode
 
 /** Reads every group's shards in manifest order into one buffer, checking each read length. */
 export async function readShards(modelFile: InputFile, groups: readonly ResolvedGroup[]): Promise<Uint8Array> {
-  const total = groups.reduce((sum, group) => sum + group.expectedBytes, 0);
+  const sizeOf = (group: ResolvedGroup): number => (group.variable ? group.files.reduce((sum, f) => sum + f.size, 0) : group.expectedBytes);
+  const total = groups.reduce((sum, group) => sum + sizeOf(group), 0);
   const data = new Uint8Array(total);
   let offset = 0;
   for (const group of groups) {
     const groupStart = offset;
+    const size = sizeOf(group);
     for (const file of group.files) {
       const bytes = await file.bytes();
-      if (offset + bytes.byteLength > groupStart + group.expectedBytes) {
+      if (offset + bytes.byteLength > groupStart + size) {
         throw new ShardSizeError(
           modelFile.path,
           group.files.map((f) => basename(f.path)),
@@ -116,7 +120,7 @@ export async function readShards(modelFile: InputFile, groups: readonly Resolved
       data.set(bytes, offset);
       offset += bytes.byteLength;
     }
-    if (offset - groupStart !== group.expectedBytes) {
+    if (offset - groupStart !== size) {
       throw new ShardSizeError(
         modelFile.path,
         group.files.map((f) => basename(f.path)),

@@ -121,7 +121,7 @@ describe('tfjsGraphFormat', () => {
     ];
     expect(() => parseGraphModelJson(tinyGraph({}, noValue), 'model.json')).toThrow('node "b" is a Const whose value is not in weightsManifest');
     expect(() => parseGraphModelJson({ format: 'layers-model', modelTopology: {} }, 'model.json')).toThrow(/is not a TF\.js GraphModel/);
-    const badDtype = tinyGraph({ weightsManifest: [{ paths: ['a'], weights: [{ name: 'w', shape: [2, 1], dtype: 'complex64' }] }] });
+    const badDtype = tinyGraph({ weightsManifest: [{ paths: ['a'], weights: [{ name: 'w', shape: [2, 1], dtype: 'float64' }] }] });
     expect(() => parseGraphModelJson(badDtype, 'model.json')).toThrow(UnsupportedDtypeError);
   });
 

@@ -179,7 +179,7 @@ export function parseGraphModelJson(json: unknown, file: string): GraphModelJson
     });
   }
   checkFunctions(topology['library'], file);
-  const weightsManifest = parseWeightsManifest(normaliseFloat16Dtypes(json['weightsManifest']), file);
+  const weightsManifest = parseWeightsManifest(normaliseFloat16Dtypes(json['weightsManifest']), file, { opaque: true });
   const weightNames = new Set(weightsManifest.flatMap((group) => group.weights.map((w) => w.name)));
   for (const node of nodes) {
     if (node.op === 'Const' && !weightNames.has(node.name)) {
@@ -216,10 +216,17 @@ export async function openGraphModel(modelFile: InputFile, files: readonly Input
   const manifest = parseGraphModelJson(json, modelFile.path);
   const groups = resolveShards(manifest, modelFile, files);
   const stored = await readShards(modelFile, groups);
-  const decoded = dequantizeWeights(
-    manifest.weightsManifest.flatMap((group) => group.weights),
-    stored,
-  );
+  let decoded: ReturnType<typeof dequantizeWeights>;
+  try {
+    decoded = dequantizeWeights(
+      manifest.weightsManifest.flatMap((group) => group.weights),
+      stored,
+    );
+  } catch (error) {
+    // Only string weights' lengths are found while reading: their errors name the shards.
+    if (error instanceof RangeError) throw new ManifestError({ file: modelFile.path, message: error.message, expected: 'string weights whose lengths fill the shards exactly' });
+    throw error;
+  }
 
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: manifest.modelTopology as unknown as tf.io.ModelArtifacts['modelTopology'],

@@ -100,7 +100,13 @@ export function expandZip(file: InputFile): Promise<InputFile[]> {
   return expandZipAt(file, 1, { left: ZIP_INFLATED_LIMIT });
 }
 
-/** Replaces each `.zip` in a set by the files it holds (nested zips too); other files pass through. The zips share one size budget. */
+const byPath = (a: InputFile, b: InputFile): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/**
+ * Replaces each `.zip` in a set by the files it holds (nested zips too); other files pass through.
+ * The zips share one size budget. The result is ordered by path, so that what a drop gives (in the
+ * browser's order) and what a folder on disk gives are read, checked and named in one order.
+ */
 export async function expandZips(files: readonly InputFile[]): Promise<InputFile[]> {
   const budget: InflateBudget = { left: ZIP_INFLATED_LIMIT };
   const expanded: InputFile[] = [];
@@ -108,5 +114,5 @@ export async function expandZips(files: readonly InputFile[]): Promise<InputFile
     if (isZip(file)) expanded.push(...(await expandZipAt(file, 1, budget)));
     else expanded.push(file);
   }
-  return expanded;
+  return expanded.sort(byPath);
 }

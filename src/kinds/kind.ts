@@ -67,11 +67,17 @@ export interface KindModel {
   readData(file: InputFile): Promise<PipelineData>;
   /** Throws unless `data` fits this model (data kept across a reopen or a backend switch). */
   checkData(data: PipelineData): void;
+  /**
+   * Input shapes that would make `data` fit, when it differs from the model's inputs only in
+   * dimensions the model leaves dynamic (the model is then rebuilt with them); `undefined` when
+   * the data fits as it is or cannot be made to.
+   */
+  inputShapesFor?(data: PipelineData): Record<string, number[]> | undefined;
   syntheticData(samples: number, seed: number): PipelineData;
   /** Perplexity of a text through the kind's own scoring path (language models). */
   perplexity?(
     ids: Int32Array,
-    options: Pick<PerplexityOptions, 'onProgress' | 'shouldStop'> & { kernels?: ReadonlyMap<string, tf.Tensor>; bypass?: ReadonlySet<string> },
+    options: Pick<PerplexityOptions, 'onProgress' | 'shouldStop' | 'contextLength' | 'batchSize'> & { kernels?: ReadonlyMap<string, tf.Tensor>; bypass?: ReadonlySet<string> },
   ): Promise<PerplexityResult>;
   sweep(data: PipelineData, options: KindSweepOptions): Promise<SweepResult>;
   removalTarget(data: PipelineData): KindRemovalTarget;
@@ -88,9 +94,18 @@ export interface KindModel {
   dispose(): void;
 }
 
+/** How a model is built beyond its files. */
+export interface KindOpenOptions {
+  /**
+   * Per-sample shapes (without the batch) of inputs whose dimensions the model leaves dynamic, by
+   * input name (a GraphModel's Placeholder or signature key).
+   */
+  inputShapes?: Readonly<Record<string, readonly number[]>>;
+}
+
 /** One model kind as registered (src/kinds/registry.ts). */
 export interface ModelKind {
   readonly key: ModelKindKey;
   readonly capabilities: KindCapabilities;
-  open(opened: OpenedModel): Promise<KindModel>;
+  open(opened: OpenedModel, options?: KindOpenOptions): Promise<KindModel>;
 }

@@ -2,7 +2,7 @@ import type { KindCapabilities, ModelKindKey } from '../core/pipeline/prunable';
 import type { OpenedModel } from '../io/types';
 import { GRAPH_MODEL_KIND } from './graph-model/kind';
 import { HF_TRANSFORMER_KIND } from './hf-transformer/kind';
-import type { KindModel, ModelKind } from './kind';
+import type { KindModel, KindOpenOptions, ModelKind } from './kind';
 import { LAYERS_MODEL_KIND } from './layers-model/kind';
 
 /** Every model kind, by its format name (DESIGN §2): the one place a kind is registered for the hosts. */
@@ -20,6 +20,6 @@ export const KIND_CAPABILITIES: Readonly<Record<ModelKindKey, KindCapabilities>>
 };
 
 /** Builds an opened model as its kind. */
-export function openKind(opened: OpenedModel): Promise<KindModel> {
-  return KINDS[opened.format].open(opened);
+export function openKind(opened: OpenedModel, options?: KindOpenOptions): Promise<KindModel> {
+  return KINDS[opened.format].open(opened, options);
 }

@@ -8,8 +8,8 @@ import { readKernel } from '../core/model/kernels';
 import { weightStats } from '../core/model/stats';
 import { CALIBRATION_SAMPLES } from '../core/apply/capture';
 import { applyPlanKernels, withKernelTensors } from '../core/pipeline/apply';
-import { calibrationInputs, tokenCalibrationWindows, type PipelineData } from '../core/pipeline/data';
-import { evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
+import { calibrationInputs, evaluationWindow, tokenCalibrationWindows, type PipelineData } from '../core/pipeline/data';
+import { concatFloat32, evaluateSamples, forwardLatency, predictSamples, predictTokenWindows } from '../core/pipeline/evaluate';
 import { allocatePlan } from '../core/pipeline/plan';
 import { countZeros, PlanCache, type PlanCacheOptions } from '../core/pipeline/plan-cache';
 import type { PrunableForward } from '../core/pipeline/prunable';
@@ -28,7 +28,7 @@ import { openModel } from '../io/open';
 import { recipeFromPlan, type Recipe } from '../io/recipe';
 import type { InputFile, OpenedModel } from '../io/types';
 import { nonFiniteInputWarnings } from '../io/warnings';
-import type { KindModel } from '../kinds/kind';
+import type { KindModel, KindOpenOptions } from '../kinds/kind';
 import { openKind } from '../kinds/registry';
 import {
   CancelledError,
@@ -50,6 +50,30 @@ import {
   type SweepConfig,
   type SweepReport,
 } from '../worker/protocol';
+
+/** The kind built for `opened`, rebuilt once with the input shapes `data` needs where its samples fill dynamic dimensions differently. */
+async function fittedKind(opened: OpenedModel, data: PipelineData | undefined, options: KindOpenOptions): Promise<{ kind: KindModel; options: KindOpenOptions }> {
+  const kind = await openKind(opened, options);
+  const shapes = data && kind.inputShapesFor?.(data);
+  if (shapes === undefined) return { kind, options };
+  kind.dispose();
+  const fitted: KindOpenOptions = { inputShapes: { ...options.inputShapes, ...shapes } };
+  return { kind: await openKind(opened, fitted), options: fitted };
+}
+
+/** The page's model summary of a built kind. */
+async function summaryOf(kind: KindModel): Promise<ModelSummary> {
+  const { opened } = kind;
+  return {
+    format: opened.format,
+    name: opened.name,
+    sha256: opened.sha256,
+    ...(await kind.describe()),
+    units: kind.prunable.units().map((unit) => unit.name),
+    capabilities: kind.capabilities,
+    removalCandidates: kind.prunable.removalCandidates(),
+  };
+}
 
 /** What a running job may do: report progress and learn that it was cancelled. */
 export interface JobContext {
@@ -178,6 +202,8 @@ export class ModelSession {
   /** The dense outputs on data without labels (the divergence's reference), by data hash. */
   private reference: { hash: string; outputs: Float32Array } | null = null;
   private dense: { hash: string; evaluation: Evaluation } | null = null;
+  /** The kernels the last measured plan changed (by unit), for the layer detail's dense-vs-pruned histograms. */
+  private planKernels: ReadonlyMap<string, Float32Array> | null = null;
   private base: { kind: KindModel; sha256: string } | null = null;
   /** Every stored weight's float32 and gzipped bytes, by weight name: a plan's sizes only gzip the kernels it changes. */
   private storedSizes: { denseBytes: number; gzip: Map<string, number> } | null = null;
@@ -191,12 +217,17 @@ export class ModelSession {
   /** OWL's outlier ratios and ECoFLaP's importance by what they were computed from (small maps; reused while the plan cache is on). */
   private readonly allocationMemo = new Map<string, Partial<AllocationInput>>();
 
+  /** The seeded synthetic data last asked for (kept so that a rebuilt model gets the same kind of data). */
+  private synthetic: { samples: number; seed: number };
+
   private constructor(
-    readonly kind: KindModel,
-    readonly summary: ModelSummary,
+    private kindModel: KindModel,
+    private described: ModelSummary,
     data: PipelineData,
+    private options: KindOpenOptions,
   ) {
     this.current = data;
+    this.synthetic = { samples: kindModel.syntheticDefault, seed: 0 };
   }
 
   /** Sets the plan cache's budgets, or turns it off (`false`: every plan is applied from scratch). */
@@ -209,26 +240,65 @@ export class ModelSession {
     return this.planCache && { counters: { ...this.planCache.counters }, bytes: this.planCache.bytes };
   }
 
-  /** Builds the model as its kind, with `data` (checked against it) or the kind's data-free default. */
-  static async create(opened: OpenedModel, data?: PipelineData): Promise<ModelSession> {
-    const kind = await openKind(opened);
+  /**
+   * Builds the model as its kind, with `data` (checked against it) or the kind's data-free default.
+   * Data whose samples fill the model's dynamic input dimensions differently sets them.
+   */
+  static async create(opened: OpenedModel, data?: PipelineData, options: KindOpenOptions = {}): Promise<ModelSession> {
+    const fitted = await fittedKind(opened, data, options);
     try {
-      const description = await kind.describe();
-      const summary: ModelSummary = {
-        format: opened.format,
-        name: opened.name,
-        sha256: opened.sha256,
-        ...description,
-        units: kind.prunable.units().map((unit) => unit.name),
-        capabilities: kind.capabilities,
-        removalCandidates: kind.prunable.removalCandidates(),
-      };
-      if (data) kind.checkData(data);
-      return new ModelSession(kind, summary, data ?? kind.syntheticData(kind.syntheticDefault, 0));
+      if (data) fitted.kind.checkData(data);
+      return new ModelSession(fitted.kind, await summaryOf(fitted.kind), data ?? fitted.kind.syntheticData(fitted.kind.syntheticDefault, 0), fitted.options);
+    } catch (error) {
+      fitted.kind.dispose();
+      throw error;
+    }
+  }
+
+  get kind(): KindModel {
+    return this.kindModel;
+  }
+
+  get summary(): ModelSummary {
+    return this.described;
+  }
+
+  /** What the model was built with beyond its files (input shapes): a rebuild on another backend passes them on. */
+  get openOptions(): KindOpenOptions {
+    return this.options;
+  }
+
+  /**
+   * Rebuilds the model with other shapes for its dynamic input dimensions (by input name, without
+   * the batch; `{}` back to the defaults). A dataset must fit the new shapes; synthetic data is
+   * drawn again for them. On any error the model stays as it was.
+   */
+  async setInputShapes(inputShapes: Readonly<Record<string, readonly number[]>>): Promise<void> {
+    const options: KindOpenOptions = Object.keys(inputShapes).length > 0 ? { inputShapes } : {};
+    const kind = await openKind(this.kind.opened, options);
+    try {
+      const data = this.current.synthetic ? kind.syntheticData(this.synthetic.samples, this.synthetic.seed) : this.current;
+      kind.checkData(data);
+      await this.replaceKind(kind, options, data);
     } catch (error) {
       kind.dispose();
       throw error;
     }
+  }
+
+  /** Makes `kind` (the same weights, other input shapes) the session's model, with `data`. */
+  private async replaceKind(kind: KindModel, options: KindOpenOptions, data: PipelineData): Promise<void> {
+    const summary = await summaryOf(kind);
+    this.kindModel.dispose();
+    this.kindModel = kind;
+    this.described = summary;
+    this.options = options;
+    this.current = data;
+    this.reference = null;
+    this.dense = null;
+    // Statistics and pruned kernels were computed on activations of the old input shapes (a synthetic data hash does not name them).
+    this.planCache?.clear();
+    this.allocationMemo.clear();
   }
 
   get opened(): OpenedModel {
@@ -256,11 +326,26 @@ export class ModelSession {
 
   /** Reads a dropped data file for the model (a dataset .json, or text for a language model) and makes it the current data. */
   async loadData(file: InputFile): Promise<void> {
-    this.current = await this.kind.readData(file);
+    const data = await this.kind.readData(file);
+    const shapes = this.kind.inputShapesFor?.(data);
+    if (shapes === undefined) {
+      this.current = data;
+      return;
+    }
+    const options: KindOpenOptions = { inputShapes: { ...this.options.inputShapes, ...shapes } };
+    const kind = await openKind(this.kind.opened, options);
+    try {
+      kind.checkData(data);
+      await this.replaceKind(kind, options, data);
+    } catch (error) {
+      kind.dispose();
+      throw error;
+    }
   }
 
   useSynthetic(samples: number, seed: number): void {
     this.current = this.kind.syntheticData(samples, seed);
+    this.synthetic = { samples, seed };
   }
 
   /** The dense model on the current data, with the latency of one forward pass. */
@@ -270,9 +355,18 @@ export class ModelSession {
     return evaluation;
   }
 
+  /** A layer's weight statistics, and those of the kernels the last measured plan gives it where it changes them. */
   async layerDetail(layer: string): Promise<LayerDetail> {
     const { units, values } = await this.kind.layerDetail(layer);
-    return { layer, units, stats: weightStats(values) };
+    const dense = weightStats(values);
+    const planned = this.planKernels;
+    if (!planned || !units.some((unit) => planned.has(unit)) || dense.count === 0) return { layer, units, stats: dense };
+    const kernels = await Promise.all(units.map(async (unit) => planned.get(unit) ?? (await readKernel(this.kind.prunable, unit))));
+    const prunedValues = concatFloat32(kernels);
+    const pruned = weightStats(prunedValues);
+    const range = [Math.min(dense.min, pruned.min), Math.max(dense.max, pruned.max)] as const;
+    if (!Number.isFinite(range[0]) || !Number.isFinite(range[1])) return { layer, units, stats: dense, pruned };
+    return { layer, units, stats: weightStats(values, undefined, range), pruned: weightStats(prunedValues, undefined, range) };
   }
 
   /** Outputs of the first samples (token positions for a language model), flat, with their shape. */
@@ -354,6 +448,7 @@ export class ModelSession {
   async evaluatePlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
     if (request.plan.granularity === 'channels') return this.evaluateChannelPlan(request, job);
     const applied = await this.applyPlan(request, job);
+    this.planKernels = applied.kernels;
     const removed = request.plan.removed;
     const scope = this.evaluationScope(request.evaluation);
     const evaluation = await withKernelTensors(this.kind.prunable, applied.kernels, (kernels) => this.measure({ kernels, bypass: this.bypassOf(removed) }, job, { scope }));
@@ -399,7 +494,7 @@ export class ModelSession {
   /** Opens a DARE base (the same kind and architecture) and lists the units whose kernels differ from it. */
   async loadBase(opened: OpenedModel): Promise<BaseModelInfo> {
     if (opened.format !== this.opened.format) throw new ArchitectureMismatchError(`${opened.name} is a ${opened.format}, the model a ${this.opened.format}`);
-    const base = await openKind(opened);
+    const base = await openKind(opened, this.options);
     try {
       checkSameArchitecture(this.kind.prunable, base.prunable);
     } catch (error) {
@@ -471,7 +566,7 @@ export class ModelSession {
     job.progress('Checking the export', 1, 3);
     // A float16 export is held to the evaluation of its own rounded weights, not of the float32 ones.
     const reference = inApp ?? (await this.evaluateOpened(await openModel(asDrop(this.opened.name, await write())), job));
-    const recipe = recipeFromPlan({ ...plan, sparsity }, this.opened, { dense: await this.denseEvaluation(job), pruned: reference });
+    const recipe = recipeFromPlan({ ...plan, sparsity }, this.opened, { dense: await this.denseEvaluation(job), pruned: reference }, undefined, this.options.inputShapes);
     const files = await write(recipe);
     throwIfCancelled(job);
     const ecosystem = ecosystemExport({
@@ -544,7 +639,7 @@ export class ModelSession {
   /** Another model (an export opened again) evaluated on this session's data against the same dense reference. */
   async evaluateOpened(opened: OpenedModel, job?: JobContext): Promise<Evaluation> {
     if (opened.format !== this.opened.format) throw new Error(`the export reopened as a ${opened.format}, not a ${this.opened.format}`);
-    const other = await openKind(opened);
+    const other = await openKind(opened, this.options);
     try {
       return await this.measure({}, job, {}, other);
     } finally {
@@ -588,8 +683,15 @@ export class ModelSession {
       );
     } else if (!data.synthetic && kind.perplexity) {
       const ids = subset === undefined ? data.ids : data.ids.subarray(0, subset);
-      const result = await kind.perplexity(ids, { kernels: forward.kernels, bypass: forward.bypass, ...watch });
-      evaluation = { perplexity: result.perplexity, loss: result.nll, samples: result.tokens };
+      const window = evaluationWindow(kind.tokens ?? this.tokenShape(), ids.length);
+      const result = await kind.perplexity(ids, { kernels: forward.kernels, bypass: forward.bypass, contextLength: window.length, batchSize: window.batch, ...watch });
+      evaluation = {
+        perplexity: result.perplexity,
+        loss: result.nll,
+        samples: result.tokens,
+        windowLength: window.length,
+        ...(window.cappedByMemory && { windowCappedByMemory: true }),
+      };
     } else {
       const reference = await this.referenceOutputs();
       const outputs = await this.withTokenBatches((batches) => predictTokenWindows(kind.prunable, batches, forward));
@@ -702,6 +804,7 @@ export class ModelSession {
 
   /** Channels: whole neurons/filters go with every coupled weight; the shrunk model is written and measured as it would be exported. */
   private async evaluateChannelPlan(request: PlanRequest, job: JobContext): Promise<PlanResult> {
+    this.planKernels = null;
     this.refuseChannelRemovals(request.plan.removed);
     const channels = this.requireChannels();
     const { sparsity, note } = await this.allocate(request, job);

@@ -53,8 +53,9 @@ function currentClient(): ComputeClient {
 /** What a finished call leaves open in the worker, to reopen it after a restart or a reload. */
 function record<K extends RequestKind>(kind: K, args: Requests[K]['args']): void {
   const a = args as Record<string, unknown>;
-  if (kind === 'openDemo') recordSources({ model: { kind: 'demo', name: a.name as string }, data: null, base: null });
-  else if (kind === 'openFiles') recordSources({ model: { kind: 'files', files: a.files as TransferFile[] }, data: null, base: null });
+  if (kind === 'openDemo') recordSources({ model: { kind: 'demo', name: a.name as string }, data: null, base: null, inputShapes: undefined });
+  else if (kind === 'openFiles') recordSources({ model: { kind: 'files', files: a.files as TransferFile[] }, data: null, base: null, inputShapes: undefined });
+  else if (kind === 'setInputShapes') recordSources({ inputShapes: a.shapes as Record<string, number[]> });
   else if (kind === 'openDataset') recordSources({ data: { kind: 'files', files: a.files as TransferFile[] } });
   else if (kind === 'useSynthetic') recordSources({ data: { kind: 'synthetic', samples: a.samples as number, seed: a.seed as number } });
   else if (kind === 'setBackend') recordSources({ backend: a.backend as BackendName });
@@ -245,7 +246,17 @@ export async function openDrop(files: TransferFile[]): Promise<void> {
 
 export async function openDataset(files: TransferFile[]): Promise<void> {
   const result = await runJob('Loading evaluation data', (signal, onProgress) => client.call('openDataset', { files }, { signal, onProgress }));
-  if (result) useLopper.setState({ data: result.data, evaluation: result.evaluation, denseEvaluation: result.evaluation, error: null });
+  if (!result) return;
+  useLopper.setState({ ...(result.model && { model: result.model }), data: result.data, evaluation: result.evaluation, denseEvaluation: result.evaluation, error: null });
+  if (result.model) showPlanEvaluation(result.evaluation);
+}
+
+/** Rebuilds the model with these per-sample shapes for its dynamic input dimensions (`{}`: the defaults) and measures the plan again on it. */
+export async function setInputShapes(shapes: Record<string, number[]>): Promise<void> {
+  const result = await runJob('Resizing the model inputs', (signal, onProgress) => client.call('setInputShapes', { shapes }, { signal, onProgress }));
+  if (!result) return;
+  useLopper.setState({ model: result.model, data: result.data, evaluation: result.evaluation, denseEvaluation: result.evaluation, error: null });
+  showPlanEvaluation(result.evaluation);
 }
 
 export async function switchToSyntheticData(samples = 32, seed = 0): Promise<void> {
@@ -297,9 +308,18 @@ export async function switchBackend(backend: BackendName): Promise<void> {
 
 export async function selectLayer(layer: string | null): Promise<void> {
   useLopper.setState({ selectedLayer: layer, layerStats: null });
-  if (!layer) return;
+  if (layer) await readLayerDetail(layer);
+}
+
+async function readLayerDetail(layer: string): Promise<void> {
   const detail = await runJob(`Reading ${layer}`, () => client.call('layerDetail', { layer }), false);
   if (detail && useLopper.getState().selectedLayer === layer) useLopper.setState({ layerStats: detail });
+}
+
+/** Reads the selected layer's detail again after a plan was measured (its pruned kernels changed); the shown one stays until then. */
+export async function refreshLayerDetail(): Promise<void> {
+  const layer = useLopper.getState().selectedLayer;
+  if (layer) await readLayerDetail(layer);
 }
 
 /** Flat outputs of the first samples of the current data: used by tests that compare backends. */
@@ -338,13 +358,26 @@ async function openSource(source: ModelSource, signal?: AbortSignal): Promise<Op
  * problem reported beside what was restored.
  */
 async function reopen(sources: SessionSources): Promise<Reopened> {
-  const opened = await openSource(sources.model ?? { kind: 'demo', name: defaultDemoName });
+  let opened = await openSource(sources.model ?? { kind: 'demo', name: defaultDemoName });
   let data = opened.data;
   let evaluation = opened.evaluation;
   const problems: string[] = [];
+  if (sources.inputShapes) {
+    try {
+      const resized = await currentClient().call('setInputShapes', { shapes: sources.inputShapes });
+      ({ data, evaluation } = resized);
+      opened = { ...opened, model: resized.model };
+    } catch (error) {
+      if (error instanceof WorkerCrashedError) throw error;
+      problems.push(`the input sizes could not be set again (${describeError(error).message})`);
+    }
+  }
   try {
-    if (sources.data?.kind === 'files') ({ data, evaluation } = await currentClient().call('openDataset', { files: sources.data.files }));
-    else if (sources.data?.kind === 'synthetic') ({ data, evaluation } = await currentClient().call('useSynthetic', { samples: sources.data.samples, seed: sources.data.seed }));
+    if (sources.data?.kind === 'files') {
+      const loaded = await currentClient().call('openDataset', { files: sources.data.files });
+      ({ data, evaluation } = loaded);
+      if (loaded.model) opened = { ...opened, model: loaded.model };
+    } else if (sources.data?.kind === 'synthetic') ({ data, evaluation } = await currentClient().call('useSynthetic', { samples: sources.data.samples, seed: sources.data.seed }));
   } catch (error) {
     if (error instanceof WorkerCrashedError) throw error;
     problems.push(`the dataset could not be loaded again (${describeError(error).message})`);

@@ -1,4 +1,37 @@
+import type { Evaluation } from '../core/types';
 import { selectBusy, useLopper, type LopperState } from './state';
+
+/** Per true class of a labelled classifier: samples, correct ones, their share (null without samples), and `confusion[true][predicted]` (up to 100 classes). */
+export interface PerClassHook {
+  total: number[];
+  correct: number[];
+  accuracy: (number | null)[];
+  confusion?: number[][];
+}
+
+export interface EvaluationHook {
+  accuracy?: number;
+  loss?: number;
+  perplexity?: number;
+  divergence?: number;
+  samples?: number;
+  perClass?: PerClassHook;
+}
+
+function evaluationHook(e: Evaluation | null): EvaluationHook | null {
+  if (!e) return null;
+  const hook: EvaluationHook = { accuracy: e.accuracy, loss: e.loss, perplexity: e.perplexity, divergence: e.divergence, samples: e.samples };
+  if (e.perClass) {
+    const { total, correct, confusion } = e.perClass;
+    hook.perClass = {
+      total: [...total],
+      correct: [...correct],
+      accuracy: total.map((n, c) => (n === 0 ? null : correct[c] / n)),
+      ...(confusion && { confusion: confusion.map((row) => [...row]) }),
+    };
+  }
+  return hook;
+}
 
 /** The read-only snapshot that end-to-end tests and scripts read as `window.__lopper` (DESIGN §6). */
 export interface PageHooks {
@@ -7,10 +40,20 @@ export interface PageHooks {
   busy: boolean;
   workerTensors: number;
   wasmThreads: number | null;
-  model: { format: string; name: string; layers: string[]; totalParams: number } | null;
+  /** `inputs`: a GraphModel's inputs with their resolved shapes (the batch `null`) and where the size came from. */
+  model: {
+    format: string;
+    name: string;
+    layers: string[];
+    totalParams: number;
+    totalFlops: number;
+    inputs?: { name: string; shape: (number | null)[]; source: string }[];
+  } | null;
   plan: { target: number; sparsity: Record<string, number>; removed: string[]; locked: string[]; allocation: string; criterion: string; granularity: string };
   sparsity: number | null;
-  evaluation: { accuracy?: number; loss?: number; perplexity?: number; divergence?: number; samples?: number } | null;
+  evaluation: EvaluationHook | null;
+  /** The dense model's evaluation on the same data, for comparison. */
+  denseEvaluation: EvaluationHook | null;
   /** What the last plan evaluation ran on: `subset` true when only the calibration subset (a model of 10M parameters or more, live). */
   evaluationScope: { subset: boolean; size: number; of: number; unit: string } | null;
   error: string | null;
@@ -30,7 +73,14 @@ export function snapshot(s: LopperState): PageHooks {
     busy: selectBusy(s),
     workerTensors: s.workerTensors,
     wasmThreads: s.backend?.wasmThreads ?? null,
-    model: s.model && { format: s.model.format, name: s.model.name, layers: [...s.model.units], totalParams: s.model.totalParams },
+    model: s.model && {
+      format: s.model.format,
+      name: s.model.name,
+      layers: [...s.model.units],
+      totalParams: s.model.totalParams,
+      totalFlops: s.model.totalFlops,
+      ...(s.model.inputs && { inputs: s.model.inputs.map((spec) => ({ name: spec.signatureKey ?? spec.name, shape: [...spec.shape], source: spec.source })) }),
+    },
     plan: {
       target: s.plan.target,
       sparsity: { ...s.plan.sparsity },
@@ -41,13 +91,8 @@ export function snapshot(s: LopperState): PageHooks {
       granularity: s.plan.granularity,
     },
     sparsity: s.planResult?.overall ?? s.model?.sparsity ?? null,
-    evaluation: s.evaluation && {
-      accuracy: s.evaluation.accuracy,
-      loss: s.evaluation.loss,
-      perplexity: s.evaluation.perplexity,
-      divergence: s.evaluation.divergence,
-      samples: s.evaluation.samples,
-    },
+    evaluation: evaluationHook(s.evaluation),
+    denseEvaluation: evaluationHook(s.denseEvaluation),
     evaluationScope: s.planResult?.scope ? { ...s.planResult.scope } : null,
     error: s.error?.message ?? null,
     ...warningsOf(s),

@@ -14,6 +14,8 @@ export interface SessionSources {
   base: ModelSource | null;
   /** A backend the user chose. */
   backend: BackendName | null;
+  /** Shapes the user gave the model's dynamic input dimensions (GraphModels), by input name. */
+  inputShapes?: Record<string, number[]>;
 }
 
 /** The user's work on the open model: plain data, saved as it changes. */

@@ -2,7 +2,7 @@ import type { CriterionKey, Granularity } from '../core/criteria/types';
 import type { AllocationKey, PruningPlan } from '../core/plan';
 import type { GroupPreview } from '../core/structure';
 import { CancelledError, type PlanRequest, type TransferFile } from '../worker/protocol';
-import { baseUrl, client, onPlanReapply, runJob } from './actions';
+import { baseUrl, client, onPlanReapply, refreshLayerDetail, runJob } from './actions';
 import { useLopper, type LopperState } from './state';
 
 const DEBOUNCE_MS = 200;
@@ -51,6 +51,7 @@ async function evaluateNow(allocate: boolean, evaluation: PlanRequest['evaluatio
         plan: s.plan === plan ? { ...s.plan, sparsity: result.sparsity } : s.plan,
         notice: result.note ?? null,
       }));
+      void refreshLayerDetail();
     }
   } finally {
     if (controller === inFlight) {

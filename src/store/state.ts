@@ -108,7 +108,8 @@ export interface LopperState {
   denseEvaluation: Evaluation | null;
   plan: PlanState;
   selectedLayer: string | null;
-  layerStats: { layer: string; units: string[]; stats: WeightStats } | null;
+  /** The selected layer's weight statistics, and those of the last measured plan's kernels where it changes them. */
+  layerStats: { layer: string; units: string[]; stats: WeightStats; pruned?: WeightStats } | null;
   jobs: JobState[];
   /** Work scheduled but not yet shown (debounces included). */
   pendingWork: number;

@@ -1,8 +1,10 @@
 import type { Granularity } from '../core/criteria/types';
 import { CancelledError, type SweepConfig, type SweepReport } from '../worker/protocol';
+import { frameBatch } from './frame-batch';
 import { client, runJob } from './actions';
 import { setUnitSparsity } from './plan-actions';
 import { useLopper, type SweepState } from './state';
+import { parseSweepFile, SweepFileError } from './sweep-file';
 
 /** The columns a sweep fills: N:M has only [0, N/M] (DESIGN §6). */
 export function sweepGrid(granularity: Granularity, sparsities: number[]): number[] {
@@ -49,6 +51,23 @@ export async function runSweep(): Promise<void> {
   const total = model.units.length * report.sparsities.length;
   setSweep({ status: 'running', config, report, done: 0, total, startedAt: performance.now() });
   let cancelled = false;
+  // Cells land in the store once per frame: one copy of the grid and one redraw for all that came in.
+  const cells = frameBatch<{ unit: string; sparsity: number; value: number; done: number }>((batch) =>
+    useLopper.setState((s) => {
+      const current = s.sweep.report;
+      if (!current) return {};
+      const values = current.values.map((row) => [...row]);
+      let dense = current.dense;
+      for (const { unit, sparsity, value } of batch) {
+        const row = current.layers.indexOf(unit);
+        const column = current.sparsities.indexOf(sparsity);
+        if (row < 0 || column < 0) continue;
+        values[row][column] = value;
+        if (sparsity === 0 && Number.isNaN(dense)) dense = value;
+      }
+      return { sweep: { ...s.sweep, done: batch[batch.length - 1].done, report: { ...current, values, dense } } };
+    }),
+  );
   const result = await runJob(
     'Sensitivity sweep',
     async (signal, onProgress) => {
@@ -57,23 +76,14 @@ export async function runSweep(): Promise<void> {
           signal,
           onProgress: (p) => {
             onProgress(p);
-            if (!p.cell) return;
-            const { unit, sparsity, value } = p.cell;
-            useLopper.setState((s) => {
-              const current = s.sweep.report;
-              if (!current) return {};
-              const row = current.layers.indexOf(unit);
-              const column = current.sparsities.indexOf(sparsity);
-              if (row < 0 || column < 0) return {};
-              const values = current.values.map((r, i) => (i === row ? r.map((v, j) => (j === column ? value : v)) : r));
-              const dense = sparsity === 0 && Number.isNaN(current.dense) ? value : current.dense;
-              return { sweep: { ...s.sweep, done: p.done, report: { ...current, values, dense } } };
-            });
+            if (p.cell) cells.push({ ...p.cell, done: p.done });
           },
         });
       } catch (error) {
         if (error instanceof CancelledError) cancelled = true;
         throw error;
+      } finally {
+        cells.flush();
       }
     },
     true,
@@ -81,6 +91,21 @@ export async function runSweep(): Promise<void> {
   );
   if (result) setSweep({ status: result.cancelled ? 'cancelled' : 'done', report: result, done: result.values.flat().filter((v) => v !== null).length, jobId: undefined });
   else setSweep({ status: cancelled ? 'cancelled' : 'failed', jobId: undefined });
+}
+
+/** Shows a saved sweep of the open model (the CLI's or the page's JSON) as if it had just run here. */
+export async function openSweepFile(file: { name: string; text(): Promise<string> }): Promise<void> {
+  const { model, sweep } = useLopper.getState();
+  if (!model || sweep.status === 'running') return;
+  try {
+    const report = parseSweepFile(await file.text(), file.name, model.units);
+    const done = report.values.flat().filter((v) => v !== null).length;
+    setSweep({ status: 'done', report, done, total: report.layers.length * report.sparsities.length, jobId: undefined });
+    useLopper.setState({ error: null });
+  } catch (error) {
+    if (!(error instanceof SweepFileError)) throw error;
+    useLopper.setState({ error: { message: error.message, file: error.file } });
+  }
 }
 
 export function toggleCurve(unit: string): void {

@@ -1,4 +1,5 @@
 import { exportableSvg } from '../charts/export';
+import { withEveryRow } from '../charts/heatmap';
 import { downloadBlob, downloadText, svgToPng } from './download';
 
 /** The page's panel colours, so that an exported chart keeps its contrast in a dark theme too. */
@@ -8,12 +9,12 @@ function colours(host: Element): { background: string; foreground: string } {
   return { background, foreground: style.color || '#1d1f21' };
 }
 
-/** The chart in `host` as a standalone SVG document with its title and an opaque background. */
+/** The chart in `host` as a standalone SVG document with its title and an opaque background; a windowed heatmap gives every row. */
 export function chartDocument(host: Element | null, title: string) {
   const svg = host?.querySelector('svg');
   if (!host || !svg) return null;
   const { background, foreground } = colours(host);
-  return exportableSvg(svg, title, background, foreground);
+  return withEveryRow(host, () => exportableSvg(svg, title, background, foreground));
 }
 
 /** SVG and PNG downloads of the chart in `host`; `label` names the chart when a view has several. */

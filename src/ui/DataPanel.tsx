@@ -30,6 +30,13 @@ export function DataPanel() {
       ) : (
         <p className="hint">No data yet.</p>
       )}
+      {data?.warnings && data.warnings.length > 0 && (
+        <ul className="warnings" data-testid="data-warnings" role="status">
+          {data.warnings.map((warning) => (
+            <li key={warning}>{warning}</li>
+          ))}
+        </ul>
+      )}
       {data?.synthetic && (
         <p className="hint">
           Data-free: the metric is the divergence from the dense model's outputs on seeded synthetic inputs.{' '}

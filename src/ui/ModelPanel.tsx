@@ -1,5 +1,6 @@
 import { useLopper, type LopperState } from '../store/state';
 import { formatCount, formatMs, formatNumber, formatPercent, formatShape } from './format';
+import { InputShapes } from './InputShapes';
 
 const selectModel = (s: LopperState) => s.model;
 const selectEvaluation = (s: LopperState) => s.evaluation;
@@ -28,6 +29,18 @@ export function EvaluationView() {
       <Metric testId="eval-perplexity" label="Perplexity" value={evaluation.perplexity} render={formatNumber} />
       <Metric testId="eval-divergence" label="JS divergence vs dense" value={evaluation.divergence} render={formatNumber} />
       <Metric testId="eval-latency" label={`Forward pass (batch ${evaluation.batchSize ?? '?'})`} value={evaluation.latencyMs} render={formatMs} />
+      {evaluation.windowLength !== undefined && (
+        <div className="metric">
+          <dt>Windows</dt>
+          <dd
+            data-testid="eval-window"
+            data-value={evaluation.windowLength}
+            title={evaluation.windowCappedByMemory ? 'Shorter than the context length: a longer window would not fit the memory an evaluation may take.' : undefined}
+          >
+            {evaluation.windowLength} tokens{evaluation.windowCappedByMemory ? ', capped by memory' : ''}
+          </dd>
+        </div>
+      )}
       <div className="metric">
         <dt>Samples</dt>
         <dd>
@@ -80,6 +93,7 @@ export function ModelPanel() {
           {model.sha256.slice(0, 12)}…
         </dd>
       </dl>
+      {model.inputs && model.inputs.length > 0 && <InputShapes inputs={model.inputs} />}
       {model.warnings && model.warnings.length > 0 && (
         <ul className="warnings" data-testid="model-warnings" role="status">
           {model.warnings.map((warning) => (

@@ -25,6 +25,7 @@ import { formatBytes, formatCount, formatMs, formatNumber, formatPercent } from 
 import { Choice } from './Choice';
 import { speedNote, type SpeedNote } from '../io/ecosystem/notes';
 import { UnitTable } from './UnitTable';
+import { ClassResults } from './ClassResults';
 
 const selectPlan = (s: LopperState) => s.plan;
 const selectResult = (s: LopperState) => s.planResult;
@@ -358,6 +359,7 @@ export function PlanPanel() {
       <h2 id="plan-title">Plan</h2>
       <Controls />
       <Details />
+      <ClassResults />
       <UnitTable />
       <ChannelGroups />
       {model.capabilities.delta ? (

@@ -4,7 +4,7 @@ import { renderHeatmap, type HeatmapData } from '../charts/heatmap';
 import { CRITERIA, GRANULARITIES } from '../core/criteria/types';
 import { cancelSweep } from '../store/actions';
 import { useLopper, type LopperState } from '../store/state';
-import { runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, sweepGrid, toggleCurve } from '../store/sweep-actions';
+import { openSweepFile, runSweep, setPlanSparsity, setSweepConfig, sweepAsCsv, sweepAsJson, sweepGrid, toggleCurve } from '../store/sweep-actions';
 import type { SweepReport } from '../worker/protocol';
 import { downloadText } from './download';
 import { formatCount, formatPercent } from './format';
@@ -125,6 +125,21 @@ function Controls() {
       <button type="button" className="button secondary" data-testid="sweep-cancel" disabled={!running || !sweepJob} onClick={cancelSweep}>
         Cancel
       </button>
+      <label className="button secondary small file-button" title="A sweep saved by lopper sweep, lopper merge or the JSON export below">
+        Open a sweep file…
+        <input
+          type="file"
+          accept=".json,application/json"
+          data-testid="sweep-open"
+          disabled={running}
+          className="visually-hidden"
+          onChange={(e) => {
+            const file = e.target.files?.[0];
+            e.target.value = '';
+            if (file) void openSweepFile(file);
+          }}
+        />
+      </label>
       {typeof grid === 'string' && <span className="field-error">{grid}</span>}
       {unsupported && <span className="field-error">{unsupported}</span>}
       {!labelled && <span className="hint">No labels: the metric is the divergence from the dense outputs.</span>}
@@ -194,8 +209,12 @@ function Pins() {
   );
 }
 
+/** The most curve toggles offered at once; a search narrows a larger model's list. */
+const MAX_TOGGLES = 48;
+
 /** Toggles for the curves chart: one Tab stop, arrow keys move between them. */
-function CurveToggles({ units, drawn }: { units: string[]; drawn: string[] }) {
+function CurveToggles({ units: all, drawn }: { units: string[]; drawn: string[] }) {
+  const units = all.length > MAX_TOGGLES ? [...new Set([...drawn.filter((u) => all.includes(u)), ...all])].slice(0, MAX_TOGGLES) : all;
   const [active, setActive] = useState(0);
   const current = Math.min(active, Math.max(0, units.length - 1));
   return (
@@ -225,6 +244,7 @@ function CurveToggles({ units, drawn }: { units: string[]; drawn: string[] }) {
           {unit}
         </button>
       ))}
+      {all.length > units.length && <span className="hint">and {all.length - units.length} more: find them with the search above</span>}
     </div>
   );
 }
@@ -237,6 +257,7 @@ export function SweepPanel() {
   const context = useFilterContext();
   const index = useLayerIndex();
   const report = sweep.report;
+  const [fit, setFit] = useState(false);
   const shownRows = useMemo(
     () => (report ? report.layers.map((unit, i) => ({ unit, i })).filter(({ unit }) => passes(unit, index.get(unit)?.type ?? '', true, context)) : []),
     [report, context, index],
@@ -265,8 +286,9 @@ export function SweepPanel() {
       pinned: new Set(locked),
       columnTitle: report.delta ? 'DARE drop rate p' : `sparsity (${report.criterion}, ${report.granularity})`,
       rowTitle: 'unit',
+      fit,
     };
-  }, [report, model, plan, locked, shownRows, index]);
+  }, [report, model, plan, locked, shownRows, index, fit]);
   const curvesData = useMemo<CurvesData | null>(() => {
     if (!report || sweep.curves.length === 0) return null;
     const series = sweep.curves
@@ -279,7 +301,6 @@ export function SweepPanel() {
     return { series, dense: Number.isNaN(report.dense) ? 0 : report.dense, metric: report.metric, xTitle: report.delta ? 'DARE drop rate p' : 'sparsity of the one pruned unit' };
   }, [report, sweep.curves]);
   const heatmapHost = useChart(renderClickableHeatmap, heatmapData);
-  const [fit, setFit] = useState(false);
   const curvesHost = useChart(renderCurves, curvesData);
   if (!model) return null;
   return (
@@ -302,9 +323,9 @@ export function SweepPanel() {
             )}
             <label className="field">
               <input type="checkbox" checked={fit} onChange={(e) => setFit(e.target.checked)} />
-              <span>Fit the heatmap to the width</span>
+              <span>Fit the columns to the width</span>
             </label>
-            <div className={fit ? 'heatmap-host fit' : 'heatmap-host'} data-testid="sweep-heatmap" ref={heatmapHost} />
+            <div className="heatmap-host" data-testid="sweep-heatmap" ref={heatmapHost} />
           </div>
           <div className="curves">
             <CurveToggles units={shownRows.map((r) => r.unit)} drawn={sweep.curves} />

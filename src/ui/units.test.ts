@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { noFilters } from '../store/view';
-import { blockOf, groupUnits, matchesSearch, passes, roleOf, transformerParts } from './units';
+import type { LayerInfo } from '../core/types';
+import { blockOf, groupLayers, groupUnits, matchesSearch, passes, roleOf, transformerParts } from './units';
 
 describe('blockOf', () => {
   it('puts transformer projections in their numbered block', () => {
@@ -66,5 +67,35 @@ describe('search and filters', () => {
     expect(passes('b', 'Dense', true, { ...context, filters: { ...noFilters(), locked: true } })).toBe(false);
     expect(passes('b', 'Dense', true, { ...context, filters: { ...noFilters(), changed: true } })).toBe(true);
     expect(passes('a', 'Dense', true, { ...context, filters: { ...noFilters(), changed: true } })).toBe(false);
+  });
+});
+
+describe('groupLayers', () => {
+  const layer = (name: string, type: string): LayerInfo => ({ name, type, outputShape: [null, 4], params: 0, flops: 0, prunable: false, sparsity: 0 });
+  const cnn = [layer('conv1', 'Conv2D'), layer('pool1', 'MaxPooling2D'), layer('conv2', 'Conv2D'), layer('dense1', 'Dense'), layer('dense2', 'Dense')];
+  it('groups runs of consecutive layers of one block, in model order', () => {
+    expect(groupLayers(cnn, 'block')).toEqual([
+      { key: 'conv', units: ['conv1'] },
+      { key: 'pool', units: ['pool1'] },
+      { key: 'conv', units: ['conv2'] },
+      { key: 'dense', units: ['dense1', 'dense2'] },
+    ]);
+    const llama = ['model.embed_tokens', 'model.layers.0.input_layernorm', 'model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.up_proj', 'lm_head'].map((n) =>
+      layer(n, 'Linear'),
+    );
+    expect(groupLayers(llama, 'block').map((g) => [g.key, g.units.length])).toEqual([
+      ['model.embed_tokens', 1],
+      ['model.layers.0', 2],
+      ['model.layers.1', 1],
+      ['lm_head', 1],
+    ]);
+  });
+
+  it('groups by class for the role grouping', () => {
+    expect(groupLayers(cnn, 'role')).toEqual([
+      { key: 'Conv2D', units: ['conv1', 'conv2'] },
+      { key: 'MaxPooling2D', units: ['pool1'] },
+      { key: 'Dense', units: ['dense1', 'dense2'] },
+    ]);
   });
 });

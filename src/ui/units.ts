@@ -100,3 +100,25 @@ export function passes(name: string, type: string, prunable: boolean, context: F
 /** Whether any search or filter is active. */
 export const filtering = (search: string, filters: UnitFilters): boolean =>
   search.trim() !== '' || filters.type !== '' || filters.prunable !== 'any' || filters.locked || filters.changed;
+
+/**
+ * Groups a model's layers: by block, runs of consecutive layers in the same block or stage (so the
+ * table keeps the model's order); by role, as `groupUnits` groups units (each layer's class).
+ */
+export function groupLayers(layers: readonly LayerInfo[], grouping: Grouping): UnitGroup[] {
+  const types = new Map(layers.map((l) => [l.name, l.type]));
+  if (grouping !== 'block')
+    return groupUnits(
+      layers.map((l) => l.name),
+      grouping,
+      (name) => types.get(name) ?? '',
+    );
+  const groups: UnitGroup[] = [];
+  for (const layer of layers) {
+    const key = blockOf(layer.name);
+    const last = groups[groups.length - 1];
+    if (last && last.key === key) last.units.push(layer.name);
+    else groups.push({ key, units: [layer.name] });
+  }
+  return groups;
+}

@@ -7,6 +7,8 @@ const OVERSCAN = 8;
 export interface RowWindow {
   /** The scrolling element. */
   ref: React.RefObject<HTMLDivElement | null>;
+  /** The scroller's callback ref: sets `ref` and measures the element it is given. */
+  attach(el: HTMLDivElement | null): void;
   start: number;
   end: number;
   /** Pixels above and below the drawn rows. */
@@ -20,8 +22,14 @@ export interface RowWindow {
 export function useRowWindow(count: number, rowHeight: number, offset = 0): RowWindow {
   const ref = useRef<HTMLDivElement | null>(null);
   const [view, setView] = useState({ top: 0, height: 0 });
+  // The scroller can appear after the first render (a table drawn once a model is open): `attach` follows it.
+  const [element, setElement] = useState<HTMLDivElement | null>(null);
+  const attach = useCallback((el: HTMLDivElement | null) => {
+    ref.current = el;
+    setElement(el);
+  }, []);
   useEffect(() => {
-    const el = ref.current;
+    const el = element;
     if (!el) return;
     const measure = () => setView({ top: el.scrollTop, height: el.clientHeight });
     measure();
@@ -32,7 +40,7 @@ export function useRowWindow(count: number, rowHeight: number, offset = 0): RowW
       el.removeEventListener('scroll', measure);
       observer.disconnect();
     };
-  }, []);
+  }, [element]);
   const visible = view.height > 0 ? Math.ceil(view.height / rowHeight) : UNMEASURED_ROWS;
   const first = Math.max(0, Math.floor((view.top - offset) / rowHeight) - OVERSCAN);
   const start = Math.min(first, Math.max(0, count - 1));
@@ -48,7 +56,7 @@ export function useRowWindow(count: number, rowHeight: number, offset = 0): RowW
     },
     [offset, rowHeight],
   );
-  return { ref, start, end, before: start * rowHeight, after: Math.max(0, (count - end) * rowHeight), reveal };
+  return { ref, attach, start, end, before: start * rowHeight, after: Math.max(0, (count - end) * rowHeight), reveal };
 }
 
 /**

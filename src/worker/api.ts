@@ -11,6 +11,7 @@ import type {
   ExportRequest,
   ExportResult,
   LayerDetail,
+  ModelSummary,
   OpenResult,
   PlanRequest,
   PlanResult,
@@ -22,6 +23,7 @@ import type {
   TransferFile,
 } from './protocol';
 import type { PipelineData } from '../core/pipeline/data';
+import type { KindOpenOptions } from '../kinds/kind';
 import { ModelSession, throwIfCancelled, type JobContext } from '../session/session';
 
 export type { JobContext } from '../session/session';
@@ -36,7 +38,7 @@ export function blobFile(file: TransferFile): InputFile {
 
 const isText = (file: InputFile) => /\.txt$/i.test(file.path) && !/(^|\/)merges\.txt$/i.test(file.path);
 
-const createSession = (opened: OpenedModel, data?: PipelineData): Promise<ModelSession> => ModelSession.create(opened, data);
+const createSession = (opened: OpenedModel, data?: PipelineData, options?: KindOpenOptions): Promise<ModelSession> => ModelSession.create(opened, data, options);
 
 /**
  * The worker's state: one open session (model + data). A new model replaces it only once it
@@ -53,10 +55,10 @@ export class WorkerApi {
   /** Rebuilds the open model on the now active backend (after a backend switch), keeping its data. */
   async rebuild(job: JobContext): Promise<Evaluation | null> {
     if (!this.session) return null;
-    const { opened, data } = this.session;
+    const { opened, data, openOptions } = this.session;
     this.session.dispose();
     this.session = null;
-    this.session = await createSession(opened, data);
+    this.session = await createSession(opened, data, openOptions);
     return this.session.evaluate(job);
   }
 
@@ -83,7 +85,8 @@ export class WorkerApi {
     }
   }
 
-  async openDataset(files: InputFile[], job: JobContext): Promise<{ data: DataSummary; evaluation: Evaluation }> {
+  /** A dataset for the open model; when its samples set the model's dynamic input dimensions, the rebuilt model's summary comes with it. */
+  async openDataset(files: InputFile[], job: JobContext): Promise<{ data: DataSummary; evaluation: Evaluation; model?: ModelSummary }> {
     const session = this.requireSession();
     if (files.length !== 1) {
       throw new LopperInputError({
@@ -93,13 +96,27 @@ export class WorkerApi {
         actual: `${files.length} files`,
       });
     }
-    const previous = session.data;
+    const [previous, previousOptions, summary] = [session.data, session.openOptions, session.summary];
     await session.loadData(files[0]);
     try {
       const evaluation = await session.evaluate(job);
-      return { data: session.dataSummary(), evaluation };
+      return { data: session.dataSummary(), evaluation, ...(session.summary !== summary && { model: session.summary }) };
     } catch (error) {
-      this.session = await this.restoreData(session, previous);
+      this.session = await this.restoreData(session, previous, previousOptions);
+      throw error;
+    }
+  }
+
+  /** Rebuilds the open model with other shapes for its dynamic input dimensions and measures it again; on any error it stays as it was. */
+  async setInputShapes(shapes: Record<string, number[]>, job: JobContext): Promise<{ model: ModelSummary; data: DataSummary; evaluation: Evaluation }> {
+    const session = this.requireSession();
+    const [previous, previousOptions] = [session.data, session.openOptions];
+    await session.setInputShapes(shapes);
+    try {
+      const evaluation = await session.evaluate(job);
+      return { model: session.summary, data: session.dataSummary(), evaluation };
+    } catch (error) {
+      this.session = await this.restoreData(session, previous, previousOptions);
       throw error;
     }
   }
@@ -165,8 +182,8 @@ export class WorkerApi {
   }
 
   /** The data a failed evaluation came with is dropped again: the session goes back to what it had. */
-  private async restoreData(session: ModelSession, data: PipelineData): Promise<ModelSession> {
-    const restored = await createSession(session.opened, data);
+  private async restoreData(session: ModelSession, data: PipelineData, options: KindOpenOptions): Promise<ModelSession> {
+    const restored = await createSession(session.opened, data, options);
     session.dispose();
     return restored;
   }

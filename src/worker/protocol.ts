@@ -89,6 +89,11 @@ export interface LayerDetail {
   layer: string;
   units: string[];
   stats: WeightStats;
+  /**
+   * The same statistics of the kernels the last measured plan gives this layer, when it changes
+   * them; `stats.histogram` and `pruned.histogram` then share their bin edges.
+   */
+  pruned?: WeightStats;
 }
 
 export type { SweepMetric } from '../core/options';
@@ -245,7 +250,10 @@ export interface Requests {
   setBackend: { args: { backend: BackendName }; result: { backend: BackendState; evaluation: Evaluation | null } };
   openFiles: { args: { files: TransferFile[] }; result: OpenResult };
   openDemo: { args: { name: string; baseUrl: string }; result: OpenResult };
-  openDataset: { args: { files: TransferFile[] }; result: { data: DataSummary; evaluation: Evaluation } };
+  /** `model`: the rebuilt model's summary when the dataset's samples set its dynamic input dimensions. */
+  openDataset: { args: { files: TransferFile[] }; result: { data: DataSummary; evaluation: Evaluation; model?: ModelSummary } };
+  /** Rebuilds the model with these per-sample shapes for its dynamic input dimensions (by input name; `{}`: the defaults). */
+  setInputShapes: { args: { shapes: Record<string, number[]> }; result: { model: ModelSummary; data: DataSummary; evaluation: Evaluation } };
   useSynthetic: { args: { samples: number; seed: number }; result: { data: DataSummary; evaluation: Evaluation } };
   evaluate: { args: Record<string, never>; result: Evaluation };
   layerDetail: { args: { layer: string }; result: LayerDetail };

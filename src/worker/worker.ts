@@ -55,6 +55,7 @@ const handlers: Handlers = {
   openDemo: async ({ name, baseUrl }, job) => api.openFiles(await fetchDemoFiles(baseUrl, name), job),
   openDataset: ({ files }, job) => api.openDataset(files.map(blobFile), job),
   useSynthetic: ({ samples, seed }, job) => api.useSynthetic(samples, seed, job),
+  setInputShapes: ({ shapes }, job) => api.setInputShapes(shapes, job),
   evaluate: (_args, job) => api.evaluate(job),
   layerDetail: ({ layer }) => api.layerDetail(layer),
   predict: ({ samples }) => api.predictSamples(samples),

@@ -4,9 +4,11 @@ import type { WeightStats } from '../types';
  * Summary statistics of a weight array. min/max/mean/std (population) and the histogram cover
  * the finite values only; `zeros` is the share of exact zeros among all values. When every
  * finite value is the same v, the histogram is one bin [v − 0.5, v + 0.5]; with no finite
- * value at all, the moments are NaN and the histogram is empty (no edges, no counts).
+ * value at all, the moments are NaN and the histogram is empty (no edges, no counts). With `range`
+ * (which must hold every finite value), the histogram's bins span it instead, so that two arrays'
+ * histograms share their edges.
  */
-export function weightStats(values: Float32Array, bins = 40): WeightStats {
+export function weightStats(values: Float32Array, bins = 40, range?: readonly [number, number]): WeightStats {
   if (!Number.isInteger(bins) || bins < 1) throw new Error(`bins must be a positive integer, received ${bins}`);
   let finite = 0;
   let zeros = 0;
@@ -39,7 +41,8 @@ export function weightStats(values: Float32Array, bins = 40): WeightStats {
     if (Number.isFinite(v)) squares += (v - mean) * (v - mean);
   }
   const std = Math.sqrt(squares / finite);
-  return { count, min, max, mean, std, zeros: zeroShare, nan, inf, histogram: histogram(values, min, max, finite, bins) };
+  const [lo, hi] = range ?? [min, max];
+  return { count, min, max, mean, std, zeros: zeroShare, nan, inf, histogram: histogram(values, Math.min(lo, min), Math.max(hi, max), finite, bins) };
 }
 
 function histogram(values: Float32Array, min: number, max: number, finite: number, bins: number): WeightStats['histogram'] {

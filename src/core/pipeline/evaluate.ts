@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { accuracy } from '../metrics/accuracy';
+import { accuracy, classCounts } from '../metrics/accuracy';
 import { crossEntropy } from '../metrics/cross-entropy';
 import { jsDivergence } from '../metrics/divergence';
 import type { Evaluation } from '../types';
@@ -70,8 +70,8 @@ export interface SampleEvaluationOptions extends SampleRunOptions {
 }
 
 /**
- * Every kind's evaluation on samples: accuracy and cross-entropy with labels (one output row of
- * classes per sample), otherwise the mean Jensen–Shannon divergence from `reference`; plus the
+ * Every kind's evaluation on samples: accuracy, per-class counts and cross-entropy with labels (one
+ * output row of classes per sample), otherwise the mean Jensen–Shannon divergence from `reference`; plus the
  * measured latency of one batch.
  */
 export async function evaluateSamples(
@@ -87,6 +87,7 @@ export async function evaluateSamples(
   if (data.labels) {
     const labels = data.labels.subarray(0, run.samples);
     result.accuracy = accuracy(run.outputs, labels, classes);
+    result.perClass = classCounts(run.outputs, labels, classes);
     result.loss = crossEntropy(run.outputs, labels, classes, { fromLogits });
   } else if (options.reference) {
     result.divergence = jsDivergence(options.reference.subarray(0, run.outputs.length), run.outputs, classes, { fromLogits });

@@ -18,5 +18,12 @@ export function candidatesOfSet(candidates: readonly string[], kinds: Readonly<R
 export function restrictCandidates(target: RemovalTarget, kinds: ReadonlyMap<string, 'branch' | 'layer'> | undefined, set: CandidateSet): RemovalTarget {
   if (kinds === undefined || set === 'all') return target;
   const kept = candidatesOfSet(target.candidates(), Object.fromEntries(kinds), set);
-  return { ...(target.batches !== undefined && { batches: target.batches }), candidates: () => [...kept], outputs: (bypass, batch) => target.outputs(bypass, batch) };
+  return {
+    ...(target.batches !== undefined && { batches: target.batches }),
+    candidates: () => [...kept],
+    outputs: (bypass, batch) => target.outputs(bypass, batch),
+    ...(target.outputsAsync && {
+      outputsAsync: (bypass: ReadonlySet<string>, batch?: number) => (target.outputsAsync as NonNullable<RemovalTarget['outputsAsync']>)(bypass, batch),
+    }),
+  };
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { OUTPUT_CHANGE_METRICS, outputChange, type OutputChangeMetric } from '../transformer/output-change';
 import { yieldToEventLoop } from '../yield';
-import type { RemovalResult, RemovalScore, RemovalStep, RemovalTarget } from './types';
+import { targetOutputs, type RemovalResult, type RemovalScore, type RemovalStep, type RemovalTarget } from './types';
 
 export interface GreedyRemovalOptions {
   metric: OutputChangeMetric;
@@ -53,17 +53,16 @@ export async function greedyRemoval(target: RemovalTarget, options: GreedyRemova
 
   const dense: tf.Tensor[] = [];
   try {
-    for (let b = 0; b < batches; b++) dense.push(tf.keep(target.outputs(new Set(), b)));
+    for (let b = 0; b < batches; b++) dense.push(await targetOutputs(target, new Set(), b));
     const rows = dense.map(rowsOf);
     const allRows = rows.reduce((a, c) => a + c, 0);
 
     const score = async (removed: ReadonlySet<string>): Promise<number> => {
       let sum = 0;
       for (let b = 0; b < batches; b++) {
-        const value = tf.tidy(() => {
-          const pruned = target.outputs(removed, b);
-          return outputChange(metric, dense[b], pruned);
-        });
+        const pruned = await targetOutputs(target, removed, b);
+        const value = tf.tidy(() => outputChange(metric, dense[b], pruned));
+        pruned.dispose();
         sum += (await value.data())[0] * rows[b];
         value.dispose();
       }

@@ -15,6 +15,16 @@ export interface RemovalTarget {
    * the candidates in `bypass` removed. The caller disposes the tensor.
    */
   outputs(bypass: ReadonlySet<string>, batch?: number): tf.Tensor;
+  /**
+   * `outputs` through an asynchronous runtime (graphs with control flow run only through tfjs'
+   * `executeAsync`); when present, the search uses it instead of `outputs`.
+   */
+  outputsAsync?(bypass: ReadonlySet<string>, batch?: number): Promise<tf.Tensor>;
+}
+
+/** A target's outputs through its asynchronous runtime where it has one. The caller disposes the tensor. */
+export async function targetOutputs(target: RemovalTarget, bypass: ReadonlySet<string>, batch: number): Promise<tf.Tensor> {
+  return target.outputsAsync ? target.outputsAsync(bypass, batch) : target.outputs(bypass, batch);
 }
 
 /** One greedy step: the candidate removed, and every candidate still in with its output change. */

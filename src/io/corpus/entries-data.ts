@@ -11,7 +11,7 @@ function digits(samples: number, fill = 0.5): number[] {
   return Array.from({ length: samples * PIXELS }, (_, i) => ((i * 7919) % 101) / 100 + fill - 0.5);
 }
 
-function dataEntry(name: string, cls: string, base: string, file: string, bytes: () => Uint8Array, expect: CorpusExpectation | RegExp, page = false): CorpusEntry {
+function dataEntry(name: string, cls: string, base: string, file: string, bytes: () => Uint8Array, expect: CorpusExpectation | RegExp): CorpusEntry {
   return {
     name,
     class: cls,
@@ -21,7 +21,6 @@ function dataEntry(name: string, cls: string, base: string, file: string, bytes:
     data: file,
     command: 'eval',
     expect: expect instanceof RegExp ? { kind: 'error', file, message: expect } : expect,
-    page,
   };
 }
 
@@ -34,7 +33,6 @@ export function dataEntries(): CorpusEntry[] {
       'wrong-shape.json',
       () => json({ inputs: Array.from({ length: 2 * 27 * 27 }, () => 0.5), shape: [2, 27, 27, 1], labels: [0, 1] }),
       /samples of shape \[27,27,1\] do not fit the model input \[28,28,1\] \(expected \[N,28,28,1\], got \[2,27,27,1\]\)/,
-      true,
     ),
     dataEntry(
       'data-labels-out-of-range',
@@ -43,7 +41,6 @@ export function dataEntries(): CorpusEntry[] {
       'labels-out-of-range.json',
       () => json({ inputs: digits(2), shape: [2, 28, 28, 1], labels: [3, 10] }),
       /labels\[1\] is 10 but the model has 10 classes \(expected 0…9, got 10\)/,
-      true,
     ),
     dataEntry(
       'data-negative-label',
@@ -87,7 +84,7 @@ export function dataEntries(): CorpusEntry[] {
       () => json({ inputs: [1, 2, 3, 4, 5, 6], shape: [2, 3] }),
       /samples of shape \[3\] do not fit the model input \[4\]/,
     ),
-    dataEntry('text-empty', 'empty .txt', GPT2, 'empty.txt', () => new Uint8Array(0), /is too short to score \(expected at least 2 tokens, got 0\)/, true),
+    dataEntry('text-empty', 'empty .txt', GPT2, 'empty.txt', () => new Uint8Array(0), /is too short to score \(expected at least 2 tokens, got 0\)/),
     dataEntry('text-one-char', 'one-character text', GPT2, 'one-char.txt', () => text('a'), /is too short to score \(expected at least 2 tokens, got 1\)/),
   ];
 }

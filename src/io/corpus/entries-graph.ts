@@ -25,8 +25,8 @@ function node(model: GraphModelJson, name: string): GraphNode {
   return found;
 }
 
-function graphError(name: string, cls: string, files: () => FileMap, message: RegExp, page = false): CorpusEntry {
-  return { name, class: cls, kind: 'graph-model', files, command: 'inspect', expect: { kind: 'error', file: `${name}/model.json`, message }, page };
+function graphError(name: string, cls: string, files: () => FileMap, message: RegExp): CorpusEntry {
+  return { name, class: cls, kind: 'graph-model', files, command: 'inspect', expect: { kind: 'error', file: `${name}/model.json`, message } };
 }
 
 export function graphEntries(): CorpusEntry[] {
@@ -38,7 +38,6 @@ export function graphEntries(): CorpusEntry[] {
         node(m, 'y').op = 'FancyMatMul';
       }),
       /node "y" is a FancyMatMul, which TensorFlow\.js cannot execute/,
-      true,
     ),
     graphError(
       'graph-missing-weight',
@@ -52,9 +51,9 @@ export function graphEntries(): CorpusEntry[] {
       'graph-bad-dtype',
       'GraphModel: bad dtype',
       editGraph((m) => {
-        m.weightsManifest[0].weights[0].dtype = 'complex64';
+        m.weightsManifest[0].weights[0].dtype = 'float64';
       }),
-      /weight "w" has an unsupported dtype \(expected float32, int32 or bool, got complex64\)/,
+      /weight "w" has an unsupported dtype \(expected float32, int32, bool, string or complex64, got float64\)/,
     ),
     graphError(
       'graph-dangling-input',

@@ -28,8 +28,8 @@ function editHeader(edit: (header: Header) => void): () => FileMap {
   };
 }
 
-function hfError(name: string, cls: string, files: () => FileMap, file: string, message: RegExp, page = false): CorpusEntry {
-  return { name, class: cls, kind: 'hf-transformer', files, command: 'inspect', expect: { kind: 'error', file: `${name}/${file}`, message }, page };
+function hfError(name: string, cls: string, files: () => FileMap, file: string, message: RegExp): CorpusEntry {
+  return { name, class: cls, kind: 'hf-transformer', files, command: 'inspect', expect: { kind: 'error', file: `${name}/${file}`, message } };
 }
 
 function range(header: Header, tensor: string): [number, number] {
@@ -64,7 +64,6 @@ export function hfEntries(): CorpusEntry[] {
         file: 'hf-huge-context/config.json',
         message: /max_position_embeddings is 1000000000, more positions than Lopper opens \(expected at most 16777216, got 1000000000\)/,
       },
-      page: true,
     },
     hfError(
       'hf-config-fewer-layers',
@@ -72,7 +71,6 @@ export function hfEntries(): CorpusEntry[] {
       llamaWith('num_hidden_layers', 1),
       'model.safetensors',
       /holds "model\.layers\.1\.[\w.]+", a block that config\.json \(1 layers\) does not have/,
-      true,
     ),
     hfError(
       'hf-config-more-layers',
@@ -118,7 +116,6 @@ export function hfEntries(): CorpusEntry[] {
         }),
       'char-tokenizer.json',
       /produces token ids up to 84, but the model's embedding has 84 rows \(vocab_size in config\.json\)/,
-      true,
     ),
     hfError(
       'hf-weight-transposed',
@@ -153,7 +150,6 @@ export function hfEntries(): CorpusEntry[] {
       }),
       'model.safetensors',
       /tensors "model\.layers\.0\.(input|post_attention)_layernorm\.weight" and "model\.layers\.0\.(input|post_attention)_layernorm\.weight" share bytes/,
-      true,
     ),
     hfError(
       'st-header-past-eof',

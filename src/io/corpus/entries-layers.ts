@@ -62,8 +62,8 @@ function without(files: FileMap, ...names: string[]): FileMap {
 }
 
 /** A LayersModel entry: `inspect` of the folder must fail with `message` about its model.json. */
-function modelError(name: string, cls: string, files: () => FileMap, message: RegExp, page = false): CorpusEntry {
-  return { name, class: cls, kind: 'layers-model', files, command: 'inspect', expect: { kind: 'error', file: `${name}/model.json`, message }, page };
+function modelError(name: string, cls: string, files: () => FileMap, message: RegExp): CorpusEntry {
+  return { name, class: cls, kind: 'layers-model', files, command: 'inspect', expect: { kind: 'error', file: `${name}/model.json`, message } };
 }
 
 const HOSTILE_NAME = '<img src=x onerror="window.__lopperPwned=1">';
@@ -78,7 +78,6 @@ export function layersEntries(): CorpusEntry[] {
           layer(m, 'pad').inbound_nodes = [[['stem_relu', 0, 0, {}]]];
         }),
       /the layers of model "\w+" form a cycle: .*pad.*stem_relu/,
-      true,
     ),
     modelError(
       'layers-dangling-inbound',
@@ -97,7 +96,6 @@ export function layersEntries(): CorpusEntry[] {
           layer(m, 'logits').config['units'] = 1_000_000;
         }),
       /layer "logits" \(Dense\) declares units 1000000, but its kernel \[784, 10\] holds 10/,
-      true,
     ),
     modelError(
       'layers-kernel-transposed',
@@ -144,14 +142,12 @@ export function layersEntries(): CorpusEntry[] {
           'group1-shard2of2.bin',
         ),
       /model "two_shards" has no layers \(expected at least one layer in modelTopology, got an empty list\)/,
-      true,
     ),
     modelError(
       'layers-rejected-name',
       'layer names tfjs rejects',
       () => renamed(sequential(), 'conv1', 'conv 1'),
       /layer "conv 1" \(Conv2D\) of model "two_shards" has a name TensorFlow\.js cannot give its tensors \(expected a letter or digit, then letters, digits or -\._\/, got "conv 1"\)/,
-      true,
     ),
     {
       name: 'layers-nan-weights',
@@ -172,7 +168,6 @@ export function layersEntries(): CorpusEntry[] {
         return { ...files, 'group1-shard2of2.bin': files['group1-shard2of2.bin'].subarray(0, 100) };
       },
       /shards group1-shard1of2\.bin, group1-shard2of2\.bin hold \d+ bytes but the weights listed for them need \d+ \(expected \d+ bytes, got \d+ bytes\)/,
-      true,
     ),
     modelError(
       'layers-missing-shard',
@@ -240,9 +235,8 @@ export function layersEntries(): CorpusEntry[] {
           layer(m, 'conv2').class_name = 'FancyConv';
         }),
       /layer "conv2" is a FancyConv, which TensorFlow\.js layers cannot build/,
-      true,
     ),
-    modelError('layers-invalid-json', 'invalid JSON', () => ({ ...sequential(), 'model.json': text('{"format": "layers-model", "modelTopology": {') }), /is not valid JSON/, true),
+    modelError('layers-invalid-json', 'invalid JSON', () => ({ ...sequential(), 'model.json': text('{"format": "layers-model", "modelTopology": {') }), /is not valid JSON/),
     modelError(
       'layers-non-utf8',
       'non-UTF-8 JSON',

@@ -31,6 +31,4 @@ export interface CorpusEntry {
   data?: string;
   command: 'inspect' | 'eval';
   expect: CorpusExpectation;
-  /** One of the representative subset the page is tested with. */
-  page?: boolean;
 }

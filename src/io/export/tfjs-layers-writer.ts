@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { dequantizeWeights } from '../dequantize';
 import { isRecord } from '../input-file';
-import { elementCount, type StoredDtype, type WeightSpec } from '../manifest';
+import { elementCount, type OpaqueDtype, type StoredDtype, type WeightSpec } from '../manifest';
 import type { OpenedModel } from '../types';
 import { encodeFloat16 } from './float16';
 import { GENERATED_BY } from './version';
@@ -10,6 +10,8 @@ import { GENERATED_BY } from './version';
 export interface WeightValues {
   shape: number[];
   values: Float32Array | Int32Array | Uint8Array;
+  /** A GraphModel's string or complex64 weight: `values` are its bytes as stored, carried along untouched. */
+  opaque?: OpaqueDtype;
 }
 
 export type WeightValuesMap = ReadonlyMap<string, WeightValues>;

@@ -12,6 +12,7 @@ import type { ExportFile, WeightValues } from '../../io/export/tfjs-layers-write
 import type { GraphTopology } from '../../io/tfjs-graph';
 import type { OpenedModel } from '../../io/types';
 import type { GraphChannelGroup } from './channels';
+import { GraphIndex } from './graph';
 import { graphKernelToMatrix, graphUnitLayout } from './layout';
 import type { GraphModelPrunable } from './prunable';
 import { writeGraphModel } from './writer';
@@ -104,7 +105,28 @@ export function cutChannels(
     }
   }
   const out = new Map<string, WeightValues>();
+  // Flatten shape constants lose `perChannel` features per channel gone (only when shrinking).
+  const shrinkBy = new Map<string, Map<number, number>>();
+  if (mode === 'shrink') {
+    for (const group of groups) {
+      const mask = keep.get(group.id);
+      if (mask === undefined) continue;
+      const gone = mask.reduce((n, k) => n + (k === 0 ? 1 : 0), 0);
+      for (const reshape of group.reshapes) {
+        const entries = shrinkBy.get(reshape.weight) ?? new Map<number, number>();
+        entries.set(reshape.index, (entries.get(reshape.index) ?? 0) + gone * reshape.perChannel);
+        shrinkBy.set(reshape.weight, entries);
+      }
+    }
+  }
   for (const [name, weight] of weights) {
+    const resized = shrinkBy.get(name);
+    if (resized !== undefined && weight.values instanceof Int32Array) {
+      const values = weight.values.slice();
+      for (const [index, by] of resized) values[index] -= by;
+      out.set(name, { shape: [...weight.shape], values });
+      continue;
+    }
     const cut = removals.get(name);
     if (cut === undefined) {
       out.set(name, weight);
@@ -137,14 +159,29 @@ function zeroIndices(values: WeightValues['values'], shape: readonly number[], c
 /** The GraphDef with each shrunk constant's declared shape updated. */
 export function shrunkTopology(topology: GraphTopology, weights: ReadonlyMap<string, WeightValues>): GraphTopology {
   const copy = structuredClone(topology);
+  const changed: string[] = [];
   for (const node of copy.node) {
     if (node.op !== 'Const') continue;
     const weight = weights.get(node.name);
     const value = node.attr?.['value'] as { tensor?: { tensorShape?: { dim?: { size: string }[] } } } | undefined;
     const shape = value?.tensor?.tensorShape;
     if (weight === undefined || shape?.dim === undefined || shape.dim.length !== weight.shape.length) continue;
+    if (shape.dim.some((d, i) => Number(d.size) !== weight.shape[i])) changed.push(node.name);
     shape.dim = weight.shape.map((d) => ({ size: String(d) }));
+    if (node.attr?.['_output_shapes'] !== undefined) node.attr['_output_shapes'] = { list: { shape: [{ dim: weight.shape.map((d) => ({ size: String(d) })) }] } };
   }
+  // `_output_shapes` (an optional hint some exporters keep) of everything computed from a cut constant is stale: it goes.
+  const graph = new GraphIndex(copy);
+  const stale = new Set<string>();
+  const stack = [...changed];
+  while (stack.length > 0) {
+    for (const consumer of graph.consumers.get(stack.pop() as string) ?? []) {
+      if (stale.has(consumer)) continue;
+      stale.add(consumer);
+      stack.push(consumer);
+    }
+  }
+  for (const node of copy.node) if (stale.has(node.name) && node.attr?.['_output_shapes'] !== undefined) delete node.attr['_output_shapes'];
   return copy;
 }
 

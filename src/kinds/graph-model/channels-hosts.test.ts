@@ -63,7 +63,7 @@ describe('a GraphModel channels plan through the worker API', () => {
     expect(api.channelGroups().map((g) => [g.id, g.shrinkable])).toEqual([
       ['conv1/filter', true],
       ['conv2/filter', false],
-      ['conv3/filter', false],
+      ['conv3/filter', true],
       ['fc/weights', false],
     ]);
   });
@@ -71,9 +71,11 @@ describe('a GraphModel channels plan through the worker API', () => {
   it('evaluates the shrunk model and exports files that reopen, reproduce it and run in stock tfjs as measured', async () => {
     const result = await api.evaluatePlan({ plan: plan({ target: 0.5 }), allocate: true }, job);
     expect(result.achieved['conv1/filter']).toBe(0.5);
-    expect(result.params).toBe(opened.model.totalParams - 2 * (18 + 36));
+    // conv1 loses 2 of 4 filters (and conv2 their inputs); conv3 1 of 3, and through the flatten the 2 × 2 rows of fc per channel.
+    expect(result.achieved['conv3/filter']).toBeCloseTo(1 / 3, 9);
+    expect(result.params).toBe(opened.model.totalParams - 2 * (18 + 36) - (36 + 5 * 4));
     expect(result.evaluation.divergence).toBeGreaterThan(0);
-    expect(result.skipped?.map((s) => s.unit)).toEqual(['conv2/filter', 'conv3/filter', 'fc/weights']);
+    expect(result.skipped?.map((s) => s.unit)).toEqual(['conv2/filter', 'fc/weights']);
     expect(tf.memory().numTensors).toBe(tensors);
 
     const exported = await api.exportModel({ plan: plan({ target: 0.5, sparsity: result.sparsity }), float16: false }, job);
@@ -91,6 +93,10 @@ describe('a GraphModel channels plan through the worker API', () => {
     try {
       expect(ours.unitDetails('conv1/filter').shape).toEqual([3, 3, 2, 2]);
       expect(ours.unitDetails('conv2/filter').shape).toEqual([3, 3, 2, 4]);
+      expect(ours.unitDetails('conv3/filter').shape).toEqual([3, 3, 4, 2]);
+      expect(ours.unitDetails('fc/weights').shape).toEqual([5, 8]);
+      const shapeConstant = (await ours.weightValues()).get('flatten/shape');
+      expect([...(shapeConstant?.values ?? [])]).toEqual([-1, 8]);
       const theirs = stock.execute({ image: input }, ['scores', 'features']) as tf.Tensor[];
       const joined = tf.tidy(() =>
         tf.concat(
@@ -133,7 +139,7 @@ describe('lopper prune --granularity channels on a GraphModel', () => {
     const dense = await GRAPH_MODEL_KIND.open(await openModel((await filesFromPath(CNN)).filter((f) => !f.path.endsWith('expected.json'))));
     const total = (await dense.describe()).totalParams;
     dense.dispose();
-    expect(printed.params).toBe(total - 2 * (18 + 36));
+    expect(printed.params).toBe(total - 2 * (18 + 36) - (36 + 5 * 4));
     const recipe = JSON.parse(await readFile(join(first, 'recipe.json'), 'utf8')) as { granularity: string };
     expect(recipe.granularity).toBe('channels');
     const second = join(dir, 'second');

@@ -7,7 +7,7 @@ import { openModel } from '../../io/open';
 import { recipeFromPlan } from '../../io/recipe';
 import type { OpenedModel } from '../../io/types';
 import type { KindModel } from '../kind';
-import { cutChannels } from './channel-shrink';
+import { cutChannels, shrunkTopology } from './channel-shrink';
 import { GRAPH_MODEL_KIND, GraphKindModel } from './kind';
 import { b64, constant, convAttrs, loadExport, openTestGraph, placeholder, seededValues, T, type TestNode, type TestWeight } from './testing';
 import { writeGraphModel } from './writer';
@@ -129,7 +129,7 @@ function worstDifference(a: readonly Float32Array[], b: readonly Float32Array[])
 }
 
 describe('GraphModel channel groups', () => {
-  it('graph-cnn: conv1 shrinks into conv2; the others reach an output or a Reshape, which they name', async () => {
+  it('graph-cnn: conv1 shrinks into conv2, conv3 through the flatten into fc; the others reach an output, which they name', async () => {
     const opened = await openModel((await filesFromPath(CNN)).filter((f) => !f.path.endsWith('expected.json')));
     const kind = await GRAPH_MODEL_KIND.open(opened);
     try {
@@ -137,7 +137,7 @@ describe('GraphModel channel groups', () => {
       expect(groups.map((g) => [g.id, g.channels, g.shrinkable])).toEqual([
         ['conv1/filter', 4, true],
         ['conv2/filter', 4, false],
-        ['conv3/filter', 3, false],
+        ['conv3/filter', 3, true],
         ['fc/weights', 5, false],
       ]);
       expect(groups[0]).toMatchObject({ producers: ['conv1/filter'], consumers: ['conv2'], weights: ['conv1/filter[3]', 'conv2/filter[2]'] });
@@ -145,7 +145,15 @@ describe('GraphModel channel groups', () => {
       expect(groups[1].couplings).toEqual(['res']);
       expect(groups[1].weights).toEqual(['conv2/filter[3]', 'conv2/bias[0]', 'dw/filter[2]', 'conv3/filter[2]']);
       expect(groups[1].reason).toBe('its channels reach the model output features');
-      expect(groups[2].reason).toMatch(/Reshape node flatten/);
+      // conv3's 2 × 2 × 3 output is flattened into fc's 12 inputs: channel c is row p·3 + c of each of the 4 positions.
+      expect(groups[2]).toMatchObject({ consumers: ['fc'], weights: ['conv3/filter[3]', 'fc/weights[1]'], paramsPerChannel: 36 + 5 * 4 });
+      const rows = (kind as GraphKindModel).channelGroups()[2];
+      expect(rows.slices.find((s) => s.weight === 'fc/weights')?.indices).toEqual([
+        [0, 3, 6, 9],
+        [1, 4, 7, 10],
+        [2, 5, 8, 11],
+      ]);
+      expect(rows.reshapes).toEqual([{ weight: 'flatten/shape', index: 1, perChannel: 4 }]);
       expect(groups[3].reason).toBe('Lopper cannot slice Softmax node scores');
     } finally {
       kind.dispose();
@@ -166,7 +174,7 @@ describe('GraphModel channel groups', () => {
       const [res, c3, c4, fc] = groups;
       expect(res.couplings).toEqual(['res']);
       expect(new Set(res.weights)).toEqual(new Set(['c1/filter[3]', 'c1/bias[0]', 'dw/filter[2]', 'dw/bias[0]', 'c2/filter[2]', 'c2/filter[3]', 'c3/filter[2]', 'c4/filter[2]']));
-      expect(c3.reason).toBe('Lopper cannot slice Reshape node flat');
+      expect(c3.reason).toBe('its channels reach the model output flat');
       expect(c4.weights).toEqual(['c4/filter[3]', 'scale/y[0]', 'fc/weights[0]']);
       expect(c4.couplings).toEqual(['concat']);
       expect(fc.weights).toEqual(['fc/weights[1]', 'fc/bias[0]', 'fc2/weights[1]']);
@@ -257,5 +265,36 @@ describe('a GraphModel channels plan', () => {
     expect(none.weights.get('fc/weights')?.shape).toEqual([9, 8]);
     await expect(channels.shrink(planFor(kind, { criterion: 'sparsegpt', sparsity: uniform(kind, 0.5) }), [])).rejects.toThrow(/sparsegpt/);
     expect(tf.memory().numTensors).toBe(tensors);
+  });
+});
+
+describe('shrunkTopology', () => {
+  const outputShapes = (...dims: number[]) => ({ list: { shape: [{ dim: dims.map((d) => ({ size: String(d) })) }] } });
+  it('writes the cut constants’ shapes and drops the stale `_output_shapes` of what they compute; the rest keeps its own', () => {
+    const nodes: TestNode[] = [
+      { ...placeholder('x', [-1, 4]), attr: { ...placeholder('x', [-1, 4]).attr, _output_shapes: outputShapes(-1, 4) } },
+      { ...constant('w', [4, 6]), attr: { ...constant('w', [4, 6]).attr, _output_shapes: outputShapes(4, 6) } },
+      { ...constant('v', [6, 2]), attr: { ...constant('v', [6, 2]).attr, _output_shapes: outputShapes(6, 2) } },
+      { name: 'h', op: 'MatMul', input: ['x', 'w'], attr: { ...T, _output_shapes: outputShapes(-1, 6) } },
+      { name: 'y', op: 'MatMul', input: ['h', 'v'], attr: { ...T, _output_shapes: outputShapes(-1, 2) } },
+      { name: 'side', op: 'Relu', input: ['x'], attr: { ...T, _output_shapes: outputShapes(-1, 4) } },
+    ];
+    const topology = { node: nodes, library: {}, versions: {} } as unknown as Parameters<typeof shrunkTopology>[0];
+    const weights = new Map([
+      ['w', { shape: [4, 3], values: new Float32Array(12) }],
+      ['v', { shape: [3, 2], values: new Float32Array(6) }],
+    ]);
+    const shrunk = shrunkTopology(topology, weights);
+    const byName = new Map(shrunk.node.map((node) => [node.name, node]));
+    const attr = (name: string): Record<string, unknown> => byName.get(name)?.attr ?? {};
+    expect(attr('w')['_output_shapes']).toEqual(outputShapes(4, 3));
+    expect((attr('w')['value'] as { tensor: { tensorShape: unknown } }).tensor.tensorShape).toEqual({ dim: [{ size: '4' }, { size: '3' }] });
+    expect(attr('v')['_output_shapes']).toEqual(outputShapes(3, 2));
+    expect(attr('h')).not.toHaveProperty('_output_shapes');
+    expect(attr('y')).not.toHaveProperty('_output_shapes');
+    expect(attr('side')['_output_shapes']).toEqual(outputShapes(-1, 4));
+    expect(attr('x')['_output_shapes']).toEqual(outputShapes(-1, 4));
+    // The source topology is not touched.
+    expect(nodes[3].attr?.['_output_shapes']).toEqual(outputShapes(-1, 6));
   });
 });

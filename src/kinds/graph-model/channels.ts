@@ -28,8 +28,19 @@ export interface GraphChannelGroup {
   couplings: string[];
   /** Nodes whose constants lose the group's channels as inputs or per-channel values. */
   consumers: string[];
+  /**
+   * Reshape shape constants that flatten the channels into a feature axis: entry `index` of int32
+   * constant `weight` shrinks by `perChannel` for every channel the group loses.
+   */
+  reshapes: GraphReshape[];
   shrinkable: boolean;
   reason?: string;
+}
+
+export interface GraphReshape {
+  weight: string;
+  index: number;
+  perChannel: number;
 }
 
 /** What tracing needs to know about tensors beyond the GraphDef. */
@@ -95,6 +106,7 @@ interface Space {
   slices: PendingSlice[];
   couplings: Set<string>;
   consumers: Set<string>;
+  reshapes: GraphReshape[];
   reason?: string;
 }
 
@@ -224,7 +236,7 @@ class ChannelTracer {
 
   private newSpace(unit: GraphUnit, channels: number): Label[] {
     const space = this.spaces.length;
-    this.spaces.push({ unit: unit.name, node: unit.node, channels, slices: [], couplings: new Set(), consumers: new Set() });
+    this.spaces.push({ unit: unit.name, node: unit.node, channels, slices: [], couplings: new Set(), consumers: new Set(), reshapes: [] });
     this.parent.push(space);
     return Array.from({ length: channels }, (_, j) => ({ space, j }));
   }
@@ -292,9 +304,46 @@ class ChannelTracer {
       this.keepsChannelAxis(name, inputs, first);
     } else if (node.op === 'ConcatV2') {
       this.concat(name, inputs);
+    } else if (node.op === 'Reshape') {
+      this.flatten(name, inputs, first);
     } else {
       this.block(first, `Lopper cannot slice ${what}`);
     }
+  }
+
+  /**
+   * A Reshape that flattens a channels-last tensor [N, …, C] into [N, …·C] (the Flatten before a
+   * dense layer): position p·C + c carries channel c, and the shape constant's feature size shrinks
+   * with the channels. Any other reshape keeps its groups whole.
+   */
+  private flatten(name: string, inputs: readonly string[], first: Label[]): void {
+    const what = `Reshape node ${name}`;
+    const inShape = this.context.shape(inputs[0] ?? '');
+    const outShape = this.context.shape(name);
+    const constant = this.soleConstant(inputs[1] ?? '', name);
+    const values = constant === undefined ? undefined : this.context.intValues(constant);
+    const features = inShape === undefined ? 0 : product(inShape.slice(1));
+    const flattens =
+      inShape !== undefined &&
+      inShape.length >= 3 &&
+      inShape[inShape.length - 1] === first.length &&
+      outShape?.length === 2 &&
+      outShape[1] === features &&
+      values?.length === 2 &&
+      values[1] === features &&
+      (values[0] === -1 || values[0] === inShape[0]);
+    if (!flattens || constant === undefined) {
+      this.block(
+        first,
+        `Lopper cannot slice ${what}${constant === undefined ? ' (its shape is computed or shared)' : ' (only a flatten of [N, …, C] into [N, …·C] can be sliced)'}`,
+      );
+      return;
+    }
+    const positions = features / first.length;
+    const labels: Label[] = [];
+    for (let p = 0; p < positions; p++) labels.push(...first);
+    for (const space of this.spacesIn(first)) this.spaces[space].reshapes.push({ weight: constant, index: 1, perChannel: positions });
+    this.labels.set(name, labels);
   }
 
   /** Conv2D/_FusedConv2D and MatMul/_FusedMatMul: the consumer side (its input channels) and the producer side (its filters). */
@@ -435,6 +484,7 @@ class ChannelTracer {
         }
       }
       const reason = head.reason;
+      const reshapes = list.flatMap((s) => this.spaces[s].reshapes);
       const couplings = new Set<string>();
       const consumers = new Set<string>();
       for (const s of list) {
@@ -448,6 +498,7 @@ class ChannelTracer {
         slices: [...slices.values()],
         couplings: [...couplings],
         consumers: [...consumers].filter((c) => !list.some((s) => this.spaces[s].node === c)),
+        reshapes,
         shrinkable: reason === undefined && head.channels > 1,
         ...((reason !== undefined || head.channels <= 1) && { reason: reason ?? 'it has a single channel' }),
       });
@@ -463,7 +514,7 @@ export function graphChannelGroups(graph: GraphIndex, units: readonly GraphUnit[
 
 /** A group as the page shows it before anything is applied. */
 export function graphGroupPreview(group: GraphChannelGroup): GroupPreview {
-  const paramsPerChannel = group.slices.reduce((sum, slice) => sum + product(slice.shape) / (slice.shape[slice.axis] || 1), 0);
+  const paramsPerChannel = group.slices.reduce((sum, slice) => sum + (product(slice.shape) / (slice.shape[slice.axis] || 1)) * (slice.indices[0]?.length ?? 1), 0);
   const producers = group.producers.map((p) => p.unit);
   const description = group.shrinkable
     ? `${group.channels} channels of ${producers.join(' + ')}${group.consumers.length > 0 ? `, read by ${group.consumers.join(', ')}` : ''}`

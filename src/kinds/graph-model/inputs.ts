@@ -23,6 +23,13 @@ export interface GraphInputSpec {
   source: InputShapeSource;
   /** Which dimensions were filled in, e.g. `dims 1, 2 = 224 (image default)`. */
   defaulted?: string;
+  /**
+   * Int inputs: synthetic values are drawn from [0, `valueRange`) — the rows of the table the ids
+   * index (a Gather's params, a OneHot's depth) where the model says, else 2 — and `valueNote`
+   * says which, so that a user knows when a dataset is needed for meaningful values.
+   */
+  valueRange?: number;
+  valueNote?: string;
 }
 
 export interface GraphInputOptions {
@@ -32,6 +39,33 @@ export interface GraphInputOptions {
   length?: number;
   /** Placeholder name (or signature key) → full shape without the batch, overriding everything. */
   shapes?: Readonly<Record<string, readonly number[]>>;
+}
+
+/** Values one sample of an input may hold when its shape is set by an option: 2²⁵ (128 MiB of float32). */
+export const MAX_INPUT_VALUES = 2 ** 25;
+
+/** An input shape given as an option that the model cannot take. */
+export class InputShapeError extends Error {
+  override name = 'InputShapeError';
+}
+
+const formatShape = (shape: readonly number[]): string => `[${shape.map((d) => (d < 0 ? '?' : String(d))).join(', ')}]`;
+
+/** Throws unless `shape` (without the batch) can feed an input declared as `declared` (with the batch). */
+function checkOverride(name: string, shape: readonly number[], declared: readonly number[] | undefined): void {
+  if (shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new InputShapeError(`input ${name}: a shape is a list of positive integers per sample, got ${formatShape(shape)}`);
+  }
+  if (declared !== undefined) {
+    const dims = declared.slice(1);
+    if (dims.length !== shape.length) {
+      throw new InputShapeError(`input ${name} takes ${formatShape(dims)} per sample (${dims.length} dimensions), got ${formatShape(shape)}`);
+    }
+    const fixed = dims.findIndex((d, i) => d >= 0 && d !== shape[i]);
+    if (fixed >= 0) throw new InputShapeError(`input ${name}: dimension ${fixed + 1} is fixed at ${dims[fixed]} by the model, got ${shape[fixed]}`);
+  }
+  const values = shape.reduce((a, b) => a * b, 1);
+  if (values > MAX_INPUT_VALUES) throw new InputShapeError(`input ${name}: ${formatShape(shape)} is ${values} values per sample, more than the ${MAX_INPUT_VALUES} Lopper allows`);
 }
 
 interface SignatureEntry {
@@ -89,6 +123,13 @@ export function graphInputSpecs(graph: GraphIndex, signature: unknown, options: 
     fromSignature.length > 0
       ? fromSignature.map((entry) => ({ node: graph.node(inputNodeName(entry.name)), entry }))
       : graph.topology.node.filter((node) => node.op === 'Placeholder').map((node) => ({ node, entry: undefined }));
+  const known = new Set(placeholders.flatMap(({ node, entry }) => [node.name, ...(entry ? [entry.key] : [])]));
+  const unknown = Object.keys(options.shapes ?? {}).filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new InputShapeError(
+      `no input named ${unknown.join(', ')}; the model's inputs are ${placeholders.map(({ node, entry }) => entry?.key ?? node.name).join(', ') || 'none'}`,
+    );
+  }
   return placeholders.map(({ node, entry }) => {
     const dtype = tfjsDtype(entry?.dtype ?? typeAttr(node, 'dtype')) ?? 'float32';
     if (dtype === 'string') throw new Error(`input ${node.name} takes strings, which Lopper cannot synthesise`);
@@ -98,6 +139,7 @@ export function graphInputSpecs(graph: GraphIndex, signature: unknown, options: 
     const spec: GraphInputSpec = { name: node.name, dtype, shape: [], fixedBatch: null, declared, source: entry?.shape !== undefined ? 'signature' : 'placeholder' };
     if (entry !== undefined) spec.signatureKey = entry.key;
     if (override !== undefined) {
+      checkOverride(entry?.key ?? node.name, override, declared);
       const first = declared?.[0];
       spec.fixedBatch = first !== undefined && first > 0 ? first : null;
       spec.shape = [spec.fixedBatch, ...override];
@@ -124,6 +166,56 @@ export function graphInputSpecs(graph: GraphIndex, signature: unknown, options: 
   });
 }
 
+/** Ops an id passes through unchanged on its way to the table it indexes. */
+const ID_PASSTHROUGH = new Set(['Identity', 'Cast', 'Reshape', 'ExpandDims', 'Squeeze', 'StridedSlice', 'Slice', 'Transpose', 'Tile']);
+const GATHER_OPS = new Set(['GatherV2', 'Gather', 'ResourceGather']);
+
+/**
+ * The number of distinct ids an int input may hold, as the model says it: the rows of the
+ * smallest constant table a Gather looks the input up in, or the depth of a OneHot it feeds
+ * (following Identity, Cast, Reshape and similar); `undefined` when nothing says.
+ */
+export function idRange(
+  graph: GraphIndex,
+  input: string,
+  constantShape: (name: string) => readonly number[] | undefined,
+  intValues: (name: string) => readonly number[] | undefined,
+): { range: number; why: string } | undefined {
+  let best: { range: number; why: string } | undefined;
+  const seen = new Set([input]);
+  const stack = [input];
+  while (stack.length > 0) {
+    const current = stack.pop() as string;
+    for (const consumer of graph.consumers.get(current) ?? []) {
+      const node = graph.node(consumer);
+      const inputs = graph.dataInputs(consumer).map(inputNodeName);
+      let found: { range: number; why: string } | undefined;
+      if (GATHER_OPS.has(node.op) && inputs[1] === current) {
+        const table = graph.constantBehind(graph.dataInputs(consumer)[0] ?? '');
+        const rows = table === undefined ? undefined : constantShape(table)?.[0];
+        if (rows !== undefined && rows > 0) found = { range: rows, why: `the ${rows} rows of ${table} that ${node.op} ${consumer} looks it up in` };
+      } else if (node.op === 'OneHot' && inputs[0] === current) {
+        const depth = graph.constantBehind(graph.dataInputs(consumer)[1] ?? '');
+        const value = depth === undefined ? undefined : intValues(depth)?.[0];
+        if (value !== undefined && value > 0) found = { range: value, why: `the depth ${value} of OneHot ${consumer}` };
+      } else if (ID_PASSTHROUGH.has(node.op) && inputs[0] === current && !seen.has(consumer)) {
+        seen.add(consumer);
+        stack.push(consumer);
+      }
+      if (found !== undefined && (best === undefined || found.range < best.range)) best = found;
+    }
+  }
+  return best;
+}
+
+/** Sets an int input's synthetic value range from what the model says (`idRange`), or to 0/1 with a note that a dataset is needed. */
+export function withValueRange(spec: GraphInputSpec, range: { range: number; why: string } | undefined): GraphInputSpec {
+  if (spec.dtype !== 'int32') return spec;
+  if (range === undefined)
+    return { ...spec, valueRange: 2, valueNote: 'synthetic values are 0 and 1: the model names no range for this int input, so drop a dataset for meaningful ones' };
+  return { ...spec, valueRange: range.range, valueNote: `synthetic ids in [0, ${range.range}): ${range.why}` };
+}
+
 /** A seeded generator (mulberry32) for synthetic inputs. */
 function random(seed: number): () => number {
   let state = seed >>> 0;
@@ -138,9 +230,9 @@ function random(seed: number): () => number {
 
 /**
  * Synthetic values for one input and `batch` samples: uniform in [0, 1) for floats, integers in
- * [0, `intMax`) (2 unless given) for int inputs, `false`/`true` at random for bool ones.
+ * [0, `intMax`) (the input's `valueRange`, else 2) for int inputs, `false`/`true` at random for bool ones.
  */
-export function syntheticInput(spec: GraphInputSpec, batch: number, seed = 0, intMax = 2): tf.Tensor {
+export function syntheticInput(spec: GraphInputSpec, batch: number, seed = 0, intMax = spec.valueRange ?? 2): tf.Tensor {
   const shape = spec.shape.map((d, i) => (i === 0 ? batch : (d ?? 1)));
   const size = shape.reduce((a, b) => a * b, 1);
   const next = random(seed);

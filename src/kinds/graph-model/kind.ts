@@ -7,9 +7,10 @@ import { checkDatasetFitsModel, parseDataset } from '../../io/dataset';
 import type { WeightValues } from '../../io/export';
 import type { InputFile, OpenedModel } from '../../io/types';
 import { concatFloat32, datasetOf, sampleDataOf } from '../data';
-import type { KindChannels, KindDescription, KindModel, ModelKind } from '../kind';
+import type { KindChannels, KindDescription, KindModel, KindOpenOptions, ModelKind } from '../kind';
 import { shrinkGraphForPlan, type GraphShrink } from './channel-shrink';
 import { graphChannelGroups, graphGroupPreview, type GraphChannelGroup } from './channels';
+import { InputShapeError } from './inputs';
 import { GRAPH_MODEL_CAPABILITIES, GraphModelPrunable } from './prunable';
 import { sweepGraph } from './sweep';
 
@@ -74,10 +75,22 @@ export class GraphKindModel implements KindModel {
     };
   }
 
+  /** A dataset for the model; one whose samples fill the dynamic input dimensions differently is returned unchecked (`inputShapesFor` says how the model is rebuilt for it). */
   async readData(file: InputFile): Promise<PipelineData> {
     const data = sampleDataOf(await parseDataset(file));
-    this.checkData(data);
+    if (this.inputShapesFor(data) === undefined) this.checkData(data);
     return data;
+  }
+
+  inputShapesFor(data: PipelineData): Record<string, number[]> | undefined {
+    const spec = this.prunable.inputSpecs()[0];
+    if (spec === undefined || data.kind !== 'samples') return undefined;
+    const wanted = data.shape.slice(1);
+    const current = spec.shape.slice(1);
+    if (wanted.length !== current.length || wanted.every((d, i) => d === current[i])) return undefined;
+    const declared = spec.declared?.slice(1);
+    if (declared !== undefined && wanted.some((d, i) => d !== current[i] && (declared[i] ?? -1) >= 0)) return undefined;
+    return { [spec.name]: wanted };
   }
 
   checkData(data: PipelineData): void {
@@ -103,12 +116,7 @@ export class GraphKindModel implements KindModel {
   }
 
   removalTarget(data: PipelineData) {
-    if (this.prunable.requiresAsync) {
-      throw new Error(
-        `${this.prunable.name} has control flow or dynamic shapes (it runs only through executeAsync): FinerCut removal needs a synchronous forward pass and is not available for it`,
-      );
-    }
-    const target = prunableRemovalTarget(this.prunable, this.samples(data));
+    const target = prunableRemovalTarget(this.prunable, this.samples(data), { async: this.prunable.requiresAsync });
     return { target, kinds: new Map(target.candidates().map((name) => [name, 'branch' as const])) };
   }
 
@@ -176,11 +184,12 @@ export class GraphKindModel implements KindModel {
 export const GRAPH_MODEL_KIND: ModelKind = {
   key: 'graph-model',
   capabilities: GRAPH_MODEL_CAPABILITIES,
-  open: async (opened) => {
+  open: async (opened, options: KindOpenOptions = {}) => {
     let prunable: GraphModelPrunable;
     try {
-      prunable = await GraphModelPrunable.create(opened);
+      prunable = await GraphModelPrunable.create(opened, options.inputShapes ? { shapes: options.inputShapes } : {});
     } catch (error) {
+      if (error instanceof InputShapeError) throw new InputShapeError(`${opened.files[0] ?? opened.name}: ${error.message}`);
       throw new Error(`${opened.files[0] ?? opened.name}: the GraphModel did not run on synthetic inputs: ${firstLine(error)}`);
     }
     return new GraphKindModel(opened, prunable);

@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prunableRemovalTarget } from '../../core/pipeline/removal';
+import { greedyRemoval } from '../../core/removal';
+import { outputChange } from '../../core/transformer/output-change';
 import { openModel } from '../../io/open';
 import { fixtureFiles, fixturePath, memoryFiles } from '../../io/test-support';
 import type { OpenedModel } from '../../io/types';
@@ -303,12 +306,16 @@ describe('GraphModelPrunable on graph-cnn', () => {
 });
 
 describe('GraphModelPrunable on graph-control', () => {
-  it('runs a Switch/Merge graph through forwardAsync only, and sees the unconditional unit', async () => {
+  const relu = (m: number[][]): number[][] => m.map((row) => row.map((v) => Math.max(0, v)));
+  const add = (a: number[][], b: number[][]): number[][] => a.map((row, i) => row.map((v, j) => v + b[i][j]));
+
+  it('runs a Switch/Merge graph through forwardAsync only, and sees the unconditional units', async () => {
     await withKind(control, async (kind) => {
       const expected = (JSON.parse(await readFile(join(fixturePath('graph-control'), 'expected.json'), 'utf8')) as { weights: Record<string, number[]> }).weights;
       expect(kind.requiresAsync).toBe(true);
-      expect(kind.units().map((u) => u.name)).toEqual(['w0', 'w_true', 'w_false']);
-      expect(kind.observedUnits()).toEqual(['w0']);
+      expect(kind.units().map((u) => u.name)).toEqual(['w0', 'w_res', 'w_true', 'w_false']);
+      expect(kind.observedUnits()).toEqual(['w0', 'w_res']);
+      expect(kind.removalCandidates()).toEqual(['res']);
       expect(kind.inputSpecs()[0]).toMatchObject({ name: 'x', shape: [null, 3], source: 'placeholder' });
       const x = [
         [1, 2, 3],
@@ -318,14 +325,38 @@ describe('GraphModelPrunable on graph-control', () => {
       expect(() => kind.forward(input)).toThrow('graph-control has control flow or dynamic shapes: use forwardAsync');
       const seen: string[] = [];
       const out = await kind.forwardAsync(input, { onUnitInput: (unit) => seen.push(unit) });
-      const reference = matmul(matmul(x, expected['w0'], 3), expected['w_true'], 2);
+      const h = matmul(x, expected['w0'], 3);
+      const reference = matmul(add(h, relu(matmul(h, expected['w_res'], 3))), expected['w_true'], 2);
       expectClose(await rows(out), reference);
-      expect(seen).toEqual(['w0']);
+      expect(seen).toEqual(['w0', 'w_res']);
+      const bypassed = await kind.forwardAsync(input, { bypass: new Set(['res']) });
+      expectClose(await rows(bypassed), matmul(h, expected['w_true'], 2));
       const stock = await loadExport(await kind.exportFiles());
       const stockOut = (await stock.executeAsync({ x: input })) as tf.Tensor;
       expectClose(await rows(stockOut), reference);
-      tf.dispose([out, stockOut, input]);
+      const rewired = await loadExport(await kind.exportFiles({ removed: ['res'] }));
+      const rewiredOut = (await rewired.executeAsync({ x: input })) as tf.Tensor;
+      expectClose(await rows(rewiredOut), matmul(h, expected['w_true'], 2));
+      tf.dispose([out, bypassed, stockOut, rewiredOut, input]);
       stock.dispose();
+      rewired.dispose();
+    });
+  });
+
+  it('is a FinerCut removal target through executeAsync: the score of removing the branch is the divergence it makes', async () => {
+    await withKind(control, async (kind) => {
+      const data = { kind: 'samples' as const, source: 'test', hash: 'h', inputs: Float32Array.from(seededValues(3, 24)), shape: [8, 3], synthetic: true };
+      const target = prunableRemovalTarget(kind, data, { async: true });
+      expect(() => target.outputs(new Set())).toThrow(/use forwardAsync/);
+      const result = await greedyRemoval(target, { metric: 'logits', steps: 1 });
+      expect(result.steps.map((step) => step.removed)).toEqual(['res']);
+      const input = tf.tensor(data.inputs, [8, 3]);
+      const dense = await kind.forwardAsync(input);
+      const bypassed = await kind.forwardAsync(input, { bypass: new Set(['res']) });
+      const expected = tf.tidy(() => outputChange('logits', dense, bypassed));
+      expect(result.steps[0].scores['res']).toBeCloseTo((await expected.data())[0], 6);
+      expect(result.steps[0].scores['res']).toBeGreaterThan(0);
+      tf.dispose([input, dense, bypassed, expected]);
     });
   });
 });

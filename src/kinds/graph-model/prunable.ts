@@ -4,7 +4,7 @@ import type { LayerInfo, UnitInfo } from '../../core/types';
 import { inputNodeName, type GraphTopology } from '../../io/tfjs-graph';
 import type { OpenedModel } from '../../io/types';
 import { findUnits, GraphIndex, type GraphUnit } from './graph';
-import { graphInputSpecs, modelSignature, outputNames, syntheticInput, type GraphInputOptions, type GraphInputSpec } from './inputs';
+import { graphInputSpecs, idRange, modelSignature, outputNames, syntheticInput, withValueRange, type GraphInputOptions, type GraphInputSpec } from './inputs';
 import { graphLayerEdges, graphLayerTable, graphTotals, type GraphTotals } from './inspect';
 import { graphUnitLayout, type GraphUnitLayout } from './layout';
 import { unitInputRows } from './patches';
@@ -107,15 +107,26 @@ export class GraphModelPrunable implements Prunable {
   ) {
     const artifacts = source.artifacts;
     this.graph = new GraphIndex(artifacts.modelTopology as unknown as GraphTopology);
+    const signature = modelSignature(artifacts);
+    // Input shapes are checked before any weight becomes a tensor.
+    this.specs = graphInputSpecs(this.graph, signature, options);
     const specs = artifacts.weightSpecs ?? [];
     const split = splitWeights(specs, artifacts.weightData ?? new ArrayBuffer(0), (name) => this.graph.nodes.get(name)?.op === 'Const');
     this.functionWeights = artifacts.modelInitializer !== undefined ? split.all : split.rest;
     const decoded = tf.io.decodeWeights(split.main.data, split.main.specs);
     for (const [name, tensor] of Object.entries(decoded)) this.weights.set(name, tensor);
+    const intValues = (name: string): number[] | undefined => {
+      const tensor = this.weights.get(name);
+      return tensor === undefined || tensor.dtype !== 'int32' || tensor.size > 64 ? undefined : Array.from(tensor.dataSync());
+    };
+    this.specs = this.specs.map((spec) =>
+      withValueRange(
+        spec,
+        idRange(this.graph, spec.name, (name) => this.weights.get(name)?.shape, intValues),
+      ),
+    );
     this.unitList = findUnits(this.graph, new Map(specs.map((spec) => [spec.name, { shape: [...spec.shape], dtype: spec.dtype }])));
     this.unitByName = new Map(this.unitList.map((unit) => [unit.name, unit]));
-    const signature = modelSignature(artifacts);
-    this.specs = graphInputSpecs(this.graph, signature, options);
     this.outputs = outputNames(this.graph, signature);
     const needed = new Set<string>();
     for (const output of this.outputs) {
@@ -187,19 +198,10 @@ export class GraphModelPrunable implements Prunable {
   /** Every weight's current values by name (main-graph constants as stored now, function constants as opened), copies. */
   async weightValues(): Promise<Map<string, WeightValues>> {
     const values = new Map<string, WeightValues>();
-    for (const [name, tensor] of this.weights) {
-      const data = await tensor.data();
-      if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array))
-        throw new Error(`constant ${name} has dtype ${tensor.dtype}, which an export cannot hold`);
-      values.set(name, { shape: [...tensor.shape], values: data.slice() });
-    }
+    for (const [name, tensor] of this.weights) values.set(name, await storedValues(name, tensor));
     const decoded = tf.io.decodeWeights(this.functionWeights.data, this.functionWeights.specs);
     try {
-      for (const [name, tensor] of Object.entries(decoded)) {
-        if (values.has(name)) continue;
-        const data = await tensor.data();
-        if (data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array) values.set(name, { shape: [...tensor.shape], values: data.slice() });
-      }
+      for (const [name, tensor] of Object.entries(decoded)) if (!values.has(name)) values.set(name, await storedValues(name, tensor));
     } finally {
       tf.dispose(Object.values(decoded));
     }
@@ -596,6 +598,32 @@ export class GraphModelPrunable implements Prunable {
     }
     this.candidates = residualCandidates(this.graph, this.unitList, (t) => this.probedShape(t), this.conditional);
   }
+}
+
+/**
+ * A constant's values as an export writes them: float32, int32 and bool as typed arrays; string
+ * and complex64 ones as their stored bytes (each string's 4-byte little-endian length and bytes;
+ * real and imaginary float32 parts interleaved).
+ */
+async function storedValues(name: string, tensor: tf.Tensor): Promise<WeightValues> {
+  const shape = [...tensor.shape];
+  if (tensor.dtype === 'string') {
+    const strings = (await tensor.bytes()) as Uint8Array[];
+    const out = new Uint8Array(strings.reduce((sum, bytes) => sum + 4 + bytes.byteLength, 0));
+    const view = new DataView(out.buffer);
+    let at = 0;
+    for (const bytes of strings) {
+      view.setUint32(at, bytes.byteLength, true);
+      out.set(bytes, at + 4);
+      at += 4 + bytes.byteLength;
+    }
+    return { shape, values: out, opaque: 'string' };
+  }
+  const data = await tensor.data();
+  if (tensor.dtype === 'complex64' && data instanceof Float32Array) return { shape, values: new Uint8Array(data.slice().buffer), opaque: 'complex64' };
+  if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array))
+    throw new Error(`constant ${name} has dtype ${tensor.dtype}, which an export cannot hold`);
+  return { shape, values: data.slice() };
 }
 
 /** `node:0` → `node`; other outputs keep their index. */

@@ -91,3 +91,46 @@ export function seededValues(seed: number, count: number, scale = 1): number[] {
     return Math.round(((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale * 64) / 64;
   });
 }
+
+/** x [-1, 2] → MatMul w → y, beside a string table (as a hash table's keys) and a complex64 constant nothing reads: model.json and its one shard `w.bin`. */
+export function stringConstantModel(): { modelJson: Record<string, unknown>; bin: Uint8Array } {
+  const words = ['whale', 'ship', 'Ahab'].map((w) => new TextEncoder().encode(w));
+  const strings = new Uint8Array(words.reduce((n, w) => n + 4 + w.byteLength, 0));
+  let at = 0;
+  for (const word of words) {
+    new DataView(strings.buffer).setUint32(at, word.byteLength, true);
+    strings.set(word, at + 4);
+    at += 4 + word.byteLength;
+  }
+  const w = new Uint8Array(Float32Array.from([1, 2, 3, 4]).buffer);
+  const complex = new Uint8Array(Float32Array.from([1, -1, 0.5, 2]).buffer);
+  const bin = new Uint8Array(w.byteLength + strings.byteLength + complex.byteLength);
+  bin.set(w, 0);
+  bin.set(strings, w.byteLength);
+  bin.set(complex, w.byteLength + strings.byteLength);
+  const modelJson = {
+    format: 'graph-model',
+    modelTopology: {
+      node: [
+        placeholder('x', [-1, 2]),
+        constant('w', [2, 2]),
+        constant('vocab', [3], 'DT_STRING'),
+        constant('phase', [2], 'DT_COMPLEX64'),
+        { name: 'y', op: 'MatMul', input: ['x', 'w'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
+      ],
+      library: {},
+      versions: { producer: 1286 },
+    },
+    weightsManifest: [
+      {
+        paths: ['w.bin'],
+        weights: [
+          { name: 'w', shape: [2, 2], dtype: 'float32' },
+          { name: 'vocab', shape: [3], dtype: 'string' },
+          { name: 'phase', shape: [2], dtype: 'complex64' },
+        ],
+      },
+    ],
+  };
+  return { modelJson, bin };
+}

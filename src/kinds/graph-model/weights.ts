@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import { weightByteLengthAt, type StoredDtype } from '../../io/manifest';
 
 /** Some of a model's weights: their specs and their bytes, laid out in spec order. */
 export interface WeightSubset {
@@ -6,13 +7,14 @@ export interface WeightSubset {
   data: ArrayBuffer;
 }
 
-const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+const DTYPES = new Set(['float32', 'int32', 'bool', 'string', 'complex64']);
 
-function byteLength(spec: tf.io.WeightsManifestEntry): number {
-  const bytes = BYTES[spec.dtype];
-  if (bytes === undefined || spec.quantization !== undefined)
-    throw new Error(`weight ${spec.name}: expected decoded float32, int32 or bool, got ${spec.dtype}${spec.quantization ? ` quantized to ${spec.quantization.dtype}` : ''}`);
-  return spec.shape.reduce((a, b) => a * b, 1) * bytes;
+function byteLength(spec: tf.io.WeightsManifestEntry, data: Uint8Array, offset: number): number {
+  if (!DTYPES.has(spec.dtype) || spec.quantization !== undefined)
+    throw new Error(
+      `weight ${spec.name}: expected decoded float32, int32, bool, string or complex64, got ${spec.dtype}${spec.quantization ? ` quantized to ${spec.quantization.dtype}` : ''}`,
+    );
+  return weightByteLengthAt({ name: spec.name, shape: spec.shape, dtype: spec.dtype as StoredDtype }, data, offset);
 }
 
 function joined(data: tf.io.WeightData): Uint8Array {
@@ -36,7 +38,7 @@ export function splitWeights(
   const parts = { main: [] as [tf.io.WeightsManifestEntry, number, number][], rest: [] as [tf.io.WeightsManifestEntry, number, number][] };
   let offset = 0;
   for (const spec of specs) {
-    const length = byteLength(spec);
+    const length = byteLength(spec, bytes, offset);
     parts[isMain(spec.name) ? 'main' : 'rest'].push([spec, offset, length]);
     offset += length;
   }

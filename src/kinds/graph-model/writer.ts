@@ -65,10 +65,10 @@ export function writeGraphModel(source: OpenedModel, weights: WeightValuesMap, o
     if (!sameShape(weight.shape, spec.shape)) {
       throw new ExportError(`weight "${spec.name}" has shape [${weight.shape.join(', ')}] but ${source.name} needs [${spec.shape.join(', ')}]`);
     }
-    const dtype = dtypeOf(weight.values);
+    const dtype = weight.opaque ?? dtypeOf(weight.values);
     if (dtype !== spec.dtype) throw new ExportError(`weight "${spec.name}" holds ${dtype} values but ${source.name} stores it as ${spec.dtype}`);
     const written: WrittenWeightSpec = { name: spec.name, shape: [...spec.shape], dtype };
-    const stored = float16 && weight.values instanceof Float32Array ? encodeFloat16(weight.values) : weight.values;
+    const stored = float16 && dtype === 'float32' && weight.values instanceof Float32Array ? encodeFloat16(weight.values) : weight.values;
     if (float16 && dtype === 'float32') written.quantization = { dtype: 'float16', original_dtype: 'float32' };
     specs.push(written);
     chunks.push(new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength));

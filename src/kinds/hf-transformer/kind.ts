@@ -32,7 +32,8 @@ class TransformerKindModel implements KindModel {
     readonly model: TransformerModel,
   ) {
     this.prunable = new TransformerPrunable(model, opened.name);
-    this.tokens = { contextLength: model.contextLength, vocabSize: payload.config.vocabSize };
+    const { hiddenSize, intermediateSize, heads } = payload.config;
+    this.tokens = { contextLength: model.contextLength, vocabSize: payload.config.vocabSize, width: { hiddenSize, intermediateSize, heads } };
     this.tokenizer = payload.tokenizer ? createTokenizer(payload.tokenizer.json) : null;
   }
 

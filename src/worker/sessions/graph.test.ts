@@ -78,6 +78,24 @@ describe('a TF.js GraphModel through the worker API', () => {
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
+  it("gives the layer detail the last measured plan's kernel beside the dense one, on shared bins; a dense plan drops it", async () => {
+    const target = 0.5;
+    await api.evaluatePlan({ plan: plan(opened, { target }), allocate: true }, job);
+    const detail = await api.layerDetail('conv2/filter');
+    const pruned = detail.pruned;
+    if (!pruned) throw new Error('no pruned statistics after a plan that prunes conv2/filter');
+    expect(pruned.count).toBe(detail.stats.count);
+    expect(pruned.histogram.edges).toEqual(detail.stats.histogram.edges);
+    expect(pruned.histogram.counts.reduce((a, b) => a + b, 0)).toBe(pruned.count);
+    expect(pruned.zeros).toBe(Math.floor(target * pruned.count) / pruned.count);
+    expect(pruned.zeros).toBeGreaterThan(detail.stats.zeros);
+    const flatten = await api.layerDetail('flatten');
+    expect(flatten.pruned).toBeUndefined();
+    await api.evaluatePlan({ plan: plan(opened, {}), allocate: true }, job);
+    expect((await api.layerDetail('conv2/filter')).pruned).toBeUndefined();
+    expect(tf.memory().numTensors).toBe(tensors);
+  });
+
   it('finds the residual branch by greedy removal and evaluates a plan that removes it', async () => {
     const removal = await api.removal({ metric: 'js', steps: 1 }, job);
     expect(removal.steps.map((s) => s.removed)).toEqual(['res']);
