@@ -219,11 +219,11 @@ test('a worker whose isolate is terminated mid-plan is restarted; the new plan i
   await expect(page.getByTestId('recovery-notice')).toBeVisible();
 });
 
-/** Candidates × steps of the demo LM's removal search: 8 sublayers, 3 greedy steps. */
-const REMOVAL_CELLS = 8 + 7 + 6;
+/** Candidates × steps of the demo LM's removal search: 8 sublayers, 2 greedy steps. */
+const REMOVAL_CELLS = 8 + 7;
 
 /** Characters of the demo LM's held-out text the removal tests evaluate on (the whole text takes seconds a pass). */
-const TEXT_CHARS = 2000;
+const TEXT_CHARS = 1000;
 
 /** The demo LM on a short text it was given, with two plan steps (20 %, then 30 %) and a snapshot, then a removal search that has scored a few candidates. */
 async function removalUnderWay(page: Page): Promise<PageState> {
@@ -241,7 +241,7 @@ async function removalUnderWay(page: Page): Promise<PageState> {
   await setRange(page, 'global-sparsity', 0.3);
   const before = await waitIdle(page, (s) => s.plan.target === 0.3 && (s.sparsity ?? 0) > 0.25);
   await showView(page, 'Removal');
-  await page.getByLabel('Steps', { exact: true }).fill('3');
+  await page.getByLabel('Steps', { exact: true }).fill('2');
   await page.getByTestId('removal-run').click();
   await expect(page.getByTestId('removal-cell').nth(2)).toBeAttached();
   return before;
