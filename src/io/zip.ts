@@ -1,4 +1,4 @@
-import { unzipSync } from 'fflate';
+import { Unzip, UnzipInflate, unzipSync } from 'fflate';
 import { ArchiveError } from './errors';
 import { basename, dirname, hasExtension, inputFileFromBytes, stripExtension } from './input-file';
 import type { InputFile } from './types';
@@ -28,23 +28,78 @@ function keepEntry(name: string): boolean {
   return basename(name) !== '.DS_Store';
 }
 
-/** The declared (uncompressed) bytes of the entries kept, read from the headers without inflating; unsafe paths refused. */
-function declaredBytes(file: InputFile, bytes: Uint8Array): number {
-  let declared = 0;
+/** The declared (uncompressed) bytes of each entry kept, read from the central directory without inflating; unsafe paths refused. */
+function declaredSizes(file: InputFile, bytes: Uint8Array): Map<string, number> {
+  const declared = new Map<string, number>();
   try {
     unzipSync(bytes, {
       filter: (entry) => {
         if (unsafePath(entry.name)) {
           throw new ArchiveError({ file: file.path, message: `holds "${entry.name}", a path outside the archive`, expected: 'paths inside the archive', actual: entry.name });
         }
-        if (keepEntry(entry.name)) declared += entry.originalSize;
+        if (keepEntry(entry.name)) declared.set(entry.name, entry.originalSize);
         return false;
       },
     });
   } catch (error) {
     if (error instanceof ArchiveError) throw error;
+    throw new ArchiveError({ file: file.path, message: 'is not a readable zip archive', actual: error instanceof Error ? error.message : String(error) });
   }
   return declared;
+}
+
+/**
+ * Inflates the entries `declared` names chunk by chunk, each held to the size its header declares:
+ * an entry whose data inflates past it (a header that lies) is refused as soon as it does, before
+ * more is held in memory.
+ */
+function inflateEntries(file: InputFile, bytes: Uint8Array, declared: ReadonlyMap<string, number>): Record<string, Uint8Array> {
+  const entries: Record<string, Uint8Array> = {};
+  let failure: ArchiveError | undefined;
+  const unzipper = new Unzip((stream) => {
+    const limit = declared.get(stream.name);
+    if (limit === undefined || failure !== undefined) return;
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    stream.ondata = (error, chunk, final) => {
+      if (failure !== undefined) return;
+      if (error !== null) {
+        failure = new ArchiveError({ file: file.path, message: 'is not a readable zip archive', actual: error.message });
+        return;
+      }
+      size += chunk.byteLength;
+      if (size > limit) {
+        failure = new ArchiveError({
+          file: file.path,
+          message: `holds "${stream.name}", whose data inflates past the size its header declares`,
+          expected: `at most ${limit} bytes`,
+          actual: `more than ${limit} bytes`,
+        });
+        stream.terminate();
+        return;
+      }
+      chunks.push(chunk);
+      if (!final) return;
+      const joined = new Uint8Array(size);
+      let at = 0;
+      for (const part of chunks) {
+        joined.set(part, at);
+        at += part.byteLength;
+      }
+      entries[stream.name] = joined;
+    };
+    stream.start();
+  });
+  unzipper.register(UnzipInflate);
+  try {
+    unzipper.push(bytes, true);
+  } catch (error) {
+    failure ??= new ArchiveError({ file: file.path, message: 'is not a readable zip archive', actual: error instanceof Error ? error.message : String(error) });
+  }
+  if (failure !== undefined) throw failure;
+  const missing = [...declared.keys()].filter((name) => entries[name] === undefined);
+  if (missing.length > 0) throw new ArchiveError({ file: file.path, message: 'is not a readable zip archive', actual: `no data for ${missing.slice(0, 3).join(', ')}` });
+  return entries;
 }
 
 async function expandZipAt(file: InputFile, level: number, budget: InflateBudget): Promise<InputFile[]> {
@@ -56,7 +111,8 @@ async function expandZipAt(file: InputFile, level: number, budget: InflateBudget
     });
   }
   const bytes = await file.bytes();
-  const declared = declaredBytes(file, bytes);
+  const sizes = declaredSizes(file, bytes);
+  const declared = [...sizes.values()].reduce((sum, size) => sum + size, 0);
   if (declared > budget.left) {
     throw new ArchiveError({
       file: file.path,
@@ -66,16 +122,7 @@ async function expandZipAt(file: InputFile, level: number, budget: InflateBudget
     });
   }
   budget.left -= declared;
-  let entries: Record<string, Uint8Array>;
-  try {
-    entries = unzipSync(bytes, { filter: (entry) => keepEntry(entry.name) });
-  } catch (error) {
-    throw new ArchiveError({
-      file: file.path,
-      message: 'is not a readable zip archive',
-      actual: error instanceof Error ? error.message : String(error),
-    });
-  }
+  const entries = inflateEntries(file, bytes, sizes);
   const names = Object.keys(entries).sort();
   const topFolders = new Set(names.map((name) => name.split('/')[0]));
   const wrapped = names.length > 0 && names.every((name) => name.includes('/')) && topFolders.size === 1;
@@ -94,7 +141,8 @@ async function expandZipAt(file: InputFile, level: number, budget: InflateBudget
  * The files inside a zip, zips inside it expanded too (up to ZIP_NESTING_LIMIT levels). They sit
  * where the zip sat; when the archive does not already wrap everything in one folder, they go into
  * a folder named after the zip (so `m.zip` gives `m/model.json`). The sizes its headers declare
- * are checked against ZIP_INFLATED_LIMIT before anything is inflated.
+ * are checked against ZIP_INFLATED_LIMIT before anything is inflated, and each entry is inflated
+ * in chunks held to its declared size.
  */
 export function expandZip(file: InputFile): Promise<InputFile[]> {
   return expandZipAt(file, 1, { left: ZIP_INFLATED_LIMIT });

@@ -35,6 +35,11 @@ export function zipEntries(): CorpusEntry[] {
       file: 'zip-bomb.zip',
       message: /would inflate to more than Lopper opens at once \(expected at most 2147483648 bytes of files, got 2415919104 bytes declared\)/,
     }),
+    zipEntry('zip-lying-size', 'zip whose headers declare less than the data inflates to', () => withDeclaredSize(zip(inFolder('two-shards', baseFiles(SEQUENTIAL))), 10), {
+      kind: 'error',
+      file: 'zip-lying-size.zip',
+      message: /holds "two-shards\/[^"]+", whose data inflates past the size its header declares \(expected at most 10 bytes, got more than 10 bytes\)/,
+    }),
     zipEntry('zip-nested-3', 'nested zips (three levels)', () => nested(3), { kind: 'opens' }),
     zipEntry('zip-nested-too-deep', 'nested zips (too deep)', () => nested(6), {
       kind: 'error',
