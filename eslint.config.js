@@ -20,6 +20,8 @@ const root = dirname(fileURLToPath(import.meta.url));
  */
 const MAIN_THREAD_MODULES = [
   'src/core/options', // the option lists the page offers
+  'src/core/metrics/accuracy', // per-class accuracy from counts (no tfjs)
+  'src/core/metrics/rows', // row helpers of the accuracy counts
   'src/core/criteria/types', // criterion and granularity names, criterion types
   'src/core/plan', // PruningPlan as data, densePlan, allocation names
   'src/core/pipeline/capabilities', // what each model kind offers, and why a choice is unavailable

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ClassCounts, LayerInfo } from '../core/types';
+import { classAccuracy } from '../core/metrics/accuracy';
+import type { LayerInfo } from '../core/types';
 import { ModelSession, QUIET_JOB } from '../session/session';
 import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
@@ -68,11 +69,6 @@ async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   } finally {
     session.dispose();
   }
-}
-
-/** Accuracy of each class (correct / total), null for a class without samples. */
-function classAccuracy(counts: ClassCounts): (number | null)[] {
-  return counts.total.map((total, c) => (total === 0 ? null : counts.correct[c] / total));
 }
 
 /** `lopper eval`: the dense model on `--data` or data-free, measured as the page measures it. */

@@ -1,3 +1,4 @@
+import { classAccuracy } from '../core/metrics/accuracy';
 import type { ClassCounts } from '../core/types';
 import { useLopper, type LopperState } from '../store/state';
 import { formatPercent } from './format';
@@ -8,11 +9,6 @@ const selectDense = (s: LopperState) => s.denseEvaluation;
 /** The most classes listed and drawn as a matrix; a larger classifier lists the classes the plan hurts most. */
 const MAX_LISTED = 100;
 const MAX_MATRIX = 30;
-
-/** Accuracy of each class (correct / total), null for a class without samples. */
-export function classAccuracy(counts: ClassCounts): (number | null)[] {
-  return counts.total.map((total, c) => (total === 0 ? null : counts.correct[c] / total));
-}
 
 const show = (x: number | null): string => (x === null ? '—' : formatPercent(x));
 

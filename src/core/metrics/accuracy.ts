@@ -1,6 +1,11 @@
 import type { ClassCounts } from '../types';
 import { rowCount } from './rows';
 
+/** Accuracy of each class (correct / total), null for a class without samples: what the page and `lopper eval` show. */
+export function classAccuracy(counts: ClassCounts): (number | null)[] {
+  return counts.total.map((total, c) => (total === 0 ? null : counts.correct[c] / total));
+}
+
 /** Index of the largest value of each row; the first one on ties. */
 export function argMaxRows(outputs: Float32Array, classes: number): Int32Array {
   const rows = rowCount(outputs, classes);
