@@ -83,6 +83,27 @@ function headParts(config: TransformerConfig, spec: ProjectionSpec): number {
   return 1;
 }
 
+/**
+ * The part of a model one `TransformerModel` holds: blocks `from` … `to − 1` and, with `ends`, the
+ * token embedding (and GPT-2's positions), the final norm and the LM head. A part runs `runBlocks`,
+ * `embed` and `logitsOf` for what it holds; `forward` needs the whole model.
+ */
+export interface TransformerPart {
+  blocks: { from: number; to: number };
+  ends: boolean;
+}
+
+const BLOCK_OF = /^(?:model\.layers|transformer\.h)\.(\d+)\./;
+
+/** Whether a parameter (or unit) name belongs to the part. */
+function inPart(part: TransformerPart | undefined, name: string): boolean {
+  if (part === undefined) return true;
+  const block = BLOCK_OF.exec(name);
+  if (block === null) return part.ends;
+  const index = Number(block[1]);
+  return index >= part.blocks.from && index < part.blocks.to;
+}
+
 /** What one pass needs besides the weights: the attention masks and RoPE tables of its length. */
 interface PassContext {
   batch: number;
@@ -105,14 +126,16 @@ export class TransformerModel {
   /** The parameter the LM head reads: the token embedding when tied, `lm_head.weight` otherwise. */
   private readonly headName: string;
   private readonly embeddingName: string;
-  private head: ColumnBlocks;
+  private head: ColumnBlocks | undefined;
   private disposed = false;
 
+  /** `part` holds only some blocks and/or the ends (`TransformerPart`); `tensors` then need hold only those parameters. */
   constructor(
     readonly config: TransformerConfig,
     tensors: ReadonlyMap<string, NamedTensor>,
+    readonly part?: TransformerPart,
   ) {
-    const problems = checkParameters(config, tensors);
+    const problems = checkParameters(config, tensors).filter((problem) => inPart(part, problem.name));
     if (problems.length > 0) {
       const { name, expected, actual } = problems[0];
       throw new Error(`parameter ${name}: expected ${expected}, got ${actual}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
@@ -121,17 +144,18 @@ export class TransformerModel {
     this.headName = config.tieWordEmbeddings ? this.embeddingName : 'lm_head.weight';
     const projected = new Set<string>();
     for (const spec of projectionSpecs(config)) {
+      if (!inPart(part, spec.unit)) continue;
       const weight = (tensors.get(`${spec.unit}.weight`) as NamedTensor).values;
       const bias = spec.bias ? (tensors.get(`${spec.unit}.bias`) as NamedTensor).values : undefined;
       this.projections.set(spec.unit, new StoredProjection(spec, headParts(config, spec), weight, bias));
       projected.add(`${spec.unit}.weight`).add(`${spec.unit}.bias`);
     }
     for (const spec of parameterSpecs(config)) {
-      if (projected.has(spec.name) || spec.name === this.headName) continue;
+      if (projected.has(spec.name) || spec.name === this.headName || !inPart(part, spec.name)) continue;
       const tensor = tensors.get(spec.name) as NamedTensor;
       this.others.set(spec.name, tf.tensor(tensor.values, tensor.shape, 'float32'));
     }
-    this.head = ColumnBlocks.fromValues((tensors.get(this.headName) as NamedTensor).values, config.vocabSize, config.hiddenSize);
+    if (part === undefined || part.ends) this.head = ColumnBlocks.fromValues((tensors.get(this.headName) as NamedTensor).values, config.vocabSize, config.hiddenSize);
     for (let i = 0; i < config.layers; i++) {
       const { attention, mlp } = blockNames(config, i);
       this.candidates.push(attention, mlp);
@@ -194,7 +218,7 @@ export class TransformerModel {
 
   /** A copy of a parameter in checkpoint layout (Linear weights `[out, in]`); the caller disposes it. */
   getParameter(name: string): tf.Tensor {
-    if (name === this.headName) return this.head.matrix();
+    if (name === this.headName) return this.lmHead().matrix();
     const projection = this.projectionOf(name);
     if (projection === undefined) return this.other(name).clone();
     if (name.endsWith('.bias')) return this.biasOf(projection, name);
@@ -206,7 +230,7 @@ export class TransformerModel {
   setParameter(name: string, values: Float32Array): void {
     if (name === this.headName) {
       const next = ColumnBlocks.fromValues(values, this.config.vocabSize, this.config.hiddenSize);
-      this.head.dispose();
+      this.head?.dispose();
       this.head = next;
       return;
     }
@@ -231,6 +255,7 @@ export class TransformerModel {
   async exportParameters(): Promise<Map<string, NamedTensor>> {
     const out = new Map<string, NamedTensor>();
     for (const spec of parameterSpecs(this.config)) {
+      if (!inPart(this.part, spec.name)) continue;
       const tensor = this.getParameter(spec.name);
       out.set(spec.name, { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array });
       tensor.dispose();
@@ -243,20 +268,43 @@ export class TransformerModel {
     this.checkPass(inputIds.shape[1], options);
     const [batch, length] = inputIds.shape;
     if (inputIds.dtype !== 'int32') throw new Error(`token ids must be int32, received ${inputIds.dtype}`);
+    return tf.tidy(() => this.run(this.embedRows(inputIds), 0, batch, length, options));
+  }
+
+  /** The residual stream `[batch, seq, d]` entering block 0 for int32 token ids `[batch, seq]` (what `forward` starts from). */
+  embed(inputIds: tf.Tensor2D): tf.Tensor3D {
+    const [batch, length] = inputIds.shape;
+    if (inputIds.dtype !== 'int32') throw new Error(`token ids must be int32, received ${inputIds.dtype}`);
+    if (length < 1 || length > this.contextLength) throw new Error(`sequence length ${length} is outside 1…${this.contextLength} (the model's context length)`);
+    return tf.tidy(() => this.embedRows(inputIds).reshape([batch, length, this.config.hiddenSize]));
+  }
+
+  /**
+   * The residual stream after the blocks this model holds (`part.blocks`, every block for a whole model),
+   * from `hidden [batch, seq, d]` entering the first of them: the same values `forward` computes between
+   * those blocks.
+   */
+  runBlocks(hidden: tf.Tensor3D, options: TransformerForwardOptions = {}): tf.Tensor3D {
+    const [batch, length, width] = hidden.shape;
+    if (width !== this.config.hiddenSize || hidden.dtype !== 'float32') {
+      throw new Error(`hidden state: expected float32 [batch, seq, ${this.config.hiddenSize}], received ${hidden.dtype} [${hidden.shape.join(', ')}]`);
+    }
+    this.checkPass(length, options);
+    const { from, to } = this.part?.blocks ?? { from: 0, to: this.config.layers };
     return tf.tidy(() => {
-      const d = this.config.hiddenSize;
-      let hidden = this.config.tieWordEmbeddings
-        ? this.head.lookup(inputIds.dataSync())
-        : (tf.gather(this.other(this.embeddingName), inputIds.reshape([batch * length])) as tf.Tensor2D);
-      if (this.config.family === 'gpt2') {
-        const positions = this.other('transformer.wpe.weight').slice([0, 0], [length, d]);
-        hidden = hidden
-          .reshape([batch, length, d])
-          .add(positions)
-          .reshape([batch * length, d]);
+      const context = this.passContext(batch, length);
+      try {
+        return this.steps(hidden.reshape([batch * length, width]), 2 * from, 2 * to, context, options).reshape([batch, length, width]) as tf.Tensor3D;
+      } finally {
+        this.disposeContext(context);
       }
-      return this.run(hidden, 0, batch, length, options);
     });
+  }
+
+  /** Logits `[batch, seq, vocab]` from the residual stream after the last block (final norm and LM head; `forward`'s last step). */
+  logitsOf(hidden: tf.Tensor3D): tf.Tensor3D {
+    const [batch, length, width] = hidden.shape;
+    return tf.tidy(() => this.logitRows(hidden.reshape([batch * length, width])).reshape([batch, length, this.config.vocabSize]) as tf.Tensor3D);
   }
 
   /**
@@ -309,7 +357,7 @@ export class TransformerModel {
     this.disposed = true;
     for (const projection of this.projections.values()) projection.dispose();
     tf.dispose([...this.others.values()]);
-    this.head.dispose();
+    this.head?.dispose();
   }
 
   private checkPass(length: number, options: TransformerForwardOptions): void {
@@ -325,37 +373,82 @@ export class TransformerModel {
 
   /** The sublayers from residual step `from` on, the final norm and the LM head, on rows `[batch·seq, d]`. */
   private run(start: tf.Tensor2D, from: number, batch: number, length: number, options: TransformerForwardOptions): tf.Tensor3D {
-    const { hiddenSize: d, layers, headDim } = this.config;
-    const masks = new AttentionMasks(length, this.config.slidingWindow);
-    const context: PassContext = { batch, length, masks };
-    if (this.config.family !== 'gpt2') context.rope = ropeTables(length, headDim, this.config.ropeTheta);
-    const observe = (step: number, hidden: tf.Tensor2D): void => {
-      if (options.onHidden === undefined && options.onResidual === undefined) return;
-      const state = hidden.reshape([batch, length, d]) as tf.Tensor3D;
-      if (step % 2 === 0) options.onHidden?.(step / 2, state);
-      options.onResidual?.(step, state);
-    };
+    const context = this.passContext(batch, length);
     try {
-      let hidden = start;
-      for (let step = from; step < 2 * layers; step++) {
-        observe(step, hidden);
-        const sublayer = this.candidates[step];
-        if (options.bypass?.has(sublayer)) continue;
-        const previous = hidden;
-        hidden = tf.tidy(() => {
-          const normed = this.norm(previous, step >> 1, step % 2 === 0 ? 0 : 1) as tf.Tensor2D;
-          const update = step % 2 === 0 ? this.attention(normed, sublayer, context, options) : this.mlp(normed, sublayer, options);
-          return previous.add(update);
-        });
-        if (previous !== start) previous.dispose();
+      const hidden = this.steps(start, from, 2 * this.config.layers, context, options);
+      if (options.onHidden !== undefined || options.onResidual !== undefined) {
+        const state = hidden.reshape([batch, length, this.config.hiddenSize]) as tf.Tensor3D;
+        options.onHidden?.(this.config.layers, state);
+        options.onResidual?.(2 * this.config.layers, state);
       }
-      observe(2 * layers, hidden);
-      const final = this.norm(hidden, -1, 0) as tf.Tensor2D;
-      return this.head.project(final).reshape([batch, length, this.config.vocabSize]);
+      return this.logitRows(hidden).reshape([batch, length, this.config.vocabSize]);
     } finally {
-      masks.dispose();
-      if (context.rope) tf.dispose([context.rope.cos, context.rope.sin]);
+      this.disposeContext(context);
     }
+  }
+
+  private passContext(batch: number, length: number): PassContext {
+    const context: PassContext = { batch, length, masks: new AttentionMasks(length, this.config.slidingWindow) };
+    if (this.config.family !== 'gpt2') context.rope = ropeTables(length, this.config.headDim, this.config.ropeTheta);
+    return context;
+  }
+
+  private disposeContext(context: PassContext): void {
+    context.masks.dispose();
+    if (context.rope) tf.dispose([context.rope.cos, context.rope.sin]);
+  }
+
+  /** Residual steps `from` … `to − 1` on rows `[batch·seq, d]`; `start` is not disposed. */
+  private steps(start: tf.Tensor2D, from: number, to: number, context: PassContext, options: TransformerForwardOptions): tf.Tensor2D {
+    const { batch, length } = context;
+    const d = this.config.hiddenSize;
+    let hidden = start;
+    for (let step = from; step < to; step++) {
+      if (options.onHidden !== undefined || options.onResidual !== undefined) {
+        const state = hidden.reshape([batch, length, d]) as tf.Tensor3D;
+        if (step % 2 === 0) options.onHidden?.(step / 2, state);
+        options.onResidual?.(step, state);
+      }
+      const sublayer = this.candidates[step];
+      if (options.bypass?.has(sublayer)) continue;
+      const previous = hidden;
+      hidden = tf.tidy(() => {
+        const normed = this.norm(previous, step >> 1, step % 2 === 0 ? 0 : 1) as tf.Tensor2D;
+        const update = step % 2 === 0 ? this.attention(normed, sublayer, context, options) : this.mlp(normed, sublayer, options);
+        return previous.add(update);
+      });
+      if (previous !== start) previous.dispose();
+    }
+    return hidden;
+  }
+
+  /** Rows `[batch·seq, d]` of the token embedding (plus GPT-2's positions) for int32 ids `[batch, seq]`. */
+  private embedRows(inputIds: tf.Tensor2D): tf.Tensor2D {
+    const [batch, length] = inputIds.shape;
+    const d = this.config.hiddenSize;
+    return tf.tidy(() => {
+      let hidden = this.config.tieWordEmbeddings
+        ? this.lmHead().lookup(inputIds.dataSync())
+        : (tf.gather(this.other(this.embeddingName), inputIds.reshape([batch * length])) as tf.Tensor2D);
+      if (this.config.family === 'gpt2') {
+        const positions = this.other('transformer.wpe.weight').slice([0, 0], [length, d]);
+        hidden = hidden
+          .reshape([batch, length, d])
+          .add(positions)
+          .reshape([batch * length, d]);
+      }
+      return hidden;
+    });
+  }
+
+  /** Final norm and LM head on rows `[n, d]`: logits `[n, vocab]`. */
+  private logitRows(hidden: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => this.lmHead().project(this.norm(hidden, -1, 0) as tf.Tensor2D));
+  }
+
+  private lmHead(): ColumnBlocks {
+    if (this.head === undefined) throw new Error(`this part of the ${this.config.modelType} model holds no embedding or LM head`);
+    return this.head;
   }
 
   /** LayerNorm (GPT-2) or RMSNorm (LLaMA) of block `layer` (`which` 0 before attention, 1 before the MLP); `layer` −1 is the final norm. */
