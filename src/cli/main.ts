@@ -34,6 +34,8 @@ commands:
         [--base B --dare P [--rescale Q|auto]] (DARE the deltas against base B; auto = DAREx-q search)
         or --recipe R (replays a recipe.json to the same weights; --base B when it holds DARE)
         [--float16]  prints {sparsity, params, removed, metrics: {dense, pruned}}
+        [--stream [--max-memory BYTES]] (HF folders: one block at a time from the safetensors byte ranges,
+        uniform or --recipe; BYTES like 512M, 2G; default what one block + the activations need)
 
 <model>: a model.json (LayersModel or GraphModel), a folder holding one, a .zip, or a folder with config.json + *.safetensors
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json

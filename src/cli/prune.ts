@@ -17,6 +17,7 @@ import type { SweepReport } from '../worker/protocol';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, openPath, warn, type Output } from './load';
+import { pruneStreamed } from './prune-stream';
 import { openSession } from './session';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
@@ -275,6 +276,8 @@ async function writeExport(dir: string, files: readonly ExportFile[], recipe: Re
  */
 export async function prune(args: ParsedArgs, out: Output): Promise<void> {
   const options = pruneArgs(args);
+  if (switchOption(args, 'stream')) return pruneStreamed(args, options, out);
+  if (args.options.has('max-memory')) throw new UsageError('--max-memory BYTES bounds a streamed prune: add --stream');
   const started = performance.now();
   const backend = await startBackend(stringOption(args, 'backend'));
   const recipe = options.recipePath === undefined ? undefined : parseRecipe(await readJsonFile(options.recipePath), options.recipePath);

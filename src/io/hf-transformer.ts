@@ -31,7 +31,7 @@ function isConfigFile(file: InputFile): boolean {
   return basename(file.path) === CONFIG_FILE;
 }
 
-function hasSafetensorsBeside(files: readonly InputFile[], config: InputFile): boolean {
+export function hasSafetensorsBeside(files: readonly InputFile[], config: InputFile): boolean {
   const folder = dirname(config.path);
   return files.some((file) => dirname(file.path) === folder && (hasExtension(file.path, '.safetensors') || basename(file.path) === SAFETENSORS_INDEX));
 }
@@ -71,7 +71,7 @@ function checkContextLength(file: string, config: TransformerConfig): void {
   });
 }
 
-async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config: TransformerConfig }> {
+export async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config: TransformerConfig }> {
   const bytes = await file.bytes();
   const json = parseJsonBytes(bytes);
   if (json === undefined) {
@@ -90,7 +90,7 @@ async function readConfig(file: InputFile): Promise<{ bytes: Uint8Array; config:
 const BLOCK = /^(?:model\.layers|transformer\.h)\.(\d+)\./;
 
 /** The config's layer count against the blocks the weights hold, before every expected tensor is listed (10⁹ layers would never finish). */
-function checkBlockCount(config: TransformerConfig, tensors: ReadonlyMap<string, NamedTensor>, sources: ReadonlyMap<string, string>, files: readonly string[]): void {
+function checkBlockCount(config: TransformerConfig, tensors: ReadonlyMap<string, unknown>, sources: ReadonlyMap<string, string>, files: readonly string[]): void {
   let blocks = 0;
   let last: string | undefined;
   for (const name of tensors.keys()) {
@@ -105,6 +105,43 @@ function checkBlockCount(config: TransformerConfig, tensors: ReadonlyMap<string,
     expected: `${config.layers} blocks`,
     actual: `${blocks}`,
   });
+}
+
+/**
+ * The weights (canonical names → shapes) against config.json: the block count, every tensor the config
+ * needs with its shape, and no block beyond the config's; errors name the file that holds the tensor.
+ */
+export function checkWeightShapes(
+  config: TransformerConfig,
+  tensors: ReadonlyMap<string, { shape: readonly number[] }>,
+  sources: ReadonlyMap<string, string>,
+  files: readonly string[],
+): void {
+  checkBlockCount(config, tensors, sources, files);
+  const problems = checkParameters(config, tensors);
+  if (problems.length > 0) {
+    const [first] = problems;
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
+    const file = sources.get(first.name) ?? listForMessage(files);
+    throw new TransformerWeightsError({
+      file,
+      message:
+        first.actual === 'missing'
+          ? `has no tensor "${first.name}", which config.json (${config.modelType}) needs${more}`
+          : `tensor "${first.name}" has the wrong shape for config.json (${config.modelType})${more}`,
+      expected: first.expected,
+      actual: first.actual,
+    });
+  }
+  const beyond = [...tensors.keys()].map((name) => ({ name, block: BLOCK.exec(name) })).find(({ block }) => block !== null && Number(block[1]) >= config.layers);
+  if (beyond !== undefined) {
+    throw new TransformerWeightsError({
+      file: sources.get(beyond.name) ?? listForMessage(files),
+      message: `holds "${beyond.name}", a block that config.json (${config.layers} layers) does not have: the config and the weights are of different models`,
+      expected: `blocks 0…${config.layers - 1}`,
+      actual: `block ${beyond.block?.[1]}`,
+    });
+  }
 }
 
 async function readWeights(files: readonly InputFile[], configFile: InputFile, config: TransformerConfig): Promise<{ tensors: Map<string, NamedTensor>; files: string[] }> {
@@ -126,35 +163,11 @@ async function readWeights(files: readonly InputFile[], configFile: InputFile, c
     tensors.set(canonical, tensor);
     sources.set(canonical, checkpoint.sources.get(name) ?? configFile.path);
   }
-  checkBlockCount(config, tensors, sources, checkpoint.files);
-  const problems = checkParameters(config, tensors);
-  if (problems.length > 0) {
-    const [first] = problems;
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
-    const file = sources.get(first.name) ?? listForMessage(checkpoint.files);
-    throw new TransformerWeightsError({
-      file,
-      message:
-        first.actual === 'missing'
-          ? `has no tensor "${first.name}", which config.json (${config.modelType}) needs${more}`
-          : `tensor "${first.name}" has the wrong shape for config.json (${config.modelType})${more}`,
-      expected: first.expected,
-      actual: first.actual,
-    });
-  }
-  const beyond = [...tensors.keys()].map((name) => ({ name, block: BLOCK.exec(name) })).find(({ block }) => block !== null && Number(block[1]) >= config.layers);
-  if (beyond !== undefined) {
-    throw new TransformerWeightsError({
-      file: sources.get(beyond.name) ?? listForMessage(checkpoint.files),
-      message: `holds "${beyond.name}", a block that config.json (${config.layers} layers) does not have: the config and the weights are of different models`,
-      expected: `blocks 0…${config.layers - 1}`,
-      actual: `block ${beyond.block?.[1]}`,
-    });
-  }
+  checkWeightShapes(config, tensors, sources, checkpoint.files);
   return { tensors, files: checkpoint.files };
 }
 
-async function readTokenizer(files: readonly InputFile[], folder: string, config: TransformerConfig): Promise<TransformerPayload['tokenizer']> {
+export async function readTokenizer(files: readonly InputFile[], folder: string, config: TransformerConfig): Promise<TransformerPayload['tokenizer']> {
   for (const name of [HF_TOKENIZER_FILE, CHAR_TOKENIZER_FILE]) {
     const file = files.find((f) => dirname(f.path) === folder && basename(f.path) === name);
     if (file === undefined) continue;
@@ -181,7 +194,7 @@ async function readTokenizer(files: readonly InputFile[], folder: string, config
 }
 
 /** The folder's name, else the config's `_name_or_path`, else its model_type. */
-function transformerName(configPath: string, json: unknown, config: TransformerConfig): string {
+export function transformerName(configPath: string, json: unknown, config: TransformerConfig): string {
   const folder = basename(dirname(configPath));
   if (folder !== '') return folder;
   const named = isRecord(json) ? json['_name_or_path'] : undefined;

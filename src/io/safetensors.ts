@@ -126,26 +126,38 @@ function checkRanges(file: string, entries: ReadonlyMap<string, SafetensorsEntry
   }
 }
 
-export function parseSafetensorsHeader(bytes: Uint8Array, file: string): SafetensorsHeader {
-  if (bytes.byteLength < 8) {
-    throw new SafetensorsError({ file, message: 'is too short for a safetensors header', expected: 'at least 8 bytes', actual: `${bytes.byteLength} bytes` });
+/** The header's byte length, from a file's first 8 bytes; checked against the file's size. */
+export function safetensorsHeaderLength(bytes: Uint8Array, file: string, fileSize = bytes.byteLength): number {
+  if (bytes.byteLength < 8 || fileSize < 8) {
+    throw new SafetensorsError({ file, message: 'is too short for a safetensors header', expected: 'at least 8 bytes', actual: `${Math.min(bytes.byteLength, fileSize)} bytes` });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.byteLength - 8 || headerLength > HEADER_LIMIT) {
+  const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (headerLength > fileSize - 8 || headerLength > HEADER_LIMIT) {
     throw new SafetensorsError({
       file,
       message: 'declares a header longer than the file',
-      expected: `at most ${Math.min(bytes.byteLength - 8, HEADER_LIMIT)} bytes`,
+      expected: `at most ${Math.min(fileSize - 8, HEADER_LIMIT)} bytes`,
       actual: `${headerLength} bytes`,
     });
+  }
+  return headerLength;
+}
+
+/**
+ * Reads and checks the header of a safetensors file from `bytes`: the whole file, or (with
+ * `fileSize`) only its first 8 + header-length bytes, for reading the tensors by byte range after.
+ */
+export function parseSafetensorsHeader(bytes: Uint8Array, file: string, fileSize = bytes.byteLength): SafetensorsHeader {
+  const headerLength = safetensorsHeaderLength(bytes, file, fileSize);
+  if (bytes.byteLength < 8 + headerLength) {
+    throw new SafetensorsError({ file, message: 'was read short of its header', expected: `${8 + headerLength} bytes`, actual: `${bytes.byteLength} bytes` });
   }
   const json = parseJsonBytes(bytes.subarray(8, 8 + headerLength));
   if (!isRecord(json)) {
     throw new SafetensorsError({ file, message: 'has a header that is not a JSON object', expected: 'safetensors (8-byte length + JSON header)' });
   }
   const dataStart = 8 + headerLength;
-  const dataBytes = bytes.byteLength - dataStart;
+  const dataBytes = fileSize - dataStart;
   const metadata: Record<string, string> = {};
   const entries = new Map<string, SafetensorsEntry>();
   for (const [name, value] of Object.entries(json)) {

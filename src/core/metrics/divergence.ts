@@ -23,18 +23,23 @@ function klRow(p: Float64Array, q: Float64Array, floor: number): number {
   return sum;
 }
 
-function meanOverRows(p: Float32Array, q: Float32Array, classes: number, options: DivergenceOptions, perRow: (pRow: Float64Array, qRow: Float64Array) => number): number {
+/** `start` plus the per-row values, row after row: the sum every mean over rows is taken from. */
+function sumOverRows(p: Float32Array, q: Float32Array, classes: number, options: DivergenceOptions, perRow: (pRow: Float64Array, qRow: Float64Array) => number, start = 0): number {
   const rows = pairRows(p, q, classes);
-  if (rows === 0) return NaN;
   const pRow = new Float64Array(classes);
   const qRow = new Float64Array(classes);
-  let total = 0;
+  let total = start;
   for (let i = 0; i < rows; i++) {
     probabilityRow(p, i * classes, classes, options.fromLogits ?? false, pRow);
     probabilityRow(q, i * classes, classes, options.fromLogits ?? false, qRow);
     total += perRow(pRow, qRow);
   }
-  return total / rows;
+  return total;
+}
+
+function meanOverRows(p: Float32Array, q: Float32Array, classes: number, options: DivergenceOptions, perRow: (pRow: Float64Array, qRow: Float64Array) => number): number {
+  const rows = pairRows(p, q, classes);
+  return rows === 0 ? NaN : sumOverRows(p, q, classes, options, perRow) / rows;
 }
 
 /** KL(p ‖ q), natural log, averaged over rows; q clamped at 1e-7. */
@@ -44,9 +49,39 @@ export function klDivergence(p: Float32Array, q: Float32Array, classes: number, 
 
 /** Jensen–Shannon divergence ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2, natural log (≤ ln 2), averaged over rows. */
 export function jsDivergence(p: Float32Array, q: Float32Array, classes: number, options: DivergenceOptions = {}): number {
+  return meanOverRows(p, q, classes, options, jsRow(classes));
+}
+
+function jsRow(classes: number): (pRow: Float64Array, qRow: Float64Array) => number {
   const m = new Float64Array(classes);
-  return meanOverRows(p, q, classes, options, (pRow, qRow) => {
+  return (pRow, qRow) => {
     for (let j = 0; j < classes; j++) m[j] = (pRow[j] + qRow[j]) / 2;
     return 0.5 * klRow(pRow, m, 0) + 0.5 * klRow(qRow, m, 0);
-  });
+  };
+}
+
+/**
+ * `jsDivergence` over rows that arrive in parts: `add` each part's p and q in order, then `mean()`
+ * equals `jsDivergence` of the parts joined, bit for bit.
+ */
+export class JsDivergenceMean {
+  private total = 0;
+  rows = 0;
+  private readonly row: (pRow: Float64Array, qRow: Float64Array) => number;
+
+  constructor(
+    readonly classes: number,
+    private readonly options: DivergenceOptions = {},
+  ) {
+    this.row = jsRow(classes);
+  }
+
+  add(p: Float32Array, q: Float32Array): void {
+    this.total = sumOverRows(p, q, this.classes, this.options, this.row, this.total);
+    this.rows += pairRows(p, q, this.classes);
+  }
+
+  mean(): number {
+    return this.rows === 0 ? NaN : this.total / this.rows;
+  }
 }

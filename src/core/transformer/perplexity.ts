@@ -67,24 +67,21 @@ export interface PerplexityResult {
 
 const LOGITS_PER_BATCH = 4_000_000;
 
+/** A batch of windows of one length, as one forward pass takes it: int32 ids `[windows, length]`, row-major. */
+export interface PerplexityBatch {
+  windows: number;
+  length: number;
+  ids: Int32Array;
+}
+
 /**
- * Perplexity of a token sequence (DESIGN §6): exp of the mean negative log-likelihood of every
- * predicted token, over consecutive non-overlapping windows of the context length, the first
- * token of each window not scored. Sums in float64.
+ * The forward passes of a perplexity evaluation: consecutive windows (`tokenWindows`) of equal length,
+ * at most `perBatch` to a pass, in order.
  */
-export async function perplexity(model: TransformerModel, ids: ArrayLike<number>, options: PerplexityOptions = {}): Promise<PerplexityResult> {
-  const context = Math.min(options.contextLength ?? model.contextLength, model.contextLength);
+export function perplexityBatches(ids: ArrayLike<number>, context: number, perBatch: number): PerplexityBatch[] {
   const windows = tokenWindows(ids.length, context);
-  const perBatch = options.batchSize ?? Math.max(1, Math.floor(LOGITS_PER_BATCH / (context * model.config.vocabSize)));
-  let total = 0;
-  let tokens = 0;
-  let done = 0;
-  let cancelled = false;
-  while (done < windows.length) {
-    if (options.shouldStop?.()) {
-      cancelled = true;
-      break;
-    }
+  const batches: PerplexityBatch[] = [];
+  for (let done = 0; done < windows.length;) {
     const length = windows[done].length;
     const batch: TokenWindow[] = [];
     while (done + batch.length < windows.length && batch.length < perBatch && windows[done + batch.length].length === length) {
@@ -94,18 +91,57 @@ export async function perplexity(model: TransformerModel, ids: ArrayLike<number>
     batch.forEach((window, b) => {
       for (let t = 0; t < length; t++) values[b * length + t] = ids[window.start + t];
     });
-    const input = tf.tensor2d(values, [batch.length, length], 'int32');
+    batches.push({ windows: batch.length, length, ids: values });
+    done += batch.length;
+  }
+  return batches;
+}
+
+/** Float64 sums of next-token NLLs, batch after batch, in one order in every host. */
+export class NllTotal {
+  total = 0;
+  tokens = 0;
+
+  add(values: ArrayLike<number>): void {
+    for (let i = 0; i < values.length; i++) this.total += values[i];
+    this.tokens += values.length;
+  }
+
+  /** The mean NLL (NaN when nothing was scored) and its exp. */
+  result(windows: number, cancelled: boolean): PerplexityResult {
+    const mean = this.tokens === 0 ? NaN : this.total / this.tokens;
+    const result: PerplexityResult = { perplexity: Math.exp(mean), nll: mean, tokens: this.tokens, windows };
+    if (cancelled) result.cancelled = true;
+    return result;
+  }
+}
+
+/**
+ * Perplexity of a token sequence (DESIGN §6): exp of the mean negative log-likelihood of every
+ * predicted token, over consecutive non-overlapping windows of the context length, the first
+ * token of each window not scored. Sums in float64.
+ */
+export async function perplexity(model: TransformerModel, ids: ArrayLike<number>, options: PerplexityOptions = {}): Promise<PerplexityResult> {
+  const context = Math.min(options.contextLength ?? model.contextLength, model.contextLength);
+  const perBatch = options.batchSize ?? Math.max(1, Math.floor(LOGITS_PER_BATCH / (context * model.config.vocabSize)));
+  const batches = perplexityBatches(ids, context, perBatch);
+  const total = batches.reduce((n, batch) => n + batch.windows, 0);
+  const sums = new NllTotal();
+  let done = 0;
+  let cancelled = false;
+  for (const batch of batches) {
+    if (options.shouldStop?.()) {
+      cancelled = true;
+      break;
+    }
+    const input = tf.tensor2d(batch.ids, [batch.windows, batch.length], 'int32');
     const nll = tf.tidy(() => nextTokenNll(model.forward(input, options.forward), input));
     const data = await nll.data();
     tf.dispose([input, nll]);
-    for (const value of data) total += value;
-    tokens += data.length;
-    done += batch.length;
-    options.onProgress?.(done, windows.length);
+    sums.add(data);
+    done += batch.windows;
+    options.onProgress?.(done, total);
     await yieldToEventLoop();
   }
-  const mean = tokens === 0 ? NaN : total / tokens;
-  const result: PerplexityResult = { perplexity: Math.exp(mean), nll: mean, tokens, windows: done };
-  if (cancelled) result.cancelled = true;
-  return result;
+  return sums.result(done, cancelled);
 }

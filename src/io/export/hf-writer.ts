@@ -1,6 +1,6 @@
 import type { TransformerConfig } from '../../core/transformer/config';
 import type { TransformerModel } from '../../core/transformer/model';
-import { projectionSpecs, type NamedTensor } from '../../core/transformer/parameters';
+import { blockNames, parameterSpecs, projectionSpecs, type NamedTensor } from '../../core/transformer/parameters';
 import { basename, isRecord } from '../input-file';
 import type { Recipe } from '../recipe';
 import type { OpenedModel } from '../types';
@@ -81,49 +81,82 @@ function configFromNormalised(config: TransformerConfig): Record<string, unknown
   };
 }
 
+/** Where each tensor of a safetensors file goes: the header bytes (length prefix included) and each tensor's byte range after them. */
+export interface SafetensorsLayout {
+  header: Uint8Array;
+  /** Byte range of each tensor in the data section, in the order given. */
+  ranges: { name: string; begin: number; end: number }[];
+  /** Bytes of the data section. */
+  dataBytes: number;
+}
+
 /**
- * The safetensors bytes of `tensors` (in map order): an 8-byte little-endian header length, the
- * JSON header with `__metadata__` first (padded with spaces to a multiple of 8), then the data.
+ * The layout of a safetensors file of `tensors` (in the order given): an 8-byte little-endian header
+ * length, the JSON header with `__metadata__` first (padded with spaces to a multiple of 8), then the
+ * data, F32 (or F16) values one tensor after another.
  */
-export function encodeSafetensorsFile(tensors: ReadonlyMap<string, NamedTensor>, options: { float16?: boolean; metadata?: Record<string, string> } = {}): Uint8Array {
+export function safetensorsLayout(
+  tensors: readonly { name: string; shape: readonly number[] }[],
+  options: { float16?: boolean; metadata?: Record<string, string> } = {},
+): SafetensorsLayout {
   const dtype = options.float16 ? 'F16' : 'F32';
+  const bytesPer = options.float16 ? 2 : 4;
   const header: Record<string, unknown> = { __metadata__: options.metadata ?? { format: 'pt' } };
-  const chunks: Uint8Array[] = [];
+  const ranges: SafetensorsLayout['ranges'] = [];
   let offset = 0;
-  for (const [name, tensor] of tensors) {
-    const size = tensor.shape.reduce((a, b) => a * b, 1);
-    if (size !== tensor.values.length) throw new ExportError(`tensor ${name}: shape [${tensor.shape.join(', ')}] needs ${size} values, got ${tensor.values.length}`);
-    const stored = options.float16 ? encodeFloat16(tensor.values) : tensor.values;
-    const bytes = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
-    header[name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes.byteLength] };
-    chunks.push(bytes);
-    offset += bytes.byteLength;
+  for (const { name, shape } of tensors) {
+    const end = offset + shape.reduce((a, b) => a * b, 1) * bytesPer;
+    header[name] = { dtype, shape: [...shape], data_offsets: [offset, end] };
+    ranges.push({ name, begin: offset, end });
+    offset = end;
   }
   const encoder = new TextEncoder();
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (encoder.encode(json).length % 8)) % 8);
-  const headerBytes = encoder.encode(json);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let position = 8 + headerBytes.length;
-  for (const chunk of chunks) {
-    out.set(chunk, position);
-    position += chunk.byteLength;
+  const jsonBytes = encoder.encode(json);
+  const bytes = new Uint8Array(8 + jsonBytes.length);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);
+  bytes.set(jsonBytes, 8);
+  return { header: bytes, ranges, dataBytes: offset };
+}
+
+/** A tensor's values as stored in a written safetensors file: little-endian F32, or F16. */
+export function storedBytes(values: Float32Array, float16?: boolean): Uint8Array {
+  const stored = float16 ? encodeFloat16(values) : values;
+  return new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
+}
+
+/** The safetensors bytes of `tensors` (in map order), laid out by `safetensorsLayout`. */
+export function encodeSafetensorsFile(tensors: ReadonlyMap<string, NamedTensor>, options: { float16?: boolean; metadata?: Record<string, string> } = {}): Uint8Array {
+  for (const [name, tensor] of tensors) {
+    const size = tensor.shape.reduce((a, b) => a * b, 1);
+    if (size !== tensor.values.length) throw new ExportError(`tensor ${name}: shape [${tensor.shape.join(', ')}] needs ${size} values, got ${tensor.values.length}`);
+  }
+  const layout = safetensorsLayout(
+    [...tensors].map(([name, tensor]) => ({ name, shape: tensor.shape })),
+    options,
+  );
+  const out = new Uint8Array(layout.header.length + layout.dataBytes);
+  out.set(layout.header, 0);
+  let position = layout.header.length;
+  for (const tensor of tensors.values()) {
+    const bytes = storedBytes(tensor.values, options.float16);
+    out.set(bytes, position);
+    position += bytes.byteLength;
   }
   return out;
 }
 
 /** Which sublayers are zeroed, which blocks dropped, and the new index of every kept block. */
-function removalLayout(model: TransformerModel, removed: readonly string[]): { dropped: number[]; zeroed: Set<string>; newIndex: Map<number, number> } {
-  const candidates = model.removalCandidates();
+function removalLayout(config: TransformerConfig, removed: readonly string[]): { dropped: number[]; zeroed: Set<string>; newIndex: Map<number, number> } {
+  const candidates = Array.from({ length: config.layers }, (_, block) => Object.values(blockNames(config, block))).flat();
   const unknown = removed.filter((name) => !candidates.includes(name));
-  if (unknown.length > 0) throw new ExportError(`cannot remove ${unknown.join(', ')}: not an attention or MLP sublayer of this ${model.config.modelType} model`);
+  if (unknown.length > 0) throw new ExportError(`cannot remove ${unknown.join(', ')}: not an attention or MLP sublayer of this ${config.modelType} model`);
   const removedSet = new Set(removed);
   const dropped: number[] = [];
   const zeroed = new Set<string>();
   const newIndex = new Map<number, number>();
-  for (let block = 0; block < model.config.layers; block++) {
+  for (let block = 0; block < config.layers; block++) {
     const [attention, mlp] = candidates.slice(2 * block, 2 * block + 2);
     if (removedSet.has(attention) && removedSet.has(mlp)) {
       dropped.push(block);
@@ -142,18 +175,84 @@ function outputProjections(config: TransformerConfig): Map<string, string> {
   return last;
 }
 
-function writtenConfig(source: OpenedModel, model: TransformerModel, options: WriteHfOptions, lopper: HfLopperMetadata, layers: number): Record<string, unknown> {
-  const original = options.configJson ?? configFromNormalised(model.config);
-  if (!isRecord(original)) throw new ExportError(`the config.json of ${source.name} is not a JSON object`);
+function writtenConfig(
+  name: string,
+  modelConfig: TransformerConfig,
+  configJson: unknown,
+  float16: boolean | undefined,
+  lopper: HfLopperMetadata,
+  layers: number,
+): Record<string, unknown> {
+  const original = configJson ?? configFromNormalised(modelConfig);
+  if (!isRecord(original)) throw new ExportError(`the config.json of ${name} is not a JSON object`);
   const config: Record<string, unknown> = structuredClone(original);
-  config[model.config.family === 'gpt2' ? 'n_layer' : 'num_hidden_layers'] = layers;
+  config[modelConfig.family === 'gpt2' ? 'n_layer' : 'num_hidden_layers'] = layers;
   const layerTypes = config['layer_types'];
-  if (Array.isArray(layerTypes) && layerTypes.length === model.config.layers) {
+  if (Array.isArray(layerTypes) && layerTypes.length === modelConfig.layers) {
     config['layer_types'] = layerTypes.filter((_, block) => !lopper.droppedBlocks.includes(block));
   }
-  if ('torch_dtype' in config) config['torch_dtype'] = options.float16 ? 'float16' : 'float32';
+  if ('torch_dtype' in config) config['torch_dtype'] = float16 ? 'float16' : 'float32';
   config['lopper'] = lopper;
   return config;
+}
+
+/** One tensor of a written model.safetensors: its written name and the parameter it holds, or zeros. */
+export interface HfWrittenTensor {
+  name: string;
+  /** The parameter (source naming) whose values it holds. */
+  source: string;
+  shape: number[];
+  /** A removed sublayer's output projection: written as zeros. */
+  zeroed: boolean;
+}
+
+/** What an export writes for a config and its removals: the tensors of model.safetensors in order and Lopper's metadata. */
+export interface HfExportLayout {
+  tensors: HfWrittenTensor[];
+  lopper: HfLopperMetadata;
+  /** Blocks in the written model. */
+  layers: number;
+}
+
+/**
+ * The written model's tensors, in the order of `parameterSpecs` (checkpoint naming and layout): a
+ * dropped block's are left out and the later blocks renumbered; a removed sublayer's output
+ * projection is zeroed.
+ */
+export function hfExportLayout(config: TransformerConfig, removedNames: readonly string[], recipe?: Recipe): HfExportLayout {
+  const removed = [...new Set(removedNames)];
+  const { dropped, zeroed, newIndex } = removalLayout(config, removed);
+  const outputs = outputProjections(config);
+  const zeroedParameters = new Set([...zeroed].flatMap((sublayer) => [`${outputs.get(sublayer)}.weight`, `${outputs.get(sublayer)}.bias`]));
+  const tensors: HfWrittenTensor[] = [];
+  for (const spec of parameterSpecs(config)) {
+    const block = blockOf(spec.name);
+    if (block !== undefined && !newIndex.has(block)) continue;
+    const name = block === undefined ? spec.name : renumbered(spec.name, newIndex.get(block) ?? block);
+    tensors.push({ name, source: spec.name, shape: [...spec.shape], zeroed: zeroedParameters.has(spec.name) });
+  }
+  const rename = (sublayer: string): string => {
+    const block = blockOf(`${sublayer}.`);
+    return block === undefined ? sublayer : renumbered(`${sublayer}.`, newIndex.get(block) ?? block).slice(0, -1);
+  };
+  const lopper: HfLopperMetadata = { version: LOPPER_VERSION, removed, zeroed: [...zeroed].map(rename), droppedBlocks: dropped };
+  if (recipe !== undefined) {
+    const { sparsity: _sparsity, ...summary } = recipe;
+    lopper.recipe = summary;
+  }
+  return { tensors, lopper, layers: newIndex.size };
+}
+
+/** config.json of an export: the source's (or one from the normalised config) with the layer count and Lopper's metadata. */
+export function hfConfigBytes(name: string, config: TransformerConfig, layout: HfExportLayout, options: Pick<WriteHfOptions, 'configJson' | 'float16'>): Uint8Array {
+  const json = writtenConfig(name, config, options.configJson, options.float16, layout.lopper, layout.layers);
+  return new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`);
+}
+
+/** The tokenizer file an export carries beside the model, when the source has one. */
+export function hfTokenizerFile(source: OpenedModel['transformer']): ExportFile | undefined {
+  const tokenizer = source?.tokenizer;
+  return tokenizer === undefined ? undefined : { path: basename(tokenizer.file), bytes: new TextEncoder().encode(JSON.stringify(tokenizer.json)) };
 }
 
 /**
@@ -166,33 +265,18 @@ function writtenConfig(source: OpenedModel, model: TransformerModel, options: Wr
  */
 export async function writeHfTransformer(source: OpenedModel, model: TransformerModel, options: WriteHfOptions = {}): Promise<{ files: ExportFile[] }> {
   if (source.format !== 'hf-transformer') throw new ExportError(`${source.name} is a ${source.format}, not a Hugging Face transformer`);
-  const removed = [...new Set(options.removed ?? [])];
-  const { dropped, zeroed, newIndex } = removalLayout(model, removed);
-  const outputs = outputProjections(model.config);
-  const zeroedParameters = new Set([...zeroed].flatMap((sublayer) => [`${outputs.get(sublayer)}.weight`, `${outputs.get(sublayer)}.bias`]));
+  const layout = hfExportLayout(model.config, options.removed ?? [], options.recipe);
+  const parameters = await model.exportParameters();
   const tensors = new Map<string, NamedTensor>();
-  for (const [name, tensor] of await model.exportParameters()) {
-    const block = blockOf(name);
-    if (block !== undefined && !newIndex.has(block)) continue;
-    const values = zeroedParameters.has(name) ? new Float32Array(tensor.values.length) : tensor.values;
-    tensors.set(block === undefined ? name : renumbered(name, newIndex.get(block) ?? block), { shape: tensor.shape, values });
+  for (const { name, source: from, zeroed } of layout.tensors) {
+    const tensor = parameters.get(from) as NamedTensor;
+    tensors.set(name, { shape: tensor.shape, values: zeroed ? new Float32Array(tensor.values.length) : tensor.values });
   }
-  const rename = (sublayer: string): string => {
-    const block = blockOf(`${sublayer}.`);
-    return block === undefined ? sublayer : renumbered(`${sublayer}.`, newIndex.get(block) ?? block).slice(0, -1);
-  };
-  const lopper: HfLopperMetadata = { version: LOPPER_VERSION, removed, zeroed: [...zeroed].map(rename), droppedBlocks: dropped };
-  if (options.recipe !== undefined) {
-    const { sparsity: _sparsity, ...summary } = options.recipe;
-    lopper.recipe = summary;
-  }
-  const config = writtenConfig(source, model, options, lopper, newIndex.size);
-  const encoder = new TextEncoder();
   const files: ExportFile[] = [
-    { path: 'config.json', bytes: encoder.encode(`${JSON.stringify(config, null, 2)}\n`) },
+    { path: 'config.json', bytes: hfConfigBytes(source.name, model.config, layout, options) },
     { path: 'model.safetensors', bytes: encodeSafetensorsFile(tensors, { float16: options.float16 }) },
   ];
-  const tokenizer = source.transformer?.tokenizer;
-  if (tokenizer !== undefined) files.push({ path: basename(tokenizer.file), bytes: encoder.encode(JSON.stringify(tokenizer.json)) });
+  const tokenizer = hfTokenizerFile(source.transformer);
+  if (tokenizer !== undefined) files.push(tokenizer);
   return { files };
 }

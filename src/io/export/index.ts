@@ -1,5 +1,18 @@
 export { encodeFloat16, float32ToFloat16Bits } from './float16';
-export { encodeSafetensorsFile, writeHfTransformer, type HfLopperMetadata, type WriteHfOptions } from './hf-writer';
+export {
+  encodeSafetensorsFile,
+  hfConfigBytes,
+  hfExportLayout,
+  hfTokenizerFile,
+  safetensorsLayout,
+  storedBytes,
+  writeHfTransformer,
+  type HfExportLayout,
+  type HfLopperMetadata,
+  type HfWrittenTensor,
+  type SafetensorsLayout,
+  type WriteHfOptions,
+} from './hf-writer';
 export {
   DEFAULT_SHARD_BYTES,
   ExportError,

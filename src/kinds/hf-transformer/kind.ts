@@ -15,6 +15,7 @@ import { tokenizeText } from '../../io/text';
 import type { InputFile, OpenedModel, TransformerPayload } from '../../io/types';
 import { tokenDataOf } from '../data';
 import type { KindDescription, KindModel, ModelKind } from '../kind';
+import { transformerParamsLeft } from './params';
 import { TransformerPrunable } from './prunable';
 
 /** A Hugging Face decoder-only transformer (config.json + safetensors, optional tokenizer). */
@@ -118,16 +119,11 @@ class TransformerKindModel implements KindModel {
 
   /** A removed sublayer computes none of its parameters: its projections, their biases and the norm in front of it. */
   paramsLeft(removed: readonly string[], totalParams: number): number {
-    let gone = 0;
-    for (const sublayer of removed) {
-      const block = sublayer.slice(0, sublayer.lastIndexOf('.'));
-      const attention = /\.(self_attn|attn)$/.test(sublayer);
-      const norms = attention ? [`${block}.input_layernorm.`, `${block}.ln_1.`] : [`${block}.post_attention_layernorm.`, `${block}.ln_2.`];
-      for (const [name, tensor] of this.payload.tensors) {
-        if (name.startsWith(`${sublayer}.`) || norms.some((norm) => name.startsWith(norm))) gone += tensor.values.length;
-      }
-    }
-    return totalParams - gone;
+    return transformerParamsLeft(
+      removed,
+      totalParams,
+      [...this.payload.tensors].map(([name, tensor]) => [name, tensor.values.length] as const),
+    );
   }
 
   async weightValues(): Promise<Map<string, WeightValues>> {
