@@ -1,5 +1,7 @@
-import { mkdir, open, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname as parentOf, join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { allocate } from '../core/allocate/registry';
 import type { CriterionKey, Granularity } from '../core/criteria/types';
 import { parseNMPattern } from '../core/masks';
@@ -16,7 +18,7 @@ import { sha256Hex } from '../io/hash';
 import { checkWeightShapes, readConfig, readTokenizer, transformerName } from '../io/hf-transformer';
 import { basename, dirname, parseJsonBytes } from '../io/input-file';
 import { filesFromPath } from '../io/node-files';
-import { RecipeWeightsError, parseRecipe, pickMetrics, planFromRecipe, recipeFromPlan, recipeJson, type Recipe } from '../io/recipe';
+import { RecipeWeightsError, parseRecipe, pickMetrics, planFromRecipe, recipeFromPlan, recipeJson } from '../io/recipe';
 import { decodeEntry, parseSafetensorsHeader, parseSafetensorsIndex, safetensorsHeaderLength, SAFETENSORS_INDEX, type SafetensorsEntry } from '../io/safetensors';
 import { tokenizeText } from '../io/text';
 import type { InputFile } from '../io/types';
@@ -25,6 +27,7 @@ import { streamMemoryBytes, streamPrune, type StreamSource } from '../kinds/hf-t
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, type Output } from './load';
+import { argsForRecipe, readJsonFile } from './recipe-args';
 
 /** What `lopper prune` has read from its options that a streamed prune uses. */
 export interface StreamPruneOptions {
@@ -40,6 +43,16 @@ export interface StreamPruneOptions {
   seed: number;
   float16: boolean;
 }
+
+/**
+ * A full garbage collection, where the runtime lets one be asked for: a streamed prune frees each
+ * block's arrays as it goes, and collecting them between blocks keeps what is resident near what is live.
+ */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as unknown;
+  return typeof gc === 'function' ? (gc as () => void) : () => undefined;
+})();
 
 const log = (message: string): void => {
   process.stderr.write(`lopper prune: ${message}\n`);
@@ -111,6 +124,8 @@ class SafetensorsRanges implements StreamSource {
     const bytes = new Uint8Array(length);
     const { bytesRead } = await at.handle.read(bytes, 0, length, at.dataStart + at.entry.begin);
     if (bytesRead !== length) throw new LopperInputError({ file: at.path, message: `ends inside tensor "${name}"`, expected: `${length} bytes`, actual: `${bytesRead} bytes` });
+    // The bytes were read into a buffer of their own: F32 values are read in place.
+    if (at.entry.dtype === 'F32') return new Float32Array(bytes.buffer, 0, length / 4);
     return decodeEntry(bytes, { ...at.entry, begin: 0, end: length }, 0, at.path, name);
   }
 
@@ -221,14 +236,13 @@ export async function pruneStreamed(args: ParsedArgs, options: StreamPruneOption
   const configJson = parseJsonBytes(configBytes);
   const tokenizer = await readTokenizer(files, folder, config);
   const name = transformerName(configFile.path, configJson, config);
+  const recipe = options.recipePath === undefined ? undefined : parseRecipe(await readJsonFile(options.recipePath), options.recipePath);
   const source = await SafetensorsRanges.open(files, folder, config, onDisk);
   try {
-    const data = await streamData(args, config, tokenizer);
+    const data = await streamData(recipe === undefined ? args : argsForRecipe(args, recipe), config, tokenizer);
     const modelInfo = { format: 'hf-transformer' as const, name, sha256: await sha256Hex(configBytes) };
     let plan: PruningPlan;
-    let recipe: Recipe | undefined;
-    if (options.recipePath !== undefined) {
-      recipe = parseRecipe(JSON.parse(await readFile(options.recipePath, 'utf8')) as unknown, options.recipePath);
+    if (recipe !== undefined) {
       if (recipe.dare !== undefined) throw new UsageError(`${options.recipePath} prunes DARE deltas, which --stream does not do (it holds one model)`);
       plan = planFromRecipe(recipe);
       if (recipe.dataHash !== data.hash) {
@@ -287,7 +301,16 @@ export async function pruneStreamed(args: ParsedArgs, options: StreamPruneOption
             peakRss = Math.max(peakRss, process.memoryUsage().rss);
           },
         },
-        { config, plan, data, float16: options.float16, onProgress: (label, done, total) => log(`${label} (${done}/${total})`) },
+        {
+          config,
+          plan,
+          data,
+          float16: options.float16,
+          onProgress: (label, done, total) => {
+            collectGarbage();
+            log(`${label} (${done}/${total})`);
+          },
+        },
       );
       await output.truncate(file.header.length + file.dataBytes);
     } finally {
@@ -295,7 +318,7 @@ export async function pruneStreamed(args: ParsedArgs, options: StreamPruneOption
     }
     for (const { unit, reason } of result.skipped) log(`${unit} left as it is: ${reason}`);
     const digest = weightsSha256 ?? (await digestOf(result.digests, source.shapes));
-    const written = recipeFromPlan({ ...plan, sparsity: result.sparsity }, { ...modelInfo, weightsSha256: digest }, { dense: result.dense, pruned: result.pruned });
+    const written = recipeFromPlan(plan, { ...modelInfo, weightsSha256: digest }, { dense: result.dense, pruned: result.pruned });
     const exportLayout = hfExportLayout(config, plan.removed, written);
     await writeFile(join(target, 'config.json'), hfConfigBytes(name, config, exportLayout, { configJson, float16: options.float16 }));
     const tokenizerFile = hfTokenizerFile(tokenizer === undefined ? undefined : { config, tensors: new Map(), tokenizer });
@@ -304,7 +327,7 @@ export async function pruneStreamed(args: ParsedArgs, options: StreamPruneOption
       format: 'hf-transformer',
       modelName: name,
       units: unitsOf(config).map(({ name: unit, size }) => ({ name: unit, size, layer: unit })),
-      plan: { ...plan, sparsity: result.sparsity },
+      plan,
       ...(plan.target > 0 && { sensitivityAt: plan.target }),
     });
     for (const extra of ecosystem.files) await writeFile(join(target, extra.path), extra.bytes);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SensitivityCurves } from '../core/allocate/types';
 import { getCriterion } from '../core/criteria/registry';
@@ -18,6 +18,7 @@ import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs }
 import { startBackend } from './backend';
 import { modelPath, openPath, warn, type Output } from './load';
 import { pruneStreamed } from './prune-stream';
+import { argsForRecipe, readJsonFile } from './recipe-args';
 import { openSession } from './session';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
@@ -114,15 +115,6 @@ function pruneArgs(args: ParsedArgs): PruneArgs {
   }
   const dareOptions = dareRequest(args, basePath);
   return { ...common, target, criterion, granularity, allocation, removeSteps: integerOption(args, 'remove', 0), sweepPath, ...(dareOptions && { dare: dareOptions }) };
-}
-
-async function readJsonFile(path: string): Promise<unknown> {
-  const text = await readFile(path, 'utf8');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new UsageError(`${path} is not valid JSON`);
-  }
 }
 
 /** A saved sweep (`lopper sweep`'s JSON): the curves the sensitivity allocation reads; null cells are NaN. */
@@ -226,26 +218,6 @@ function replayPlan(recipe: Recipe, session: ModelSession, path: string): Prunin
   const unknown = plan.removed.filter((name) => !candidates.has(name));
   if (unknown.length > 0) throw new Error(`${path} removes ${unknown.join(', ')}, which ${session.opened.name} does not have as removal candidates`);
   return plan;
-}
-
-/** A replay uses the recipe's input shapes, and a data-free one its seed and sample count, unless they are given. */
-function argsForRecipe(args: ParsedArgs, recipe: Recipe): ParsedArgs {
-  const options = new Map(args.options);
-  const shapes = recipe.model.inputShapes;
-  if (shapes !== undefined && !options.has('input-shape')) {
-    options.set(
-      'input-shape',
-      Object.entries(shapes)
-        .map(([name, shape]) => `${name}=${shape.join('x')}`)
-        .join(','),
-    );
-  }
-  const synthetic = /^synthetic:(-?\d+):(\d+)$/.exec(recipe.dataHash);
-  if (synthetic !== null && !options.has('data')) {
-    if (!options.has('seed')) options.set('seed', synthetic[1]);
-    if (!options.has('samples')) options.set('samples', synthetic[2]);
-  }
-  return { ...args, options };
 }
 
 /**

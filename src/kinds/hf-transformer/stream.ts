@@ -13,7 +13,8 @@ import { parameterSpecs, projectionSpecs, type NamedTensor } from '../../core/tr
 import { NllTotal, nextTokenNll, perplexityBatches } from '../../core/transformer/perplexity';
 import type { Evaluation } from '../../core/types';
 import { yieldToEventLoop } from '../../core/yield';
-import { hfExportLayout, storedBytes, type HfExportLayout } from '../../io/export';
+import { decodeFloat16 } from '../../io/dequantize';
+import { encodeFloat16, hfExportLayout, storedBytes, type HfExportLayout } from '../../io/export';
 import { sha256Hex } from '../../io/hash';
 import { TransformerPrunable } from './prunable';
 
@@ -103,24 +104,32 @@ function streamBatches(data: TokenData, shape: TokenShape): StreamBatches {
   return { calibration, evaluation, perplexity: true };
 }
 
+/** What a run holds besides its tensors' data: compiled code, the JS heap's own growth, allocator slack. */
+export const STREAM_RUNTIME_BYTES = 48 * 2 ** 20;
+
 /**
- * Bytes a streamed prune holds at most besides the runtime: the larger of one block (its tensors, the
- * values read, the pruned kernels and the criterion's statistics) and the ends (embedding and head),
- * plus the residual streams of the calibration and evaluation batches and one pass's activations.
+ * Bytes a streamed prune holds at most above the runtime it starts with: `STREAM_RUNTIME_BYTES`, then
+ * the larger of one block and the ends — their tensors, the pruned kernels beside them and the
+ * criterion's statistics on the backend, the values read and written on the JS side — plus the
+ * residual streams of every batch and one pass's activations and logits (`windowMemoryBytes`), a
+ * quarter more for the backend heap's growth steps.
  */
 export function streamMemoryBytes(config: TransformerConfig, data: TokenData, criterion: PruningPlan['criterion']): number {
   const shape = tokenShapeOf(config);
   const { hiddenSize: d } = config;
   const largestInput = Math.max(...projectionSpecs(config).map((spec) => spec.inputs));
-  const statistics = getCriterion(criterion).needs === 'gram' ? 4 * 8 * largestInput * largestInput : 0;
-  const block = 3 * partBytes(config, 0) + statistics;
-  const ends = 3 * partBytes(config, -1);
-  const calibrationTokens = Math.min(10, Math.ceil(data.ids.length / Math.min(256, config.contextLength))) * Math.min(256, config.contextLength);
-  const window = data.synthetic ? { length: Math.min(256, config.contextLength), batch: 10 } : evaluationWindow(shape, data.ids.length);
+  const statistics = getCriterion(criterion).needs === 'gram' ? 3 * 8 * largestInput * largestInput : 0;
+  const calibrationWindow = Math.min(256, config.contextLength);
+  const calibrationWindows = Math.max(1, Math.min(data.synthetic ? data.ids.length / calibrationWindow : Math.ceil(data.ids.length / calibrationWindow), 10));
+  const window = data.synthetic ? { length: calibrationWindow, batch: calibrationWindows } : evaluationWindow(shape, data.ids.length);
   const evaluationTokens = data.synthetic ? 0 : data.ids.length;
-  const streams = 4 * d * (2 * calibrationTokens + 2 * evaluationTokens);
-  const pass = window.batch * windowMemoryBytes(shape, window.length) + 2 * 4 * window.batch * window.length * config.vocabSize;
-  return Math.max(block, ends) + streams + pass;
+  const streams = 4 * d * (2 * calibrationWindows * calibrationWindow + 3 * evaluationTokens);
+  const logits = 4 * window.batch * window.length * config.vocabSize;
+  // A sublayer's tidy scope keeps every intermediate of the MLP (the activation's chain) until it ends.
+  const intermediates = 4 * 8 * config.intermediateSize * window.batch * window.length;
+  const pass = window.batch * windowMemoryBytes(shape, window.length) + intermediates + logits;
+  const part = (bytes: number): number => 1.25 * (2 * bytes + streams + pass + statistics) + 8 * bytes + 2 * statistics + 2 * logits;
+  return Math.ceil(STREAM_RUNTIME_BYTES + Math.max(part(partBytes(config, 0)), part(partBytes(config, -1))));
 }
 
 async function readPart(source: StreamSource, names: readonly string[], digest: (name: string, values: Float32Array) => Promise<void>): Promise<Map<string, NamedTensor>> {
@@ -131,6 +140,15 @@ async function readPart(source: StreamSource, names: readonly string[], digest: 
     tensors.set(name, { shape: [...(source.shapes.get(name) ?? [])], values });
   }
   return tensors;
+}
+
+/** Values as a float16 export stores them, read back as float32. */
+function roundedToFloat16(values: Float32Array): Float32Array {
+  return decodeFloat16(encodeFloat16(values));
+}
+
+function roundedPart(tensors: ReadonlyMap<string, NamedTensor>): Map<string, NamedTensor> {
+  return new Map([...tensors].map(([name, tensor]) => [name, { shape: tensor.shape, values: roundedToFloat16(tensor.values) }]));
 }
 
 /** Each hidden state through `step`, the old ones disposed. */
@@ -170,12 +188,24 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
   let calibration: tf.Tensor3D[] = [];
   let dense: tf.Tensor3D[] = [];
   let pruned: tf.Tensor3D[] = [];
+  /** A float16 export is measured on its own rounded weights (as the in-memory prune measures it, reopened): those run as a stream of their own. */
+  let exported: tf.Tensor3D[] = [];
+  const rounded = request.float16 === true;
+  const dropped = new Set(layout.lopper.droppedBlocks);
   const steps = config.layers + 2;
   try {
     request.onProgress?.('Embedding', 0, steps);
     const endNames = partNames(config, -1);
     const endTensors = await readPart(source, endNames, digest);
     for (const [name, tensor] of endTensors) await write(name, tensor.values);
+    if (rounded) {
+      const roundedEnds = new TransformerModel(config, roundedPart(endTensors), ends);
+      try {
+        exported = batches.evaluation.map((ids) => roundedEnds.embed(ids));
+      } finally {
+        roundedEnds.dispose();
+      }
+    }
     let endModel = new TransformerModel(config, endTensors, ends);
     endTensors.clear();
     try {
@@ -214,7 +244,9 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
         });
         dense = advance(dense, (hidden) => part.runBlocks(hidden));
         for (const [unit, kernel] of applied.kernels) part.setKernel(unit, kernel);
-        for (const [name, tensor] of await part.exportParameters()) await write(name, tensor.values);
+        const parameters = await part.exportParameters();
+        for (const [name, tensor] of parameters) await write(name, tensor.values);
+        if (rounded && !dropped.has(index)) exported = advanceExported(config, index, parameters, zeroedOf(layout), exported);
       } finally {
         prunable.dispose();
       }
@@ -222,19 +254,23 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
     }
     result.liveSparsity = liveWeights === 0 ? 0 : liveZeros / liveWeights;
     request.onProgress?.('Evaluating', steps - 1, steps);
-    endModel = new TransformerModel(config, await readPart(source, endNames, digest), ends);
+    const finalTensors = await readPart(source, endNames, digest);
+    const roundedEnds = rounded ? new TransformerModel(config, roundedPart(finalTensors), ends) : undefined;
+    endModel = new TransformerModel(config, finalTensors, ends);
+    finalTensors.clear();
     try {
-      const metrics = await streamMetrics(endModel, batches, dense, pruned);
+      const metrics = await streamMetrics(endModel, batches, dense, pruned, roundedEnds && { model: roundedEnds, states: exported });
       result.dense = metrics.dense;
       result.pruned = metrics.pruned;
     } finally {
       endModel.dispose();
+      roundedEnds?.dispose();
     }
     for (const name of source.shapes.keys()) if (!digests.has(name)) await digest(name, await source.read(name));
     request.onProgress?.('Evaluating', steps, steps);
     return result;
   } finally {
-    const held = new Set([...calibration, ...dense, ...pruned]);
+    const held = new Set([...calibration, ...dense, ...pruned, ...exported]);
     tf.dispose([...held]);
     tf.dispose(batches.calibration);
     if (batches.evaluation !== batches.calibration) tf.dispose(batches.evaluation);
@@ -242,15 +278,23 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
 }
 
 /** The session's metrics from the final residual streams: perplexity on text, else the divergence of the pruned from the dense logits. */
-async function streamMetrics(endModel: TransformerModel, batches: StreamBatches, dense: tf.Tensor3D[], pruned: tf.Tensor3D[]): Promise<{ dense: Evaluation; pruned: Evaluation }> {
+async function streamMetrics(
+  endModel: TransformerModel,
+  batches: StreamBatches,
+  dense: tf.Tensor3D[],
+  pruned: tf.Tensor3D[],
+  exported?: { model: TransformerModel; states: tf.Tensor3D[] },
+): Promise<{ dense: Evaluation; pruned: Evaluation }> {
+  const prunedModel = exported?.model ?? endModel;
+  const prunedStates = exported?.states ?? pruned;
   if (batches.perplexity) {
     const [denseNll, prunedNll] = [new NllTotal(), new NllTotal()];
     for (const [b, ids] of batches.evaluation.entries()) {
-      for (const [sums, states] of [
-        [denseNll, dense],
-        [prunedNll, pruned],
+      for (const [sums, states, model] of [
+        [denseNll, dense, endModel],
+        [prunedNll, prunedStates, prunedModel],
       ] as const) {
-        const nll = tf.tidy(() => nextTokenNll(endModel.logitsOf(states[b]), ids));
+        const nll = tf.tidy(() => nextTokenNll(model.logitsOf(states[b]), ids));
         sums.add(await nll.data());
         nll.dispose();
       }
@@ -266,7 +310,7 @@ async function streamMetrics(endModel: TransformerModel, batches: StreamBatches,
   for (const b of batches.evaluation.keys()) {
     const reference = await logitValues(endModel, dense[b]);
     denseJs.add(reference, reference);
-    prunedJs.add(reference, await logitValues(endModel, pruned[b]));
+    prunedJs.add(reference, await logitValues(prunedModel, prunedStates[b]));
   }
   return { dense: { divergence: denseJs.mean(), samples: denseJs.rows }, pruned: { divergence: prunedJs.mean(), samples: prunedJs.rows } };
 }
@@ -277,5 +321,27 @@ async function logitValues(model: TransformerModel, hidden: tf.Tensor3D): Promis
     return (await logits.data()) as Float32Array;
   } finally {
     logits.dispose();
+  }
+}
+
+/** The written parameters of removed sublayers' output projections (zeros in the export). */
+function zeroedOf(layout: HfExportLayout): Set<string> {
+  return new Set(layout.tensors.filter((tensor) => tensor.zeroed).map((tensor) => tensor.source));
+}
+
+/** The export's stream through block `index` as the written float16 file holds it: rounded values, removed sublayers' output projections zero. */
+function advanceExported(
+  config: TransformerConfig,
+  index: number,
+  parameters: ReadonlyMap<string, NamedTensor>,
+  zeroed: ReadonlySet<string>,
+  states: tf.Tensor3D[],
+): tf.Tensor3D[] {
+  const stored = new Map([...parameters].map(([name, tensor]) => [name, zeroed.has(name) ? { shape: tensor.shape, values: new Float32Array(tensor.values.length) } : tensor]));
+  const part = new TransformerModel(config, roundedPart(stored), { blocks: { from: index, to: index + 1 }, ends: false });
+  try {
+    return advance(states, (hidden) => part.runBlocks(hidden));
+  } finally {
+    part.dispose();
   }
 }
