@@ -13,6 +13,7 @@ import { startBackend } from '../src/cli/backend';
 import { gpt2Config, writeBenchTransformer } from '../scripts/make-bench-transformer';
 import { livePlanMoves, livePlanRows } from './live-plan';
 import { ensureTorch, TorchPeer, type PeerInfo } from './peer';
+import { streamRows } from './stream';
 import { criteriaRows, evalRow, scalingRows, sweepRows, type BenchRow } from './transformers';
 
 const quick = process.argv.includes('--quick');
@@ -43,6 +44,7 @@ try {
   rows.push(...(await criteriaRows(gpt2, peer, quick ? ['transformer.h.0.attn.c_proj'] : ['transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_fc'], log)));
   rows.push(...(await scalingRows(dir, quick ? [4, 8, 16] : [4, 8, 16, 32], log)));
   rows.push(...livePlanRows(await livePlanMoves(dir, quick ? 4 : 12, 2, log), 2));
+  rows.push(...(await streamRows(dir, quick ? 30 : 60, log)));
 } finally {
   peer.close();
   rmSync(dir, { recursive: true, force: true });
@@ -59,7 +61,7 @@ const report = [
   `- PyTorch peer: torch ${info?.torch ?? '?'}, ${info?.threads ?? '?'} thread(s) (as many as Lopper uses), BLAS: ${blas}.`,
   ...(installedNote ? [`- Setup: ${installedNote}.`] : []),
   '- Each comparison runs both sides in this run, alternating; the best time of each counts; figures are wall-clock seconds on a machine that may be shared.',
-  '- "ratio" is Lopper / peer for (a) and (c), cached / naive for (b) and (d), now / before for (e) (the plan cache and live evaluation against every move applied from scratch with a full evaluation).',
+  '- "ratio" is Lopper / peer for (a) and (c), cached / naive for (b) and (d), now / before for (e) (the plan cache and live evaluation against every move applied from scratch with a full evaluation), the streamed prune\'s memory growth over its limit for (f).',
   '',
   table(rows),
   '',

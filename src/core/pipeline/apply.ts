@@ -6,7 +6,7 @@ import { parseNMPattern } from '../masks';
 import { readKernel } from '../model/kernels';
 import type { PruningPlan } from '../plan';
 import { yieldToEventLoop } from '../yield';
-import type { Prunable } from './prunable';
+import type { Prunable, PrunableForward, StagedForward } from './prunable';
 import { countZeros, type PlanCache } from './plan-cache';
 import { captureStats } from './stats';
 
@@ -101,6 +101,7 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
     for (const { unit, kernel } of earlier) if (!pruned.has(unit.name)) pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
     return pruned;
   };
+  const staged = criterion.needs !== 'none' && model.staged !== undefined ? new StagedStates(model.staged) : undefined;
   // The sparsities of the units pruned in earlier blocks: with Wanda and SparseGPT a block's inputs depend on them.
   let prefix = '';
   let index = 0;
@@ -129,7 +130,12 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
       if (criterion.needs !== 'none' && cached.size < layouts.size) {
         stats = cache?.blockStats(blockKey);
         if (stats === undefined) {
-          stats = await captureStats(model, calibration ?? [], new Set(layouts.keys()), criterion.needs, { kernels: prunedTensors(), bypass });
+          const forward = { kernels: prunedTensors(), bypass };
+          const wanted = new Set(layouts.keys());
+          if (staged !== undefined) {
+            const name = model.blockOf?.(block[0].name) ?? block[0].name;
+            stats = await captureStats(staged.model.block(name), staged.enter(name, calibration ?? [], forward), wanted, criterion.needs, forward);
+          } else stats = await captureStats(model, calibration ?? [], wanted, criterion.needs, forward);
           cache?.storeBlockStats(blockKey, stats);
         }
       }
@@ -173,6 +179,7 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
     }
   } finally {
     tf.dispose([...pruned.values()]);
+    staged?.dispose();
   }
   const sparsity: Record<string, number> = {};
   let zeros = 0;
@@ -192,6 +199,40 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
   result.sparsity = sparsity;
   result.overall = weights === 0 ? 0 : zeros / weights;
   return result;
+}
+
+/**
+ * The calibration batches' states entering a block, carried on block by block through the blocks
+ * passed (with the kernels pruned so far): each block's statistics then cost one block's pass.
+ */
+class StagedStates {
+  private readonly order: string[];
+  private position = 0;
+  private states: tf.Tensor[] | undefined;
+
+  constructor(readonly model: StagedForward) {
+    this.order = model.blocks();
+  }
+
+  /** The states entering `block` (held here; do not dispose). */
+  enter(block: string, batches: readonly tf.Tensor[], forward: PrunableForward): tf.Tensor[] {
+    const target = this.order.indexOf(block);
+    if (target < this.position) throw new Error(`block ${block} comes before the blocks already passed`);
+    let states = this.states ?? batches.map((batch) => this.model.enter(batch));
+    for (; this.position < target; this.position++) {
+      const view = this.model.block(this.order[this.position]);
+      const next = states.map((state) => view.forward(state, forward));
+      tf.dispose(states);
+      states = next;
+    }
+    this.states = states;
+    return states;
+  }
+
+  dispose(): void {
+    if (this.states) tf.dispose(this.states);
+    this.states = undefined;
+  }
 }
 
 /**

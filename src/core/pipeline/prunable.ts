@@ -28,6 +28,22 @@ export interface PrunableForward {
 }
 
 /**
+ * A model that runs block by block (a transformer's residual stream), so that a plan's statistics can
+ * come from each block's own inputs instead of a pass from the model's input for every block.
+ */
+export interface StagedForward {
+  /** The blocks in execution order (`Prunable.blockOf`'s names). */
+  blocks(): string[];
+  /** The state entering the first block for a model input; the caller disposes it. */
+  enter(input: tf.Tensor): tf.Tensor;
+  /**
+   * One block on the seam: its units are the block's, its `forward` takes the state entering the block
+   * and gives the one leaving it (with the whole model's `PrunableForward` options). Not to be disposed.
+   */
+  block(name: string): Prunable;
+}
+
+/**
  * The seam every model kind implements (DESIGN §2). Statistics capture, sweeps, plan application,
  * allocation inputs and export-and-verify are written once against it, in `core/pipeline`.
  *
@@ -72,6 +88,11 @@ export interface Prunable {
   liveUnits(removed: readonly string[]): UnitInfo[];
   /** The block a unit belongs to (a transformer block, a CNN stage): OWL's outlier ratio is per block. Each unit its own block when absent. */
   blockOf?(unit: string): string;
+  /**
+   * Block-by-block execution, where the kind has it: `applyPlanKernels` then carries each calibration
+   * batch's state from block to block, with the same values a full pass computes.
+   */
+  readonly staged?: StagedForward;
   /** True when `forward` returns probabilities (a final softmax), false or absent for logits. */
   outputsAreProbabilities?(): boolean;
   dispose(): void;

@@ -282,15 +282,17 @@ export class TransformerModel {
   /**
    * The residual stream after the blocks this model holds (`part.blocks`, every block for a whole model),
    * from `hidden [batch, seq, d]` entering the first of them: the same values `forward` computes between
-   * those blocks.
+   * those blocks. `blocks` runs only some of them.
    */
-  runBlocks(hidden: tf.Tensor3D, options: TransformerForwardOptions = {}): tf.Tensor3D {
+  runBlocks(hidden: tf.Tensor3D, options: TransformerForwardOptions = {}, blocks?: { from: number; to: number }): tf.Tensor3D {
     const [batch, length, width] = hidden.shape;
     if (width !== this.config.hiddenSize || hidden.dtype !== 'float32') {
       throw new Error(`hidden state: expected float32 [batch, seq, ${this.config.hiddenSize}], received ${hidden.dtype} [${hidden.shape.join(', ')}]`);
     }
     this.checkPass(length, options);
-    const { from, to } = this.part?.blocks ?? { from: 0, to: this.config.layers };
+    const held = this.part?.blocks ?? { from: 0, to: this.config.layers };
+    const { from, to } = blocks ?? held;
+    if (from < held.from || to > held.to || from > to) throw new Error(`blocks ${from}…${to - 1} are not all held by this model (${held.from}…${held.to - 1})`);
     return tf.tidy(() => {
       const context = this.passContext(batch, length);
       try {

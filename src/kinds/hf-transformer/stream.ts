@@ -3,12 +3,11 @@ import { getCriterion } from '../../core/criteria/registry';
 import { JsDivergenceMean } from '../../core/metrics/divergence';
 import { applyPlanKernels, withKernelTensors } from '../../core/pipeline/apply';
 import { calibrationInputs, evaluationWindow, windowMemoryBytes, type TokenData, type TokenShape } from '../../core/pipeline/data';
-import type { PrunableForward } from '../../core/pipeline/prunable';
 import { readKernel } from '../../core/model/kernels';
 import { countZeros } from '../../core/pipeline/plan-cache';
 import type { PruningPlan } from '../../core/plan';
 import type { TransformerConfig } from '../../core/transformer/config';
-import { TransformerModel, type TransformerForwardOptions } from '../../core/transformer/model';
+import { TransformerModel } from '../../core/transformer/model';
 import { parameterSpecs, projectionSpecs, type NamedTensor } from '../../core/transformer/parameters';
 import { NllTotal, nextTokenNll, perplexityBatches } from '../../core/transformer/perplexity';
 import type { Evaluation } from '../../core/types';
@@ -16,7 +15,7 @@ import { yieldToEventLoop } from '../../core/yield';
 import { decodeFloat16 } from '../../io/dequantize';
 import { encodeFloat16, hfExportLayout, storedBytes, type HfExportLayout } from '../../io/export';
 import { sha256Hex } from '../../io/hash';
-import { TransformerPrunable } from './prunable';
+import { TransformerBlockPrunable } from './prunable';
 
 /** The checkpoint a streamed prune reads: every parameter's shape, and its values on request. */
 export interface StreamSource {
@@ -62,13 +61,6 @@ function sizeOf(shape: readonly number[]): number {
 export function tokenShapeOf(config: TransformerConfig): TokenShape {
   const { hiddenSize, intermediateSize, heads } = config;
   return { contextLength: config.contextLength, vocabSize: config.vocabSize, width: { hiddenSize, intermediateSize, heads } };
-}
-
-/** A block of the model on the seam: its forward takes the residual stream entering the block and gives the one leaving it. */
-class BlockPrunable extends TransformerPrunable {
-  override forward(input: tf.Tensor, options: PrunableForward = {}): tf.Tensor {
-    return this.model.runBlocks(input as tf.Tensor3D, options as TransformerForwardOptions);
-  }
 }
 
 /** The parameters of block `index`, or (index −1) of the ends: embeddings, final norm, LM head. */
@@ -223,7 +215,7 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
       request.onProgress?.(`Block ${index + 1} of ${config.layers}`, index + 1, steps);
       const names = partNames(config, index);
       const part = new TransformerModel(config, await readPart(source, names, digest), { blocks: { from: index, to: index + 1 }, ends: false });
-      const prunable = new BlockPrunable(part, `block ${index}`);
+      const prunable = new TransformerBlockPrunable(part, `block ${index}`);
       try {
         const units = prunable.units();
         const blockPlan: PruningPlan = { ...plan, sparsity: Object.fromEntries(units.map((unit) => [unit.name, plan.sparsity[unit.name] ?? 0])) };
