@@ -65,8 +65,9 @@ def perplexity(ids, context):
 
 
 def unit_inputs(cfg, w, ids, units):
-    """GPT-2 only: the input rows of each unit in `units` during a whole dense forward over `ids` [B, T]
-    (logits included, as Lopper's statistics pass computes them)."""
+    """GPT-2 only: the input rows of each unit in `units` during a dense forward over `ids` [B, T], which
+    ends after the block of the last unit (as Lopper's statistics pass and the Wanda reference's
+    layer-by-layer capture do); the logits only when a unit is missing."""
     p, width, heads, eps = "transformer.", cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
     length = ids.shape[1]
     h = w[p + "wte.weight"][ids] + w[p + "wpe.weight"][:length][None]
@@ -86,6 +87,8 @@ def unit_inputs(cfg, w, ids, units):
         x = ref.gelu_tanh(x @ w[b + "mlp.c_fc.weight"] + w[b + "mlp.c_fc.bias"])
         seen[b + "mlp.c_proj"] = x
         h = h + x @ w[b + "mlp.c_proj.weight"] + w[b + "mlp.c_proj.bias"]
+        if all(u in seen for u in units):
+            return {u: seen[u].reshape(-1, seen[u].shape[-1]) for u in units}
     h = F.layer_norm(h, (width,), w[p + "ln_f.weight"], w[p + "ln_f.bias"], eps)
     (h @ w[p + "wte.weight"].T).sum().item()
     return {u: seen[u].reshape(-1, seen[u].shape[-1]) for u in units}

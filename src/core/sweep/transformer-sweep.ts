@@ -60,6 +60,9 @@ function addInto(total: Float64Array, values: ArrayLike<number>): void {
   for (let i = 0; i < total.length; i++) total[i] += values[i];
 }
 
+/** Thrown from the input hook to end a pass once every wanted unit has been seen. */
+class PassComplete extends Error {}
+
 /**
  * Collects what enters the projections in `units` during one forward pass through the model's
  * `onUnitInput` hook: q/k/v (and gate/up) read the same normed hidden state, o_proj / GPT-2
@@ -67,6 +70,9 @@ function addInto(total: Float64Array, values: ArrayLike<number>): void {
  * output. Projections that share an input tensor share one sum (`aliases` maps each to its owner).
  */
 class InputStatsCollector {
+  /** Ends each pass (by throwing `PassComplete` from the hook) once every unit has been seen, when set. */
+  stopWhenComplete = false;
+  private readonly seen = new Set<string>();
   private readonly sums = new Map<string, StatsSum>();
   private readonly aliases = new Map<string, string>();
   /** The id of the tensor each unit read in the current pass. */
@@ -83,13 +89,14 @@ class InputStatsCollector {
     if (!this.units.has(unit)) return;
     const shared = this.pending.find((p) => p.owner !== unit && this.inputIds.get(p.owner) === input.id);
     this.inputIds.set(unit, input.id);
-    if (shared !== undefined) {
-      this.aliases.set(unit, shared.owner);
-      return;
+    this.seen.add(unit);
+    if (shared !== undefined) this.aliases.set(unit, shared.owner);
+    else {
+      const norms = tf.keep(tf.tidy(() => input.square().sum(0)));
+      const gram = this.withGram ? tf.keep(tf.tidy(() => tf.matMul(input.transpose(), input))) : undefined;
+      this.pending.push({ owner: unit, norms, gram, rows: input.shape[0] });
     }
-    const norms = tf.keep(tf.tidy(() => input.square().sum(0)));
-    const gram = this.withGram ? tf.keep(tf.tidy(() => tf.matMul(input.transpose(), input))) : undefined;
-    this.pending.push({ owner: unit, norms, gram, rows: input.shape[0] });
+    if (this.stopWhenComplete && this.seen.size === this.units.size) throw new PassComplete();
   };
 
   /** Reads the statistics of the last pass back and adds them to the float64 sums. */
@@ -97,6 +104,7 @@ class InputStatsCollector {
     const pending = this.pending;
     this.pending = [];
     this.inputIds.clear();
+    this.seen.clear();
     try {
       for (const { owner, norms, gram, rows } of pending) {
         const cols = norms.size;
@@ -119,6 +127,7 @@ class InputStatsCollector {
     disposePending(this.pending);
     this.pending = [];
     this.inputIds.clear();
+    this.seen.clear();
   }
 
   /** Each unit's statistics (shared objects for shared inputs); units whose input was never seen are absent. */
@@ -152,6 +161,8 @@ export async function captureInputStats(
   shouldStop?: () => boolean,
 ): Promise<Map<string, CalibrationStats> | undefined> {
   const collector = new InputStatsCollector(new Set(units), needs === 'gram');
+  // Nothing of the pass after the last unit is read: it ends there (the forward runs inside tf.tidy).
+  collector.stopWhenComplete = true;
   for (const ids of batches) {
     if (shouldStop?.()) return undefined;
     await passCapturing(
@@ -168,8 +179,10 @@ async function passCapturing(run: (options: TransformerForwardOptions) => tf.Ten
   try {
     use(run({ onUnitInput: collector.onUnitInput }));
   } catch (error) {
-    collector.discard();
-    throw error;
+    if (!(error instanceof PassComplete)) {
+      collector.discard();
+      throw error;
+    }
   }
   await collector.flush();
 }
