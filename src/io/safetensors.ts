@@ -167,6 +167,7 @@ function headerOf(prefix: Uint8Array, fileBytes: number, file: string): Safetens
   return { metadata, entries, dataStart };
 }
 
+/** Reads and checks the header of a safetensors file, given its whole bytes. */
 export function parseSafetensorsHeader(bytes: Uint8Array, file: string): SafetensorsHeader {
   return headerOf(bytes, bytes.byteLength, file);
 }
@@ -243,6 +244,7 @@ export function parseSafetensorsIndex(json: unknown, file: string): Map<string, 
 }
 
 export interface CheckpointContents {
+  /** Each tensor's `values` are decoded from its file whenever they are read (see `readSafetensorsCheckpoint`). */
   tensors: Map<string, NamedTensor>;
   /** Tensor name → path of the file that holds it. */
   sources: Map<string, string>;

@@ -38,7 +38,7 @@ export interface OpenedModel {
   transformer?: TransformerPayload;
 }
 
-/** What an `hf-transformer` reader produces: the normalised config and every weight decoded to float32. */
+/** What an `hf-transformer` reader produces: the normalised config and every weight, decoded to float32 when read. */
 export interface TransformerPayload {
   config: TransformerConfig;
   /**
