@@ -6,6 +6,7 @@ import { parseArgs, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, openPath, takeWarnings, type Output } from './load';
 import { InputShapeError } from '../kinds/graph-model/inputs';
+import { transformerOutline } from '../kinds/hf-transformer/kind';
 import { inspectUnrunnableGraph } from './graph';
 import { openOptions, openSession } from './session';
 import { prune } from './prune';
@@ -41,13 +42,28 @@ commands:
 options: --data <dataset.json>  --samples N (32)  --seed S (0)  --backend wasm|cpu (wasm)  --json
          --input-shape NAME=D1xD2x…[,…]  per-sample shape of a GraphModel input with dynamic dimensions`;
 
-const layerRow = (l: LayerInfo) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable });
+const layerRow = (l: Omit<LayerInfo, 'sparsity'>) => ({ name: l.name, type: l.type, outputShape: l.outputShape, params: l.params, flops: l.flops, prunable: l.prunable });
 
 /** `lopper inspect`: the layer table and totals of any kind, as the page's worker builds them (src/session). */
 async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   await startBackend(stringOption(args, 'backend'));
   const path = modelPath(args);
   const opened = await openPath(path);
+  if (opened.transformer !== undefined) {
+    // The table and totals follow from the config and the tensor shapes: the weights stay in their files.
+    const outline = transformerOutline(opened.transformer);
+    out.print({
+      format: opened.format,
+      name: opened.name,
+      totalParams: outline.totalParams,
+      totalFlops: outline.totalFlops,
+      layers: outline.layers.map(layerRow),
+      units: outline.units,
+      removalCandidates: outline.removalCandidates,
+      contextLength: outline.contextLength,
+    });
+    return;
+  }
   let session: ModelSession;
   try {
     session = await ModelSession.create(opened, undefined, openOptions(args));

@@ -12,7 +12,7 @@ import { SWEEP_METRICS } from '../core/sweep/metric';
 import type { ExportFile } from '../io/export';
 import { isRecord } from '../io/input-file';
 import { checkRecipeWeights, parseRecipe, pickMetrics, planFromRecipe, recipeJson, type Recipe } from '../io/recipe';
-import { ModelSession, sweepCurves, type JobContext } from '../session/session';
+import { ModelSession, sweepCurves, type JobContext, type PreparedExport } from '../session/session';
 import type { SweepReport } from '../worker/protocol';
 import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
@@ -276,12 +276,10 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
       plan.sparsity = allocated.sparsity;
       sweep = allocated.sweep;
     }
-    const prepared = await session.prepareExport({ plan, float16: options.float16, ...(sweep && { sweep }) }, LOG_JOB);
-    for (const { unit, reason } of prepared.skipped) log(`${unit} left as it is: ${reason}`);
-    for (const note of prepared.notes) log(note);
-    await writeExport(options.outDir, [...prepared.files, ...prepared.extras], prepared.recipe);
-    const written = await openPath(options.outDir);
-    const reloaded = await session.evaluateOpened(written);
+    const prepared = await prepareAndWrite(session, { plan, float16: options.float16, ...(sweep && { sweep }) }, options.outDir);
+    // The written files are measured on their own: the session's model is freed before they are built.
+    await session.releaseModel();
+    const reloaded = await session.evaluateOpened(await openPath(options.outDir));
     const check = checkExport(prepared.reference, reloaded);
     if (!check.ok) warn(`the written model measures ${check.metric} ${check.reloaded} where the plan gave ${check.inApp}`);
     out.print({
@@ -298,6 +296,15 @@ export async function prune(args: ParsedArgs, out: Output): Promise<void> {
   } finally {
     session.dispose();
   }
+}
+
+/** The export prepared and written into `dir`; what is returned no longer holds the files' bytes. */
+async function prepareAndWrite(session: ModelSession, request: Parameters<ModelSession['prepareExport']>[0], dir: string): Promise<Omit<PreparedExport, 'files' | 'extras'>> {
+  const { files, extras, ...prepared } = await session.prepareExport(request, LOG_JOB);
+  for (const { unit, reason } of prepared.skipped) log(`${unit} left as it is: ${reason}`);
+  for (const note of prepared.notes) log(note);
+  await writeExport(dir, [...files, ...extras], prepared.recipe);
+  return prepared;
 }
 
 /** FinerCut's greedy removal for `steps` steps over every candidate; the removed candidates in order. */

@@ -1,18 +1,51 @@
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { LopperInputError } from './errors';
 import { parseJsonBytes } from './input-file';
 import { modelJsonKind } from './manifest';
 import type { InputFile } from './types';
 import { expandZip } from './zip';
 
-function fileOnDisk(absolutePath: string, path: string, size: number): InputFile {
+/** The most bytes one `readSync` call is asked for (the call takes at most 2 GiB). */
+const READ_CHUNK = 2 ** 30;
+
+/**
+ * Bytes `begin…end` of the file at `absolutePath`, into an array of their own (its buffer starts at
+ * them, so a float32 tensor read this way needs no copy to be viewed). The file must still have the
+ * size and modification time it had when listed: a model overwritten since is not read half old, half new.
+ */
+function readRange(absolutePath: string, path: string, listed: Stats, begin: number, end: number): Uint8Array {
+  if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > listed.size) {
+    throw new RangeError(`${path}: bytes ${begin}…${end} are outside the file (${listed.size} bytes)`);
+  }
+  const out = new Uint8Array(end - begin);
+  const fd = openSync(absolutePath, 'r');
+  try {
+    const now = fstatSync(fd);
+    if (now.size !== listed.size || now.mtimeMs !== listed.mtimeMs)
+      throw new LopperInputError({ file: path, message: 'changed on disk since it was opened: open the model again' });
+    let done = 0;
+    while (done < out.length) {
+      const read = readSync(fd, out, done, Math.min(out.length - done, READ_CHUNK), begin + done);
+      if (read === 0) throw new LopperInputError({ file: path, message: `ended at byte ${begin + done}, before ${end}` });
+      done += read;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+function fileOnDisk(absolutePath: string, path: string, info: Stats): InputFile {
   return {
     path,
-    size,
+    size: info.size,
     bytes: async () => {
       const buffer = await readFile(absolutePath);
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     },
+    readRangeSync: (begin, end) => readRange(absolutePath, path, info, begin, end),
   };
 }
 
@@ -27,7 +60,7 @@ async function filesBelow(folder: string, root: string, prefix: string, recursiv
     if (entry.isDirectory() && recursive) files.push(...(await filesBelow(absolute, root, prefix, true)));
     else if (entry.isFile()) {
       const path = `${prefix}/${relative(root, absolute).split(sep).join('/')}`;
-      files.push(fileOnDisk(absolute, path, (await stat(absolute)).size));
+      files.push(fileOnDisk(absolute, path, await stat(absolute)));
     }
   }
   return files;
@@ -43,7 +76,7 @@ export async function filesFromPath(path: string): Promise<InputFile[]> {
   const info = await stat(absolute);
   if (info.isDirectory()) return filesBelow(absolute, absolute, basename(absolute), true);
   const name = basename(absolute);
-  const file = fileOnDisk(absolute, name, info.size);
+  const file = fileOnDisk(absolute, name, info);
   if (name.toLowerCase().endsWith('.zip')) return expandZip(file);
   if (name.toLowerCase().endsWith('.json') && modelJsonKind(parseJsonBytes(await file.bytes())) !== undefined) {
     const folder = dirname(absolute);

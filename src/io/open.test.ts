@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NoModelFoundError, ManifestError } from './errors';
-import { openModel, splitDrop } from './open';
+import { weightsDigest } from './hash';
+import { openModel, splitDrop, transformerWeightsDigest } from './open';
 import { denseModelJson, fixtureFiles, float32Bytes, memoryFiles } from './test-support';
 
 describe('openModel', () => {
@@ -72,5 +73,14 @@ describe('splitDrop', () => {
       'two-shards/group1-shard2of2.bin',
       'two-shards/model.json',
     ]);
+  });
+});
+
+describe('transformerWeightsDigest', () => {
+  it.each(['hf-gpt2-tiny', 'hf-llama-tiny'])('%s: is weightsDigest, one parameter read at a time', async (name) => {
+    const opened = await openModel(await fixtureFiles(name));
+    if (opened.transformer === undefined) throw new Error(`${name} is not a transformer`);
+    expect(opened.weightsSha256).toBe(await weightsDigest(opened));
+    expect(await transformerWeightsDigest(opened.transformer)).toBe(opened.weightsSha256);
   });
 });

@@ -1,9 +1,9 @@
 import { isDatasetJson } from './dataset';
 import { NoModelFoundError } from './errors';
-import { weightsDigest } from './hash';
+import { sha256Hex, weightsDigest } from './hash';
 import { hasExtension, readJson } from './input-file';
 import { modelFormats } from './registry';
-import type { InputFile, MatchContext, ModelFormat, OpenedModel } from './types';
+import type { InputFile, MatchContext, ModelFormat, OpenedModel, TransformerPayload } from './types';
 import { expandZips } from './zip';
 
 async function readJsonFiles(files: readonly InputFile[]): Promise<Map<string, unknown>> {
@@ -14,6 +14,22 @@ async function readJsonFiles(files: readonly InputFile[]): Promise<Map<string, u
   return parsed;
 }
 
+/**
+ * `weightsDigest` of a transformer's parameters, each read from its file, hashed and let go before
+ * the next: the entries and order hash.ts defines, with one parameter in memory at a time.
+ */
+export async function transformerWeightsDigest(payload: Pick<TransformerPayload, 'tensors'>): Promise<string> {
+  const names = [...payload.tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const entries: [string, string, number[], string][] = [];
+  for (const name of names) {
+    const tensor = payload.tensors.get(name);
+    if (tensor === undefined) continue;
+    const { values } = tensor;
+    entries.push([name, 'float32', tensor.shape, await sha256Hex(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))]);
+  }
+  return sha256Hex(new TextEncoder().encode(JSON.stringify(entries)));
+}
+
 /** Opens the model in a drop (files, folders' files, zips) with the first format that matches it, its weights digested. */
 export async function openModel(files: readonly InputFile[], formats: readonly ModelFormat[] = modelFormats): Promise<OpenedModel> {
   const expanded = await expandZips(files);
@@ -22,7 +38,7 @@ export async function openModel(files: readonly InputFile[], formats: readonly M
   const format = formats.find((candidate) => candidate.match(expanded, context));
   if (format === undefined) throw new NoModelFoundError(expanded.map((f) => f.path));
   const opened = await format.open(expanded);
-  if (opened.weightsSha256 === undefined) opened.weightsSha256 = await weightsDigest(opened);
+  if (opened.weightsSha256 === undefined) opened.weightsSha256 = opened.transformer ? await transformerWeightsDigest(opened.transformer) : await weightsDigest(opened);
   return opened;
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UnsupportedDtypeError } from './errors';
 import { SafetensorsError, encodeSafetensors, parseSafetensorsHeader, readSafetensors, readSafetensorsCheckpoint } from './safetensors';
 import { memoryFiles } from './test-support';
+import type { InputFile } from './types';
 
 /** A safetensors file from a header object and raw data bytes, built by hand. */
 function handBuilt(header: Record<string, unknown>, data: Uint8Array, declaredLength?: number): Uint8Array {
@@ -142,5 +143,92 @@ describe('readSafetensorsCheckpoint', () => {
     const files = memoryFiles({ 'm/a.safetensors': one('a', 1), 'm/b.safetensors': one('b', 2), 'other/c.safetensors': one('c', 3) });
     const checkpoint = await readSafetensorsCheckpoint(files, 'm');
     expect([...checkpoint.tensors.keys()]).toEqual(['a', 'b']);
+  });
+});
+
+/** `handBuilt` with `__metadata__` padded so that the data starts at an odd byte offset. */
+function oddlyPlaced(header: Record<string, unknown>, data: Uint8Array): Uint8Array {
+  for (let pad = ''; ; pad += ' ') {
+    const bytes = handBuilt({ __metadata__: { pad }, ...header }, data);
+    if ((8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))) % 2 === 1) return bytes;
+  }
+}
+
+describe('reading without copies', () => {
+  /** An InputFile over `bytes` that only reads by byte range, recording the ranges asked for. */
+  function rangeFile(path: string, bytes: Uint8Array): { file: InputFile; ranges: [number, number][] } {
+    const ranges: [number, number][] = [];
+    const file: InputFile = {
+      path,
+      size: bytes.byteLength,
+      bytes: () => Promise.reject(new Error(`${path} was read whole`)),
+      readRangeSync: (begin, end) => {
+        ranges.push([begin, end]);
+        return bytes.slice(begin, end);
+      },
+    };
+    return { file, ranges };
+  }
+
+  it('views aligned F32 data in the file bytes and copies misaligned data, with the same values', () => {
+    const values = new Float32Array([1.5, -2, 3.25]);
+    const aligned = encodeSafetensors(new Map([['w', { shape: [3], values }]]));
+    const viewed = readSafetensors(aligned, 'a.safetensors').tensors.get('w')?.values;
+    expect(viewed?.buffer).toBe(aligned.buffer);
+    expect(viewed).toEqual(values);
+    // A header of odd length puts the data at an odd byte offset: it cannot be viewed as float32.
+    const misaligned = oddlyPlaced({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 12] } }, new Uint8Array(values.buffer));
+    const copied = readSafetensors(misaligned, 'm.safetensors').tensors.get('w')?.values;
+    expect(copied?.buffer).not.toBe(misaligned.buffer);
+    expect(copied).toEqual(values);
+  });
+
+  it('decodes F16 and BF16 at odd offsets', () => {
+    const bytes = oddlyPlaced(
+      { h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, b: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] } },
+      new Uint8Array([...le16([0x3c00, 0xb800]), ...le16([0xc040])]),
+    );
+    const { tensors } = readSafetensors(bytes, 'x');
+    expect(tensors.get('h')?.values).toEqual(new Float32Array([1, -0.5]));
+    expect(tensors.get('b')?.values).toEqual(new Float32Array([-3]));
+  });
+
+  it('reads a file on disk by byte range: the header now, each tensor when its values are read, nothing kept', async () => {
+    const bytes = encodeSafetensors(
+      new Map([
+        ['a', { shape: [2], values: new Float32Array([1, 2]) }],
+        ['b', { shape: [1, 3], values: new Float32Array([3, 4, 5]) }],
+      ]),
+    );
+    const { file, ranges } = rangeFile('m/model.safetensors', bytes);
+    const checkpoint = await readSafetensorsCheckpoint([file], 'm');
+    const dataStart = 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect(ranges).toEqual([
+      [0, 8],
+      [0, dataStart],
+    ]);
+    const b = checkpoint.tensors.get('b');
+    expect(b?.shape).toEqual([1, 3]);
+    expect(ranges).toHaveLength(2);
+    const first = b?.values;
+    const second = b?.values;
+    expect(first).toEqual(new Float32Array([3, 4, 5]));
+    expect(second).toEqual(first);
+    expect(second?.buffer).not.toBe(first?.buffer);
+    expect(ranges.slice(2)).toEqual([
+      [dataStart + 8, dataStart + 20],
+      [dataStart + 8, dataStart + 20],
+    ]);
+  });
+
+  it('refuses a tensor of a dtype it cannot read when the checkpoint is opened, not when it is read', async () => {
+    const bytes = handBuilt({ steps: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8));
+    await expect(readSafetensorsCheckpoint([rangeFile('m/w.safetensors', bytes).file], 'm')).rejects.toThrow(UnsupportedDtypeError);
+  });
+
+  it('checks the header of a file read by range as that of a whole file', async () => {
+    const bytes = handBuilt({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4), 1000);
+    await expect(readSafetensorsCheckpoint([rangeFile('m/w.safetensors', bytes).file], 'm')).rejects.toThrow('m/w.safetensors: declares a header longer than the file');
+    await expect(readSafetensorsCheckpoint([rangeFile('m/w.safetensors', new Uint8Array(3)).file], 'm')).rejects.toThrow('is too short for a safetensors header');
   });
 });

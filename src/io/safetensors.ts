@@ -126,38 +126,33 @@ function checkRanges(file: string, entries: ReadonlyMap<string, SafetensorsEntry
   }
 }
 
-/** The header's byte length, from a file's first 8 bytes; checked against the file's size. */
-export function safetensorsHeaderLength(bytes: Uint8Array, file: string, fileSize = bytes.byteLength): number {
-  if (bytes.byteLength < 8 || fileSize < 8) {
-    throw new SafetensorsError({ file, message: 'is too short for a safetensors header', expected: 'at least 8 bytes', actual: `${Math.min(bytes.byteLength, fileSize)} bytes` });
+/** The JSON header's byte length from the file's first 8 bytes, checked against the file's size. */
+function headerLengthOf(prefix: Uint8Array, fileBytes: number, file: string): number {
+  if (fileBytes < 8 || prefix.byteLength < 8) {
+    throw new SafetensorsError({ file, message: 'is too short for a safetensors header', expected: 'at least 8 bytes', actual: `${fileBytes} bytes` });
   }
-  const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (headerLength > fileSize - 8 || headerLength > HEADER_LIMIT) {
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > fileBytes - 8 || headerLength > HEADER_LIMIT) {
     throw new SafetensorsError({
       file,
       message: 'declares a header longer than the file',
-      expected: `at most ${Math.min(fileSize - 8, HEADER_LIMIT)} bytes`,
+      expected: `at most ${Math.min(fileBytes - 8, HEADER_LIMIT)} bytes`,
       actual: `${headerLength} bytes`,
     });
   }
   return headerLength;
 }
 
-/**
- * Reads and checks the header of a safetensors file from `bytes`: the whole file, or (with
- * `fileSize`) only its first 8 + header-length bytes, for reading the tensors by byte range after.
- */
-export function parseSafetensorsHeader(bytes: Uint8Array, file: string, fileSize = bytes.byteLength): SafetensorsHeader {
-  const headerLength = safetensorsHeaderLength(bytes, file, fileSize);
-  if (bytes.byteLength < 8 + headerLength) {
-    throw new SafetensorsError({ file, message: 'was read short of its header', expected: `${8 + headerLength} bytes`, actual: `${bytes.byteLength} bytes` });
-  }
-  const json = parseJsonBytes(bytes.subarray(8, 8 + headerLength));
+/** The header of a file of `fileBytes` bytes from its start (`prefix`: at least the length and the JSON). */
+function headerOf(prefix: Uint8Array, fileBytes: number, file: string): SafetensorsHeader {
+  const headerLength = headerLengthOf(prefix, fileBytes, file);
+  const json = parseJsonBytes(prefix.subarray(8, 8 + headerLength));
   if (!isRecord(json)) {
     throw new SafetensorsError({ file, message: 'has a header that is not a JSON object', expected: 'safetensors (8-byte length + JSON header)' });
   }
   const dataStart = 8 + headerLength;
-  const dataBytes = fileSize - dataStart;
+  const dataBytes = fileBytes - dataStart;
   const metadata: Record<string, string> = {};
   const entries = new Map<string, SafetensorsEntry>();
   for (const [name, value] of Object.entries(json)) {
@@ -172,21 +167,51 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file: string, fileSize
   return { metadata, entries, dataStart };
 }
 
-/** Little-endian bytes of one tensor → float32 values. */
-export function decodeEntry(bytes: Uint8Array, entry: SafetensorsEntry, dataStart: number, file: string, name: string): Float32Array {
+/**
+ * Reads and checks the header of a safetensors file from `bytes`: the whole file, or (with
+ * `fileSize`) only its first 8 + header-length bytes, for reading the tensors by byte range after.
+ */
+export function parseSafetensorsHeader(bytes: Uint8Array, file: string, fileSize = bytes.byteLength): SafetensorsHeader {
+  return headerOf(bytes, fileSize, file);
+}
+
+/** The header's byte length, from a file's first 8 bytes; checked against the file's size. */
+export function safetensorsHeaderLength(bytes: Uint8Array, file: string, fileSize = bytes.byteLength): number {
+  return headerLengthOf(bytes, fileSize, file);
+}
+
+function checkDecodable(entry: SafetensorsEntry, file: string, name: string): void {
   if (!DECODED_DTYPES.has(entry.dtype)) {
     throw new UnsupportedDtypeError(file, name, `has dtype ${entry.dtype}, which Lopper cannot read`, {
       expected: 'F32, F16 or BF16',
       actual: entry.dtype,
     });
   }
-  const copy = bytes.slice(dataStart + entry.begin, dataStart + entry.end);
-  if (entry.dtype === 'F32') return new Float32Array(copy.buffer);
-  const halves = new Uint16Array(copy.buffer);
+}
+
+/**
+ * A tensor's little-endian bytes (exactly its data range) → float32 values. F32 bytes at a 4-byte
+ * aligned address are viewed where they lie (the array shares `raw`'s buffer); misaligned ones are copied.
+ */
+function decodeRaw(raw: Uint8Array, entry: SafetensorsEntry, file: string, name: string): Float32Array {
+  checkDecodable(entry, file, name);
+  const elementBytes = DECODED_DTYPES.get(entry.dtype) ?? 4;
+  const aligned = raw.byteOffset % elementBytes === 0 ? raw : raw.slice();
+  const count = aligned.byteLength / elementBytes;
+  if (entry.dtype === 'F32') return new Float32Array(aligned.buffer, aligned.byteOffset, count);
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
   if (entry.dtype === 'F16') return decodeFloat16(halves);
-  const widened = new Uint32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) widened[i] = halves[i] << 16;
+  const widened = new Uint32Array(count);
+  for (let i = 0; i < count; i++) widened[i] = halves[i] << 16;
   return new Float32Array(widened.buffer);
+}
+
+/**
+ * Little-endian bytes of one tensor → float32 values. An F32 tensor at a 4-byte aligned address of
+ * `bytes` comes back as a view on `bytes` (no copy: it reads what `bytes` holds); others are decoded into an array of their own.
+ */
+export function decodeEntry(bytes: Uint8Array, entry: SafetensorsEntry, dataStart: number, file: string, name: string): Float32Array {
+  return decodeRaw(bytes.subarray(dataStart + entry.begin, dataStart + entry.end), entry, file, name);
 }
 
 export interface ReadSafetensorsOptions {
@@ -227,6 +252,7 @@ export function parseSafetensorsIndex(json: unknown, file: string): Map<string, 
 }
 
 export interface CheckpointContents {
+  /** Each tensor's `values` are decoded from its file whenever they are read (see `readSafetensorsCheckpoint`). */
   tensors: Map<string, NamedTensor>;
   /** Tensor name → path of the file that holds it. */
   sources: Map<string, string>;
@@ -236,6 +262,49 @@ export interface CheckpointContents {
 
 function inFolder(files: readonly InputFile[], folder: string): InputFile[] {
   return files.filter((file) => dirname(file.path) === folder);
+}
+
+/** A safetensors file opened for reading its tensors one at a time. */
+interface OpenedShard {
+  header: SafetensorsHeader;
+  /** Bytes `begin…end` of the file. */
+  read(begin: number, end: number): Uint8Array;
+}
+
+/**
+ * The header of a checkpoint file and a way to read its tensors' bytes: by byte range from the file
+ * where it reads synchronously (a file on disk: only the header is read now), else from its bytes,
+ * read once and held (tensors are then views on them).
+ */
+async function openShard(file: InputFile): Promise<OpenedShard> {
+  const { readRangeSync } = file;
+  if (readRangeSync === undefined) {
+    const bytes = await file.bytes();
+    return { header: parseSafetensorsHeader(bytes, file.path), read: (begin, end) => bytes.subarray(begin, end) };
+  }
+  const read = (begin: number, end: number): Uint8Array => readRangeSync.call(file, begin, end);
+  const headerLength = headerLengthOf(read(0, Math.min(8, file.size)), file.size, file.path);
+  return { header: headerOf(read(0, 8 + headerLength), file.size, file.path), read };
+}
+
+/**
+ * The tensors of `shard` that `include` takes, each decoded from the file whenever its `values` are
+ * read: nothing decoded is kept, so a reader holds the array it got for as long as it needs it.
+ */
+function lazyTensors(shard: OpenedShard, file: string, include: (name: string) => boolean): Map<string, NamedTensor> {
+  const tensors = new Map<string, NamedTensor>();
+  const { dataStart, entries } = shard.header;
+  for (const [name, entry] of entries) {
+    if (!include(name)) continue;
+    checkDecodable(entry, file, name);
+    tensors.set(name, {
+      shape: entry.shape,
+      get values(): Float32Array {
+        return decodeRaw(shard.read(dataStart + entry.begin, dataStart + entry.end), entry, file, name);
+      },
+    });
+  }
+  return tensors;
 }
 
 async function readShardedCheckpoint(indexFile: InputFile, files: readonly InputFile[], options: ReadSafetensorsOptions): Promise<CheckpointContents> {
@@ -256,8 +325,8 @@ async function readShardedCheckpoint(indexFile: InputFile, files: readonly Input
       });
     }
     const listed = new Set([...weightMap].filter(([, s]) => s === shardName).map(([name]) => name));
-    const bytes = await shard.bytes();
-    const header = parseSafetensorsHeader(bytes, shard.path);
+    const opened = await openShard(shard);
+    const header = opened.header;
     const missing = [...listed].filter((name) => !header.entries.has(name));
     if (missing.length > 0) {
       throw new SafetensorsError({
@@ -269,7 +338,7 @@ async function readShardedCheckpoint(indexFile: InputFile, files: readonly Input
       });
     }
     const include = (name: string): boolean => listed.has(name) && (options.include?.(name) ?? true);
-    for (const [name, tensor] of decodeTensors(bytes, header, shard.path, { include })) {
+    for (const [name, tensor] of lazyTensors(opened, shard.path, include)) {
       tensors.set(name, tensor);
       sources.set(name, shard.path);
     }
@@ -281,6 +350,8 @@ async function readShardedCheckpoint(indexFile: InputFile, files: readonly Input
 /**
  * Reads the weights of a Hugging Face checkpoint folder: the shards named by
  * `model.safetensors.index.json` if there is one, else every `*.safetensors` file in `folder`.
+ * Headers are read and checked now; each tensor's values are decoded whenever they are read (by
+ * byte range from files on disk, else from the files' bytes held once), so the contents hold no decoded copy.
  */
 export async function readSafetensorsCheckpoint(files: readonly InputFile[], folder: string, options: ReadSafetensorsOptions = {}): Promise<CheckpointContents> {
   const siblings = inFolder(files, folder);
@@ -290,8 +361,8 @@ export async function readSafetensorsCheckpoint(files: readonly InputFile[], fol
   const tensors = new Map<string, NamedTensor>();
   const sources = new Map<string, string>();
   for (const shard of shards) {
-    const contents = readSafetensors(await shard.bytes(), shard.path, options);
-    for (const [name, tensor] of contents.tensors) {
+    const shardTensors = lazyTensors(await openShard(shard), shard.path, (name) => options.include?.(name) ?? true);
+    for (const [name, tensor] of shardTensors) {
       if (tensors.has(name)) {
         throw new SafetensorsError({ file: shard.path, message: `tensor "${name}" is also in another .safetensors file of the folder` });
       }

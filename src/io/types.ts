@@ -8,6 +8,12 @@ export interface InputFile {
   readonly path: string;
   readonly size: number;
   bytes(): Promise<Uint8Array>;
+  /**
+   * Bytes `begin…end` read now from where the file lives, without reading the rest (a file on disk).
+   * Absent where reads are asynchronous only (a browser File, a zip entry): readers then take `bytes()`.
+   * Throws when the file changed since it was listed.
+   */
+  readRangeSync?(begin: number, end: number): Uint8Array;
 }
 
 export type ModelFormatName = 'layers-model' | 'graph-model' | 'hf-transformer';
@@ -32,10 +38,14 @@ export interface OpenedModel {
   transformer?: TransformerPayload;
 }
 
-/** What an `hf-transformer` reader produces: the normalised config and every weight decoded to float32. */
+/** What an `hf-transformer` reader produces: the normalised config and every weight, decoded to float32 when read. */
 export interface TransformerPayload {
   config: TransformerConfig;
-  /** Parameter name (canonical: `transformer.…` / `model.…`, as in DESIGN §6) → checkpoint-layout values. */
+  /**
+   * Parameter name (canonical: `transformer.…` / `model.…`, as in DESIGN §6) → checkpoint-layout values.
+   * Each `values` read decodes the tensor from its file again (a view on held bytes where it can):
+   * nothing decoded is kept here, so read it once and hold the array while it is needed.
+   */
   tensors: Map<string, NamedTensor>;
   /** The parsed tokenizer file beside config.json (`tokenizer.json` or Lopper's `char-tokenizer.json`); build it with `createTokenizer`. */
   tokenizer?: { file: string; json: unknown };

@@ -205,6 +205,8 @@ export class ModelSession {
   /** The kernels the last measured plan changed (by unit), for the layer detail's dense-vs-pruned histograms. */
   private planKernels: ReadonlyMap<string, Float32Array> | null = null;
   private base: { kind: KindModel; sha256: string } | null = null;
+  /** The model was freed (`releaseModel` or `dispose`). */
+  private released = false;
   /** Every stored weight's float32 and gzipped bytes, by weight name: a plan's sizes only gzip the kernels it changes. */
   private storedSizes: { denseBytes: number; gzip: Map<string, number> } | null = null;
   /**
@@ -647,10 +649,24 @@ export class ModelSession {
     }
   }
 
+  /**
+   * Frees the session's model, its DARE base and cached kernels ahead of `dispose`, for a caller
+   * that has only `evaluateOpened` (an export opened again) left to run: the dense outputs that
+   * compares against are computed first where it needs them. The session runs no model of its own after this.
+   */
+  async releaseModel(): Promise<void> {
+    if (this.released) return;
+    const data = this.current;
+    const compared = data.kind === 'samples' ? data.labels === undefined : data.synthetic || this.kind.perplexity === undefined;
+    if (compared) await this.referenceOutputs();
+    this.dispose();
+  }
+
   dispose(): void {
     this.planCache?.clear();
     this.allocationMemo.clear();
-    this.kind.dispose();
+    if (!this.released) this.kind.dispose();
+    this.released = true;
     this.base?.kind.dispose();
     this.base = null;
   }

@@ -6,8 +6,9 @@ import { blockInfluence, FINERCUT_SAMPLES, transformerTarget } from '../../core/
 import { runTransformerSweep, type TransformerSweepMetric } from '../../core/sweep/transformer-sweep';
 import { createTokenizer, type Tokenizer } from '../../core/tokenizer';
 import { TransformerModel } from '../../core/transformer/model';
+import { blockNames, parameterSpecs, projectionSpecs } from '../../core/transformer/parameters';
 import { perplexity } from '../../core/transformer/perplexity';
-import type { LayerInfo } from '../../core/types';
+import type { LayerInfo, UnitInfo } from '../../core/types';
 import { LopperInputError } from '../../io/errors';
 import { writeHfTransformer, type WeightValues } from '../../io/export';
 import { sha256Hex } from '../../io/hash';
@@ -17,6 +18,45 @@ import { tokenDataOf } from '../data';
 import type { KindDescription, KindModel, ModelKind } from '../kind';
 import { transformerParamsLeft } from './params';
 import { TransformerPrunable } from './prunable';
+
+/** A projection as a row of the layer table (its zeros aside). */
+function linearLayer(unit: Pick<UnitInfo, 'name' | 'shape' | 'size'>): Omit<LayerInfo, 'sparsity'> {
+  const [inputs, outputs] = unit.shape;
+  return { name: unit.name, type: 'Linear', outputShape: [null, null, outputs], params: unit.size, flops: 2 * inputs * outputs, prunable: true };
+}
+
+/** The layer table and totals of a transformer as `describe` gives them, less the zeros of its kernels. */
+export interface TransformerOutline {
+  totalParams: number;
+  totalFlops: number;
+  layers: Omit<LayerInfo, 'sparsity'>[];
+  units: string[];
+  removalCandidates: string[];
+  contextLength: number;
+}
+
+/**
+ * A transformer's outline from its config alone (the shapes the weights were checked against when
+ * it was opened): no weight is read or uploaded. What a built model's summary gives but its zeros.
+ */
+export function transformerOutline(payload: TransformerPayload): TransformerOutline {
+  const { config } = payload;
+  const units = projectionSpecs(config).map((spec) => ({ name: spec.unit, shape: [spec.inputs, spec.outputs], size: spec.inputs * spec.outputs }));
+  const layers = units.map(linearLayer);
+  const removalCandidates: string[] = [];
+  for (let block = 0; block < config.layers; block++) {
+    const { attention, mlp } = blockNames(config, block);
+    removalCandidates.push(attention, mlp);
+  }
+  return {
+    totalParams: parameterSpecs(config).reduce((sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1), 0),
+    totalFlops: layers.reduce((n, l) => n + l.flops, 0),
+    layers,
+    units: units.map((unit) => unit.name),
+    removalCandidates,
+    contextLength: config.contextLength,
+  };
+}
 
 /** A Hugging Face decoder-only transformer (config.json + safetensors, optional tokenizer). */
 class TransformerKindModel implements KindModel {
@@ -40,18 +80,7 @@ class TransformerKindModel implements KindModel {
 
   async describe(): Promise<KindDescription> {
     const zeros = await unitZeroCountsAsync(this.model);
-    const layers: LayerInfo[] = this.model.units().map((unit) => {
-      const [inputs, outputs] = unit.shape;
-      return {
-        name: unit.name,
-        type: 'Linear',
-        outputShape: [null, null, outputs],
-        params: unit.size,
-        flops: 2 * inputs * outputs,
-        prunable: true,
-        sparsity: (zeros.get(unit.name) ?? 0) / unit.size,
-      };
-    });
+    const layers: LayerInfo[] = this.model.units().map((unit) => ({ ...linearLayer(unit), sparsity: (zeros.get(unit.name) ?? 0) / unit.size }));
     const prunableParams = layers.reduce((n, l) => n + l.params, 0);
     const zeroCount = layers.reduce((n, l) => n + l.sparsity * l.params, 0);
     return {
@@ -122,7 +151,7 @@ class TransformerKindModel implements KindModel {
     return transformerParamsLeft(
       removed,
       totalParams,
-      [...this.payload.tensors].map(([name, tensor]) => [name, tensor.values.length] as const),
+      [...this.payload.tensors].map(([name, tensor]) => [name, tensor.shape.reduce((a, b) => a * b, 1)] as const),
     );
   }
 
