@@ -61,5 +61,7 @@ if (process.argv.includes('--profile')) {
     process.stdout.write(`${(g.ms / 1000).toFixed(3)} s  ×${g.count}  ${key}\n`);
   }
 }
-process.stdout.write(`tensors: ${tf.memory().numTensors - before} more\n`);
+const heap = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length;
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+process.stdout.write(`tensors: ${tf.memory().numTensors - before} more; tensor bytes ${mib(tf.memory().numBytes)}; wasm memory ${heap === undefined ? '?' : mib(heap)}\n`);
 model.dispose();
