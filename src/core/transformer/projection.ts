@@ -20,7 +20,7 @@ export function tileCount(size: number): number {
  * One prunable projection's weights, held once as a grid of tiles of its kernel `[in, out]`. Columns
  * are cut per attention head for the q/k/v projections (`parts` > 1), so each head's activations come
  * out of their own plain 2-D product and never need slicing; otherwise the kernel is cut into tiles at
- * most TILE wide both ways (`tileCount`): tfjs-wasm multiplies a wide kernel about a quarter slower
+ * most TILE wide both ways (`tileCount`): tfjs-wasm multiplies a wide kernel up to a quarter slower
  * than its tiles, which each fit the caches. The bias is split like the columns.
  *
  * `applyTiles` takes the input as column blocks matching the row tiles and returns the output column
@@ -129,8 +129,9 @@ export class StoredProjection {
   }
 
   /**
-   * The tile grid of a kernel tensor `[in, out]` (copied), one slice per tile: on wasm a slice costs about
-   * a copy of its input, far less than the transposes `splitColumns` makes.
+   * The tile grid of a kernel tensor `[in, out]` (copied). A few tiles are one slice each (on wasm a slice
+   * costs about a copy of its input, less than the transposes of `splitColumns`); per-head blocks go
+   * through `splitColumns`, which copies the kernel a few times rather than once per head.
    */
   private tilesOf(kernel: tf.Tensor2D): tf.Tensor2D[][] {
     const height = this.spec.inputs / this.inputTiles;
