@@ -38,17 +38,16 @@ export class AttentionMasks {
 
 /**
  * Additive mask `[end − start, end]`: row t − start is 0 where position t may see key s (s ≤ t, and
- * s > t − window), MASKED elsewhere.
+ * s > t − window), MASKED elsewhere. Filled in JS and uploaded once.
  */
 export function causalMask(start: number, end: number, window?: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const rows = end - start;
-    const position = tf.range(start, end, 1, 'int32').reshape([rows, 1]);
-    const key = tf.range(0, end, 1, 'int32').reshape([1, end]);
-    let visible = tf.lessEqual(key, position);
-    if (window !== undefined) visible = tf.logicalAnd(visible, tf.greater(key, position.sub(tf.scalar(window, 'int32'))));
-    return tf.where(visible, tf.zeros([rows, end]), tf.fill([rows, end], MASKED));
-  });
+  const rows = end - start;
+  const values = new Float32Array(rows * end).fill(MASKED);
+  for (let t = start; t < end; t++) {
+    const first = window === undefined ? 0 : Math.max(0, t - window + 1);
+    values.fill(0, (t - start) * end + first, (t - start) * end + t + 1);
+  }
+  return tf.tensor2d(values, [rows, end], 'float32');
 }
 
 /**

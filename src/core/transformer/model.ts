@@ -499,14 +499,25 @@ export class TransformerModel {
     return this.linear(attended, `${sublayer}.${this.config.family === 'gpt2' ? 'c_proj' : 'o_proj'}`, options);
   }
 
+  /**
+   * The MLP tile by tile: the up (and gate) projection's output column blocks go through the activation
+   * into the down projection's row tiles, never joined (`StoredProjection.applyTiles`).
+   */
   private mlp(x: tf.Tensor2D, sublayer: string, options: TransformerForwardOptions): tf.Tensor2D {
+    const tiles = (name: string, xs: tf.Tensor2D[]): tf.Tensor2D[] => {
+      const unit = `${sublayer}.${name}`;
+      if (options.onUnitInput !== undefined) options.onUnitInput(unit, xs.length === 1 ? xs[0] : tf.concat(xs, 1));
+      return this.projection(unit).applyTiles(xs, options.kernels?.get(unit) as tf.Tensor2D | undefined);
+    };
+    const { activation } = this.config;
     if (this.config.family === 'gpt2') {
-      const inner = activate(this.linear(x, `${sublayer}.c_fc`, options), this.config.activation) as tf.Tensor2D;
-      return this.linear(inner, `${sublayer}.c_proj`, options);
+      const inner = tiles('c_fc', [x]).map((t) => activate(t, activation) as tf.Tensor2D);
+      return tiles('c_proj', inner)[0];
     }
-    const gate = activate(this.linear(x, `${sublayer}.gate_proj`, options), this.config.activation);
-    const inner = gate.mul(this.linear(x, `${sublayer}.up_proj`, options)) as tf.Tensor2D;
-    return this.linear(inner, `${sublayer}.down_proj`, options);
+    const gate = tiles('gate_proj', [x]);
+    const up = tiles('up_proj', [x]);
+    const inner = gate.map((g, i) => activate(g, activation).mul(up[i]) as tf.Tensor2D);
+    return tiles('down_proj', inner)[0];
   }
 
   private checkKernel(unit: string, kernel: tf.Tensor): void {

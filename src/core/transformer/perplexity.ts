@@ -25,19 +25,29 @@ export function tokenWindows(count: number, context: number): TokenWindow[] {
 /**
  * Negative log-likelihood of each predicted token: position t of `logits` [batch, seq, vocab] predicts
  * `ids[:, t + 1]`. Returns `[batch · (seq − 1)]`, natural log.
+ *
+ * log Σ exp of a row is its maximum m minus the log of its largest softmax probability, which is
+ * 1 / Σ exp(x − m): one softmax kernel (vectorised on wasm) instead of an elementwise exp, sum and log over
+ * the whole vocabulary, and nothing copied out of the logits (the last position's row is reduced with the
+ * others and its value dropped afterwards).
  */
 export function nextTokenNll(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
     const [batch, length, vocab] = logits.shape;
-    const rows = batch * (length - 1);
-    const predicted = logits.slice([0, 0, 0], [batch, length - 1, vocab]).reshape([rows, vocab]) as tf.Tensor2D;
+    const rows = logits.reshape([batch * length, vocab]) as tf.Tensor2D;
+    const scored = (x: tf.Tensor): tf.Tensor1D =>
+      x
+        .reshape([batch, length])
+        .slice([0, 0], [batch, length - 1])
+        .reshape([batch * (length - 1)]);
+    const logSumExp = scored(rows.max(1).sub(tf.softmax(rows).max(1).log()));
     const targets = ids
       .slice([0, 1], [batch, length - 1])
-      .reshape([rows])
+      .reshape([batch * (length - 1)])
       .toInt();
-    const flat = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
-    const picked = tf.gather(predicted.reshape([rows * vocab]), flat);
-    return tf.logSumExp(predicted, 1).sub(picked) as tf.Tensor1D;
+    const rowStarts = scored(tf.range(0, batch * length, 1, 'int32').mul(tf.scalar(vocab, 'int32')));
+    const picked = tf.gather(rows.reshape([batch * length * vocab]), rowStarts.add(targets));
+    return logSumExp.sub(picked) as tf.Tensor1D;
   });
 }
 
