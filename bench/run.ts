@@ -4,7 +4,7 @@
  * writes bench/RESULTS.md (machine, date, goal beside each figure). Numbers only; it asserts nothing.
  * The default run takes about ten minutes on two cores; `--quick` fewer rounds, tokens and levels.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -67,6 +67,8 @@ const report = [
   '',
 ].join('\n');
 const resultsFile = join(import.meta.dirname, 'RESULTS.md');
-const formatted = await prettier.format(report, { ...(await prettier.resolveConfig(resultsFile)), parser: 'markdown' });
+// The sections the single-purpose benchmarks keep below the table (`## …`) stay as they were.
+const kept = existsSync(resultsFile) ? /\n(## [\s\S]*)$/.exec(readFileSync(resultsFile, 'utf8'))?.[1] : undefined;
+const formatted = await prettier.format(kept === undefined ? report : `${report}\n${kept}`, { ...(await prettier.resolveConfig(resultsFile)), parser: 'markdown' });
 writeFileSync(resultsFile, formatted);
 process.stdout.write(formatted);
