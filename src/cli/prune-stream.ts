@@ -3,10 +3,9 @@ import { dirname as parentOf, join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { allocate } from '../core/allocate/registry';
-import type { CriterionKey, Granularity } from '../core/criteria/types';
 import { parseNMPattern } from '../core/masks';
 import { syntheticTokens, type TokenData } from '../core/pipeline/data';
-import type { AllocationKey, PruningPlan } from '../core/plan';
+import type { PruningPlan } from '../core/plan';
 import { FINERCUT_SAMPLES } from '../core/removal';
 import { createTokenizer } from '../core/tokenizer';
 import type { TransformerConfig } from '../core/transformer/config';
@@ -27,22 +26,7 @@ import { streamMemoryBytes, streamPrune, type StreamSource } from '../kinds/hf-t
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
 import { modelPath, type Output } from './load';
-import { argsForRecipe, readJsonFile } from './recipe-args';
-
-/** What `lopper prune` has read from its options that a streamed prune uses. */
-export interface StreamPruneOptions {
-  outDir: string;
-  recipePath?: string;
-  basePath?: string;
-  target: number;
-  allocation: AllocationKey;
-  criterion: CriterionKey;
-  granularity: Granularity;
-  removeSteps: number;
-  dare?: unknown;
-  seed: number;
-  float16: boolean;
-}
+import { argsForRecipe, readJsonFile, type PruneArgs } from './recipe-args';
 
 /**
  * A full garbage collection, where the runtime lets one be asked for: a streamed prune frees each
@@ -182,7 +166,7 @@ async function streamData(args: ParsedArgs, config: TransformerConfig, tokenizer
 }
 
 /** Refuses what a streamed prune cannot do: it runs no search and holds no second model. */
-function refuseUnstreamable(options: StreamPruneOptions): void {
+function refuseUnstreamable(options: PruneArgs): void {
   if (options.dare !== undefined || options.basePath !== undefined)
     throw new UsageError('--stream prunes one model block by block: --base/--dare (DARE) needs both models in memory');
   if (options.removeSteps > 0) throw new UsageError('--stream runs no removal search: drop --remove N, or replay a recipe that names the removed sublayers with --recipe R');
@@ -216,7 +200,7 @@ async function tensorDigests(source: StreamSource): Promise<Map<string, string>>
  * pruned, written at its place and freed (`streamPrune`). The output is the in-memory prune's, byte for
  * byte: config.json, model.safetensors, the tokenizer, recipe.json and the ecosystem files.
  */
-export async function pruneStreamed(args: ParsedArgs, options: StreamPruneOptions, out: Output): Promise<void> {
+export async function pruneStreamed(args: ParsedArgs, options: PruneArgs, out: Output): Promise<void> {
   const started = performance.now();
   refuseUnstreamable(options);
   const limitText = stringOption(args, 'max-memory');

@@ -2,11 +2,11 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SensitivityCurves } from '../core/allocate/types';
 import { getCriterion } from '../core/criteria/registry';
-import { CRITERIA, GRANULARITIES, type CriterionKey, type Granularity, type LayerKind } from '../core/criteria/types';
+import { CRITERIA, GRANULARITIES, type Granularity, type LayerKind } from '../core/criteria/types';
 import { ArchitectureMismatchError } from '../core/delta/dare';
 import { parseNMPattern } from '../core/masks';
 import { checkExport } from '../core/pipeline/verify';
-import { ALLOCATIONS, type AllocationKey, type PruningPlan } from '../core/plan';
+import { ALLOCATIONS, type PruningPlan } from '../core/plan';
 import { DEFAULT_SPARSITIES } from '../core/sweep/engine';
 import { SWEEP_METRICS } from '../core/sweep/metric';
 import type { ExportFile } from '../io/export';
@@ -18,34 +18,12 @@ import { choiceOption, numberOption, stringOption, UsageError, type ParsedArgs }
 import { startBackend } from './backend';
 import { modelPath, openPath, warn, type Output } from './load';
 import { pruneStreamed } from './prune-stream';
-import { argsForRecipe, readJsonFile } from './recipe-args';
+import { argsForRecipe, readJsonFile, type DareRequest, type PruneArgs } from './recipe-args';
 import { openSession } from './session';
 
 const LAYER_KINDS: readonly LayerKind[] = ['dense', 'conv', 'depthwise'];
 /** Options that choose what to prune; a recipe chooses all of them. */
 const PLAN_OPTIONS = ['sparsity', 'allocation', 'criterion', 'granularity', 'remove', 'dare', 'rescale', 'sweep'];
-
-interface DareRequest {
-  basePath: string;
-  p: number;
-  /** A fixed q, `auto` for the DAREx-q search, or 1 − p when absent. */
-  rescale?: number | 'auto';
-}
-
-interface PruneArgs {
-  outDir: string;
-  recipePath?: string;
-  basePath?: string;
-  target: number;
-  allocation: AllocationKey;
-  criterion: CriterionKey;
-  granularity: Granularity;
-  removeSteps: number;
-  dare?: DareRequest;
-  sweepPath?: string;
-  seed: number;
-  float16: boolean;
-}
 
 function shareOption(args: ParsedArgs, key: string, range: string, fits: (n: number) => boolean): number | undefined {
   if (stringOption(args, key) === undefined) return undefined;

@@ -3,19 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { AttentionMasks, causalAttention, MASKED, PER_HEAD_FROM, QUERY_BLOCK } from './attention';
 import { ColumnBlocks, HEAD_BLOCK } from './head';
 import { splitColumns, splitRows } from './rows';
+import { seededValues as values } from './testing';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-/** Seeded values in [−1, 1). */
-function values(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 31 - 1;
-  });
-}
 
 describe('splitRows and splitColumns', () => {
   it('give the row and column blocks in order, and leave no tensor behind', () => {

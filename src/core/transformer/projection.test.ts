@@ -3,19 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ProjectionSpec } from './parameters';
 import { StoredProjection, TILE, tileCount } from './projection';
 import { splitColumns } from './rows';
+import { seededValues as values } from './testing';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-/** Seeded values in [−1, 1). */
-function values(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 31 - 1;
-  });
-}
 
 function spec(inputs: number, outputs: number, conv1d: boolean): ProjectionSpec {
   return { unit: 'mlp.up', sublayer: 'mlp', inputs, outputs, bias: true, conv1d };

@@ -38,3 +38,12 @@ export function relativeError(actual: ArrayLike<number>, expected: readonly numb
   }
   return diff / scale;
 }
+
+/** Seeded values in [−1, 1). */
+export function seededValues(count: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 31 - 1;
+  });
+}
