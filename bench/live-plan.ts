@@ -1,17 +1,20 @@
 /**
  * `npm run bench:live-plan [-- --blocks N --samples S]`: the time of a slider move on a generated
  * large transformer (GPT-2-shaped, 12 blocks of width 768, a 16,384-token vocabulary, context 256:
- * 97.8M parameters; data-free, S calibration windows), through the session the page's worker runs.
- * Two sessions on the same weights and data take the same moves, alternating: one as every move was
- * measured before the plan cache (cache off, full evaluation with the gzipped size), one as the page
- * measures a move now (plan cache, live evaluation). Each move's evaluations and achieved sparsity
- * must agree before its times count. Prints a table; asserts nothing.
+ * 97.8M parameters; data-free, S calibration windows of 256 tokens, by default the page's 10),
+ * through the session the page's worker runs. Two sessions on the same weights and data take the
+ * same moves, alternating: one as every move was measured before the plan cache (cache off, full
+ * evaluation with the gzipped size), one as the page measures a move now (plan cache, live
+ * evaluation on the live subset). Each move's achieved sparsity must agree, and the live
+ * evaluation must equal the uncached session's evaluation of the same subset (untimed), before its
+ * times count. Prints a table; asserts nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { startBackend } from '../src/cli/backend';
+import { FINERCUT_SAMPLES } from '../src/core/removal/calibration';
 import type { CriterionKey } from '../src/core/criteria/types';
 import { densePlan, type PruningPlan } from '../src/core/plan';
 import { filesFromPath } from '../src/io/node-files';
@@ -82,12 +85,17 @@ export async function livePlanMoves(
     let plan: PruningPlan = densePlan(units, cached.data.hash);
     const tensors = tf.memory().numTensors;
     const measured: LivePlanMove[] = [];
+    let scope: PlanResult['scope'];
     for (const move of moves) {
       const request = move.request(plan);
       const before = await timed(today, { ...request, evaluation: 'full' });
       const now = await timed(cached, request);
-      const agree = JSON.stringify(before.result.evaluation) === JSON.stringify(now.result.evaluation) && before.result.overall === now.result.overall;
-      if (!agree) throw new Error(`${move.label}: the two paths disagree: ${JSON.stringify(before.result.evaluation)} vs ${JSON.stringify(now.result.evaluation)}`);
+      // The live move measures the live subset: the uncached session measures the same subset, untimed, to check it.
+      const check = now.result.scope?.subset ? await today.evaluatePlan({ ...request, evaluation: 'subset' }, QUIET_JOB) : before.result;
+      const agree =
+        JSON.stringify(check.evaluation) === JSON.stringify(now.result.evaluation) && before.result.overall === now.result.overall && check.overall === now.result.overall;
+      if (!agree) throw new Error(`${move.label}: the two paths disagree: ${JSON.stringify(check.evaluation)} vs ${JSON.stringify(now.result.evaluation)}`);
+      scope = now.result.scope;
       plan = { ...request.plan, sparsity: now.result.sparsity };
       measured.push({ label: move.label, before: before.seconds, now: now.seconds });
       log(`bench: ${move.label}: before ${before.seconds.toFixed(2)} s, now ${now.seconds.toFixed(2)} s`);
@@ -95,7 +103,8 @@ export async function livePlanMoves(
     const state = cached.planCacheState();
     const note =
       `tensors after the moves: ${tf.memory().numTensors - tensors} more than before; plan cache ${JSON.stringify(state?.counters)}, ` +
-      `${((state?.bytes.kernels ?? 0) / 2 ** 20).toFixed(0)} MiB of kernels, ${((state?.bytes.stats ?? 0) / 2 ** 20).toFixed(1)} MiB of statistics`;
+      `${((state?.bytes.kernels ?? 0) / 2 ** 20).toFixed(0)} MiB of kernels, ${((state?.bytes.stats ?? 0) / 2 ** 20).toFixed(1)} MiB of statistics; ` +
+      (scope?.subset ? `live evaluation on ${scope.size} of ${scope.of} ${scope.unit}` : 'live evaluation on all of the data');
     return { params, units: units.length, moves: measured, note };
   } finally {
     today.dispose();
@@ -123,7 +132,7 @@ export function livePlanRows(result: Awaited<ReturnType<typeof livePlanMoves>>, 
 
 async function main(): Promise<void> {
   const blocks = option('blocks', 12);
-  const samples = option('samples', 2);
+  const samples = option('samples', FINERCUT_SAMPLES);
   await startBackend('wasm');
   const dir = mkdtempSync(join(tmpdir(), 'lopper-live-plan-'));
   try {

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as prettier from 'prettier';
 import { startBackend } from '../src/cli/backend';
 import { gpt2Config, writeBenchTransformer } from '../scripts/make-bench-transformer';
+import { FINERCUT_SAMPLES } from '../src/core/removal/calibration';
 import { livePlanMoves, livePlanRows } from './live-plan';
 import { ensureTorch, TorchPeer, type PeerInfo } from './peer';
 import { streamRows } from './stream';
@@ -43,7 +44,7 @@ try {
   rows.push(...(await sweepRows(dir, 1, quick, log)));
   rows.push(...(await criteriaRows(gpt2, peer, quick ? ['transformer.h.0.attn.c_proj'] : ['transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_fc'], log)));
   rows.push(...(await scalingRows(dir, quick ? [4, 8, 16] : [4, 8, 16, 32], log)));
-  rows.push(...livePlanRows(await livePlanMoves(dir, quick ? 4 : 12, 2, log), 2));
+  rows.push(...livePlanRows(await livePlanMoves(dir, quick ? 4 : 12, quick ? 2 : FINERCUT_SAMPLES, log), quick ? 2 : FINERCUT_SAMPLES));
   rows.push(...(await streamRows(dir, quick ? 30 : 60, log)));
 } finally {
   peer.close();

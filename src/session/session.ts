@@ -120,11 +120,20 @@ export interface PreparedExport {
 
 /**
  * From this many parameters on, a plan's live evaluation runs on the calibration subset (the first
- * min(128, N) samples, or the calibration windows' tokens of a text) and its gzipped size is left for
- * the full evaluation (also data-free, where the data is the calibration set already); the full
- * evaluation runs on request and before every export.
+ * min(128, N) samples, or the calibration windows' tokens), cut to the live compute budget below,
+ * and its gzipped size is left for the full evaluation; the full evaluation runs on request and
+ * before every export.
  */
 export const LIVE_SUBSET_PARAMS = 10_000_000;
+
+/**
+ * The forward compute of a live evaluation: its subset holds at most this many floating-point
+ * operations (the model's FLOPs per sample or per token, times the subset's size: about a second
+ * of the WASM backend on one thread), and never fewer than LIVE_MIN_SAMPLES samples or LIVE_MIN_TOKENS tokens.
+ */
+export const LIVE_FLOP_BUDGET = 2e10;
+export const LIVE_MIN_SAMPLES = 16;
+export const LIVE_MIN_TOKENS = 64;
 
 const gzipSizes = new WeakMap<WeightValues['values'], number>();
 
@@ -200,7 +209,8 @@ function asDrop(name: string, files: readonly ExportFile[]): InputFile[] {
 export class ModelSession {
   private current: PipelineData;
   /** The dense outputs on data without labels (the divergence's reference), by data hash. */
-  private reference: { hash: string; outputs: Float32Array } | null = null;
+  /** The dense outputs that a divergence compares with, per data hash (the current data and its live subset). */
+  private references = new Map<string, Float32Array>();
   private dense: { hash: string; evaluation: Evaluation } | null = null;
   /** The kernels the last measured plan changed (by unit), for the layer detail's dense-vs-pruned histograms. */
   private planKernels: ReadonlyMap<string, Float32Array> | null = null;
@@ -296,7 +306,7 @@ export class ModelSession {
     this.described = summary;
     this.options = options;
     this.current = data;
-    this.reference = null;
+    this.references.clear();
     this.dense = null;
     // Statistics and pruned kernels were computed on activations of the old input shapes (a synthetic data hash does not name them).
     this.planCache?.clear();
@@ -481,7 +491,7 @@ export class ModelSession {
     const unit = data.kind === 'samples' ? 'samples' : 'tokens';
     const wanted = request === 'subset' || (request === 'auto' && this.summary.totalParams >= LIVE_SUBSET_PARAMS);
     // Data-free token windows are the calibration windows already; the perplexity of a text counts its tokens.
-    const subsetSize =
+    const calibration =
       data.kind === 'samples'
         ? Math.min(CALIBRATION_SAMPLES, all)
         : data.synthetic
@@ -490,6 +500,12 @@ export class ModelSession {
               all,
               tokenCalibrationWindows(data, this.tokenShape()).reduce((n, w) => n + w.length, 0),
             );
+    // A token costs about two operations per parameter (the head and embedding included); a sample the model's FLOPs.
+    const perItem = unit === 'samples' && this.summary.totalFlops > 0 ? this.summary.totalFlops : 2 * this.summary.totalParams;
+    const affordable = Math.max(unit === 'samples' ? LIVE_MIN_SAMPLES : LIVE_MIN_TOKENS, Math.floor(LIVE_FLOP_BUDGET / perItem));
+    // Data-free windows are cut to whole windows, or to the first window's first tokens.
+    const window = data.kind === 'tokens' && data.synthetic ? tokenCalibrationWindows(data, this.tokenShape())[0].length : 1;
+    const subsetSize = Math.min(calibration, affordable < window ? affordable : affordable - (affordable % window));
     return wanted && subsetSize < all ? { subset: true, size: subsetSize, of: all, unit } : { subset: false, size: all, of: all, unit };
   }
 
@@ -709,10 +725,18 @@ export class ModelSession {
         ...(window.cappedByMemory && { windowCappedByMemory: true }),
       };
     } else {
-      const reference = await this.referenceOutputs();
-      const outputs = await this.withTokenBatches((batches) => predictTokenWindows(kind.prunable, batches, forward));
-      const vocab = this.tokenShape().vocabSize;
-      evaluation = { divergence: jsDivergence(reference, outputs, vocab, { fromLogits: true }), samples: outputs.length / vocab };
+      // A live subset of data-free windows is their first `subset` tokens, measured against the dense outputs of the same tokens.
+      const measured = subset === undefined ? data : { ...data, hash: `${data.hash}:first-${subset}`, ids: data.ids.subarray(0, subset) };
+      const unchanged = kind === this.kind && forward.kernels === undefined && (forward.bypass?.size ?? 0) === 0;
+      if (unchanged) {
+        // The model against its own dense outputs on the same windows: no divergence, and no forward pass to hold them.
+        evaluation = { divergence: 0, samples: tokenCalibrationWindows(measured, this.tokenShape()).reduce((n, w) => n + w.length, 0) };
+      } else {
+        const reference = await this.referenceOutputs(measured);
+        const outputs = await this.withTokenBatches((batches) => predictTokenWindows(kind.prunable, batches, forward), measured);
+        const vocab = this.tokenShape().vocabSize;
+        evaluation = { divergence: jsDivergence(reference, outputs, vocab, { fromLogits: true }), samples: outputs.length / vocab };
+      }
     }
     if (job) throwIfCancelled(job);
     if (options.latency && data.kind === 'tokens') {
@@ -723,14 +747,15 @@ export class ModelSession {
   }
 
   /** The dense model's outputs on the current data (its calibration windows for token ids), computed once per data hash. */
-  private async referenceOutputs(): Promise<Float32Array> {
-    const data = this.current;
-    if (this.reference?.hash === data.hash) return this.reference.outputs;
+  private async referenceOutputs(data: PipelineData = this.current): Promise<Float32Array> {
+    const known = this.references.get(data.hash);
+    if (known !== undefined) return known;
     const outputs =
       data.kind === 'samples'
         ? (await predictSamples(this.kind.prunable, data)).outputs
-        : await this.withTokenBatches((batches) => predictTokenWindows(this.kind.prunable, batches));
-    this.reference = { hash: data.hash, outputs };
+        : await this.withTokenBatches((batches) => predictTokenWindows(this.kind.prunable, batches), data);
+    for (const hash of this.references.keys()) if (hash !== this.current.hash && !hash.startsWith(`${this.current.hash}:`)) this.references.delete(hash);
+    this.references.set(data.hash, outputs);
     return outputs;
   }
 
@@ -740,8 +765,8 @@ export class ModelSession {
     return shape;
   }
 
-  private async withTokenBatches<T>(work: (batches: tf.Tensor[]) => Promise<T>): Promise<T> {
-    const batches = calibrationInputs(this.current, this.tokenShape());
+  private async withTokenBatches<T>(work: (batches: tf.Tensor[]) => Promise<T>, data: PipelineData = this.current): Promise<T> {
+    const batches = calibrationInputs(data, this.tokenShape());
     try {
       return await work(batches);
     } finally {

@@ -28,11 +28,31 @@ import { ModelSession, throwIfCancelled, type JobContext } from '../session/sess
 
 export type { JobContext } from '../session/session';
 
+/** A worker's synchronous Blob reader (absent on a page's main thread and in Node). */
+const SyncReader = (globalThis as { FileReaderSync?: new () => { readAsArrayBuffer(blob: Blob): ArrayBuffer } }).FileReaderSync;
+
+/**
+ * A dropped file in the worker. Inside a worker it also reads byte ranges synchronously
+ * (`FileReaderSync` on a slice), so a checkpoint's tensors are read from the file when they are
+ * needed rather than held as one copy of the whole file.
+ */
 export function blobFile(file: TransferFile): InputFile {
+  const reader = SyncReader === undefined ? undefined : new SyncReader();
+  const { blob, path } = file;
   return {
-    path: file.path,
-    size: file.blob.size,
-    bytes: async () => new Uint8Array(await file.blob.arrayBuffer()),
+    path,
+    size: blob.size,
+    bytes: async () => new Uint8Array(await blob.arrayBuffer()),
+    ...(reader && {
+      readRangeSync: (begin: number, end: number): Uint8Array => {
+        if (begin < 0 || end > blob.size || begin > end) throw new RangeError(`${path}: bytes ${begin}…${end} are outside the file (${blob.size} bytes)`);
+        try {
+          return new Uint8Array(reader.readAsArrayBuffer(blob.slice(begin, end)));
+        } catch (error) {
+          throw new Error(`${path}: the file could not be read again (was it changed or moved since it was dropped?): ${error instanceof Error ? error.message : String(error)}`);
+        }
+      },
+    }),
   };
 }
 

@@ -34,10 +34,23 @@ export function unitLayout(className: string, unitName: string, shape: readonly 
   return `${className} kernels are not supported by the pruning criteria yet`;
 }
 
+/** Square tiles of the transpose: a tile's rows and columns stay in the cache while it is copied. */
+const TILE = 8;
+
+/** Float32 `values` read row-major as rows × cols, transposed (cols × rows), bit for bit and tile by tile. */
 function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
+  const from = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const to = new Uint32Array(out.buffer);
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const row = r * cols;
+        for (let c = c0; c < c1; c++) to[c * rows + r] = from[row + c];
+      }
+    }
   }
   return out;
 }
@@ -53,9 +66,10 @@ export function kernelToMatrix(layout: UnitLayout, kernel: Float32Array): Weight
 /** W (or a mask in W's layout) → kernel values in the Keras layout. */
 export function matrixToKernel<T extends Float32Array | Uint8Array>(layout: UnitLayout, matrix: T): T {
   if (layout.transposed) return matrix.slice() as T;
-  const out = (matrix instanceof Float32Array ? new Float32Array(matrix.length) : new Uint8Array(matrix.length)) as T;
+  if (matrix instanceof Float32Array) return transpose(matrix, layout.rows, layout.cols) as T;
+  const out = new Uint8Array(matrix.length);
   for (let r = 0; r < layout.rows; r++) {
     for (let c = 0; c < layout.cols; c++) out[c * layout.rows + r] = matrix[r * layout.cols + c];
   }
-  return out;
+  return out as T;
 }

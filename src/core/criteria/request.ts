@@ -12,10 +12,12 @@ export function checkRequest(criterion: Criterion, request: PruneRequest): void 
   if (!parseNMPattern(request.granularity)) checkSparsity(request.sparsity);
 }
 
-/** The weights with the pruned ones set to +0. */
+/** The weights with the pruned ones set to +0 (the kept ones bit for bit; no branch on the mask). */
 export function applyMask(values: Float32Array, mask: Uint8Array): Float32Array {
   const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) if (mask[i]) out[i] = values[i];
+  const from = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const to = new Uint32Array(out.buffer);
+  for (let i = 0; i < from.length; i++) to[i] = from[i] & -mask[i];
   return out;
 }
 

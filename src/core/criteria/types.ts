@@ -59,6 +59,21 @@ export interface Criterion {
   /** `true`, or the reason this criterion cannot prune such a layer at this granularity. */
   supports(kind: LayerKind, granularity: Granularity): true | string;
   prune(request: PruneRequest): PruneResult;
+  /**
+   * The unit's kernel pruned as it is stored (W's transpose, or W where `transposed`), where that
+   * gives exactly the weights `prune` gives on W, without W's transposes; undefined where it does not apply.
+   */
+  pruneStored?(request: StoredPruneRequest): Float32Array | undefined;
+}
+
+/** A kernel in its stored layout: W is rows × cols, stored as its transpose unless `transposed`. */
+export interface StoredPruneRequest {
+  kernel: Float32Array;
+  rows: number;
+  cols: number;
+  transposed: boolean;
+  sparsity: number;
+  granularity: Granularity;
 }
 
 /** Thrown when a criterion is asked for something it cannot do; the message says why. */

@@ -6,7 +6,7 @@ import { unstructuredMask, type UnstructuredScope } from './unstructured';
 
 export { channelMask, rowSquaredNorms } from './channels';
 export { groupPruneCount, nmMask, parseNMPattern, type NMPattern } from './n-m';
-export { checkSparsity, pruneCount, pruneLowest, type Scores } from './select';
+export { checkSparsity, pruneCount, pruneLowest, pruneLowestMagnitudes, type Scores } from './select';
 export { unstructuredMask, type UnstructuredScope } from './unstructured';
 
 /**

@@ -55,15 +55,19 @@ function sortableKey(bits: number): number {
  * bucket. Two linear passes where quickselect partitions several times.
  */
 export function kthSmallestFloat32(values: Float32Array, k: number): number {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return kthSmallestBits(new Uint32Array(values.buffer, values.byteOffset, values.length), k, 0xffffffff);
+}
+
+/** `kthSmallestFloat32` of the float32 values whose bit patterns are `bits[i] & keep` (`0x7fffffff`: their magnitudes). */
+function kthSmallestBits(bits: Uint32Array, k: number, keep: number): number {
   const histogram = new Uint32Array(1 << 16);
-  for (let i = 0; i < bits.length; i++) histogram[sortableKey(bits[i]) >>> 16]++;
+  for (let i = 0; i < bits.length; i++) histogram[sortableKey(bits[i] & keep) >>> 16]++;
   let high = 0;
   let before = 0;
   while (before + histogram[high] <= k) before += histogram[high++];
   histogram.fill(0);
   for (let i = 0; i < bits.length; i++) {
-    const key = sortableKey(bits[i]);
+    const key = sortableKey(bits[i] & keep);
     if (key >>> 16 === high) histogram[key & 0xffff]++;
   }
   let low = 0;
@@ -72,6 +76,62 @@ export function kthSmallestFloat32(values: Float32Array, k: number): number {
   const pattern = key & 0x80000000 ? key & 0x7fffffff : ~key >>> 0;
   const out = new Float32Array(new Uint32Array([pattern]).buffer)[0];
   return rank(out);
+}
+
+/**
+ * A kernel stored as W's transpose (`[cols, rows]` row-major, W being rows × cols; `transposed`:
+ * stored as W itself) with its `count` lowest magnitudes set to +0: the weights that pruning W's
+ * scores |W| with `pruneLowest` over the whole layer gives, equal magnitudes at the threshold going
+ * in W's flat index order, but without transposing the kernel twice or holding its scores. The
+ * kept weights are copied bit for bit.
+ */
+export function pruneLowestMagnitudes(kernel: Float32Array, rows: number, cols: number, count: number, transposed: boolean): Float32Array {
+  const n = kernel.length;
+  if (n !== rows * cols) throw new RangeError(`the kernel has ${n} values, expected ${rows}×${cols} = ${rows * cols}`);
+  if (count <= 0) return kernel.slice();
+  if (count >= n) return new Float32Array(n);
+  const from = new Uint32Array(kernel.buffer, kernel.byteOffset, n);
+  const threshold = kthSmallestBits(from, count - 1, 0x7fffffff);
+  const out = new Float32Array(n);
+  const to = new Uint32Array(out.buffer);
+  // NaN ranks as −Infinity: below every number, tied with the threshold when that is −Infinity.
+  const nanBelow = threshold > -Infinity ? 1 : 0;
+  const nanTied = 1 - nanBelow;
+  let left = count;
+  let tied = 0;
+  for (let i = 0; i < n; i++) {
+    const magnitude = Math.abs(kernel[i]);
+    const nan = +(magnitude !== magnitude);
+    const below = +(magnitude < threshold) | (nan & nanBelow);
+    to[i] = from[i] & (below - 1);
+    left -= below;
+    tied += +(magnitude === threshold) | (nan & nanTied);
+  }
+  if (left === 0) return out;
+  const isTied = (i: number): boolean => {
+    const magnitude = Math.abs(kernel[i]);
+    return magnitude === threshold || (magnitude !== magnitude && nanTied === 1);
+  };
+  if (left === tied || transposed) {
+    for (let i = 0; i < n && left > 0; i++) {
+      if (isTied(i)) {
+        to[i] = 0;
+        left--;
+      }
+    }
+    return out;
+  }
+  // Fewer to prune than are tied: they go in W's order, row by row, which is the kernel's column by column.
+  for (let r = 0; r < rows && left > 0; r++) {
+    for (let c = 0; c < cols && left > 0; c++) {
+      const i = c * rows + r;
+      if (isTied(i)) {
+        to[i] = 0;
+        left--;
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -109,12 +169,14 @@ export function pruneLowest(scores: Scores, start: number, length: number, count
     for (let i = 0; i < length; i++) scratch[i] = rank(scores[start + i]);
     threshold = kthSmallest(scratch, count - 1);
   }
+  // Without branches on the scores (they are as often below as not): NaN ranks below every number but −Infinity.
+  const nanBelow = threshold > -Infinity ? 1 : 0;
   let left = count;
   for (let i = start; i < end; i++) {
-    if (rank(scores[i]) < threshold) {
-      mask[i] = 0;
-      left--;
-    }
+    const score = scores[i];
+    const below = +(score < threshold) | (+(score !== score) & nanBelow);
+    mask[i] = 1 - below;
+    left -= below;
   }
   for (let i = start; i < end && left > 0; i++) {
     if (rank(scores[i]) === threshold) {

@@ -156,15 +156,14 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
           });
           continue;
         }
-        const { values } = criterion.prune({
-          kind: layout.kind,
-          matrix: kernelToMatrix(layout, await readKernel(model, unit.name)),
-          sparsity: settingOf(unit.name),
-          granularity: plan.granularity,
-          stats: unitStats,
-          seed: plan.seed,
-        });
-        const kernel = matrixToKernel(layout, values);
+        const stored = await readKernel(model, unit.name);
+        const sparsity = settingOf(unit.name);
+        const kernel =
+          criterion.pruneStored?.({ kernel: stored, rows: layout.rows, cols: layout.cols, transposed: layout.transposed === true, sparsity, granularity: plan.granularity }) ??
+          matrixToKernel(
+            layout,
+            criterion.prune({ kind: layout.kind, matrix: kernelToMatrix(layout, stored), sparsity, granularity: plan.granularity, stats: unitStats, seed: plan.seed }).values,
+          );
         cache?.storeKernel(unit.name, keyOf(unit.name), kernel);
         done.push({ unit, kernel });
       }

@@ -107,10 +107,13 @@ export async function evaluateSamples(
   return result;
 }
 
-/** Median milliseconds of `runs` forward passes of `input`, each read back. */
+/** From this many milliseconds of passes on, the latency is taken from the passes so far (a large model's one pass can take seconds). */
+const LATENCY_BUDGET_MS = 1000;
+
+/** Median milliseconds of up to `runs` forward passes of `input`, each read back: fewer once they have taken LATENCY_BUDGET_MS. */
 export async function forwardLatency(model: Prunable, input: tf.Tensor, forward?: PrunableForward, runs = 3): Promise<number> {
   const timings: number[] = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < runs && timings.reduce((a, b) => a + b, 0) < LATENCY_BUDGET_MS; i++) {
     const started = performance.now();
     const y = await runForward(model, input, forward);
     await y.data();
