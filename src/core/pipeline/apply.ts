@@ -3,7 +3,7 @@ import { kernelToMatrix, matrixToKernel } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats, Criterion, Granularity } from '../criteria/types';
 import { parseNMPattern } from '../masks';
-import { readKernel } from '../model/kernels';
+import { kernelTensor, readKernel } from '../model/kernels';
 import type { PruningPlan } from '../plan';
 import { yieldToEventLoop } from '../yield';
 import type { Prunable, PrunableForward, StagedForward } from './prunable';
@@ -254,7 +254,13 @@ function blocksOf<T extends { name: string }>(model: Prunable, units: readonly T
 /** Runs `work` with kernels as float32 tensors of their units' stored shapes, disposing them after. */
 export async function withKernelTensors<T>(model: Prunable, kernels: ReadonlyMap<string, Float32Array>, work: (tensors: Map<string, tf.Tensor>) => Promise<T>): Promise<T> {
   const shapes = new Map(model.units().map((unit) => [unit.name, unit.shape]));
-  const tensors = new Map([...kernels].map(([unit, values]) => [unit, tf.tensor(values, shapes.get(unit), 'float32')]));
+  const tensors = new Map(
+    [...kernels].map(([unit, values]) => {
+      const shape = shapes.get(unit);
+      if (shape === undefined) throw new Error(`${unit} is not a unit of the model`);
+      return [unit, kernelTensor(values, shape)];
+    }),
+  );
   try {
     return await work(tensors);
   } finally {

@@ -10,7 +10,7 @@ import { nextTokenNll } from '../transformer/perplexity';
 import type { UnitInfo } from '../types';
 import { yieldToEventLoop } from '../yield';
 import { sweepGrid, type SweepOptions, type SweepResult } from './engine';
-import { readKernel } from '../model/kernels';
+import { kernelTensor, readKernel } from '../model/kernels';
 import { sweepTable } from './table';
 
 export const TRANSFORMER_SWEEP_METRICS = ['loss', 'kl', 'js'] as const;
@@ -367,7 +367,7 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
           seed: options.seed ?? 0,
           stats: unitStats,
         });
-        const kernel = tf.tensor2d(matrixToKernel(target, pruned.values), [unit.shape[0], unit.shape[1]], 'float32');
+        const kernel = kernelTensor(matrixToKernel(target, pruned.values), [unit.shape[0], unit.shape[1]]);
         let value: number | undefined;
         try {
           value = await evaluate(new Map([[unit.name, kernel]]), unit.name);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { kernelValues } from '../model/kernels';
 import type { ProjectionSpec } from './parameters';
 import { splitColumns } from './rows';
 
@@ -134,6 +135,8 @@ export class StoredProjection {
    * through `splitColumns`, which copies the kernel a few times rather than once per head.
    */
   private tilesOf(kernel: tf.Tensor2D): tf.Tensor2D[][] {
+    const values = kernelValues(kernel);
+    if (values !== undefined) return this.tilesFromValues(values, true);
     const height = this.spec.inputs / this.inputTiles;
     const width = this.spec.outputs / this.outputTiles;
     if (this.inputTiles === 1 && this.outputTiles > 1 && this.parts > 1) return [splitColumns(kernel, this.outputTiles)];
@@ -156,10 +159,12 @@ export class StoredProjection {
         const tile = new Float32Array(height * width);
         for (let i = 0; i < height; i++) {
           const input = r * height + i;
-          for (let j = 0; j < width; j++) {
-            const output = c * width + j;
-            tile[i * width + j] = kernelLayout ? values[input * outputs + output] : values[output * inputs + input];
+          if (kernelLayout) {
+            // A tile's row is a run of the kernel's row.
+            tile.set(values.subarray(input * outputs + c * width, input * outputs + (c + 1) * width), i * width);
+            continue;
           }
+          for (let j = 0; j < width; j++) tile[i * width + j] = values[(c * width + j) * inputs + input];
         }
         return tf.tensor2d(tile, [height, width], 'float32');
       }),
