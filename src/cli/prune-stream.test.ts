@@ -80,6 +80,26 @@ describe('lopper prune --stream', () => {
     expect(config.lopper.droppedBlocks).toEqual([0]);
   }, 120_000);
 
+  it('warns of NaN and ±Infinity weights as the in-memory prune does', async () => {
+    const model = join(dir, 'gpt2-nonfinite');
+    writeBenchTransformer(model, gpt2Config(2, 64, 128, 64), 5);
+    const file = join(model, 'model.safetensors');
+    const bytes = await readFile(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
+    const at = (name: string, index: number) => 8 + headerLength + header[name].data_offsets[0] + 4 * index;
+    for (const index of [0, 7, 9]) bytes.writeFloatLE(NaN, at('transformer.h.0.mlp.c_fc.weight', index));
+    bytes.writeFloatLE(Infinity, at('transformer.h.1.attn.c_proj.weight', 3));
+    bytes.writeFloatLE(-Infinity, at('transformer.h.1.attn.c_proj.weight', 4));
+    await writeFile(file, bytes);
+    const { memory, streamed } = await expectSameExport(model, 'gpt2-nonfinite', ['--sparsity', '0.5', '--samples', '2']);
+    expect(memory['warnings']).toEqual([
+      expect.stringMatching(/^weight transformer\.h\.0\.mlp\.c_fc\.weight holds 3 NaN values/),
+      expect.stringMatching(/^weight transformer\.h\.1\.attn\.c_proj\.weight holds 2 ±Infinity values/),
+    ]);
+    expect(streamed['warnings']).toEqual(memory['warnings']);
+  }, 120_000);
+
   it('refuses what it cannot stream, and a memory limit below one block, with the reason', async () => {
     const model = join(FIXTURES, 'hf-llama-tiny');
     const cases: [string[], RegExp][] = [

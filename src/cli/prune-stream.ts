@@ -25,7 +25,7 @@ import { transformerParamsLeft } from '../kinds/hf-transformer/params';
 import { streamMemoryBytes, streamPrune, type StreamSource } from '../kinds/hf-transformer/stream';
 import { numberOption, stringOption, UsageError, type ParsedArgs } from './args';
 import { startBackend } from './backend';
-import { modelPath, type Output } from './load';
+import { modelPath, warn, type Output } from './load';
 import { argsForRecipe, readJsonFile, type PruneArgs } from './recipe-args';
 
 /**
@@ -300,6 +300,7 @@ export async function pruneStreamed(args: ParsedArgs, options: PruneArgs, out: O
     } finally {
       await output.close();
     }
+    for (const warning of result.warnings) warn(warning);
     for (const { unit, reason } of result.skipped) log(`${unit} left as it is: ${reason}`);
     const digest = weightsSha256 ?? (await digestOf(result.digests, source.shapes));
     const written = recipeFromPlan(plan, { ...modelInfo, weightsSha256: digest }, { dense: result.dense, pruned: result.pruned });

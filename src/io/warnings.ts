@@ -43,10 +43,16 @@ function* floatWeights(opened: OpenedModel): Generator<[string, Float32Array]> {
 export function nonFiniteWeightWarnings(opened: OpenedModel): string[] {
   const warnings: string[] = [];
   for (const [name, values] of floatWeights(opened)) {
-    const counts = countNonFinite(values);
-    if (counts.nan > 0 || counts.inf > 0) warnings.push(describe(name, counts));
+    const warning = nonFiniteWeightWarning(name, values);
+    if (warning !== undefined) warnings.push(warning);
   }
   return warnings;
+}
+
+/** The warning for one weight's values when they hold NaN or ±Infinity (as `nonFiniteWeightWarnings` gives it), else undefined. */
+export function nonFiniteWeightWarning(name: string, values: Float32Array): string | undefined {
+  const counts = countNonFinite(values);
+  return counts.nan > 0 || counts.inf > 0 ? describe(name, counts) : undefined;
 }
 
 /** A warning when dataset inputs hold NaN or ±Infinity (JSON numbers such as 1e999 parse to Infinity). */

@@ -15,6 +15,7 @@ import { yieldToEventLoop } from '../../core/yield';
 import { decodeFloat16 } from '../../io/dequantize';
 import { encodeFloat16, hfExportLayout, storedBytes, type HfExportLayout } from '../../io/export';
 import { sha256Hex } from '../../io/hash';
+import { nonFiniteWeightWarning } from '../../io/warnings';
 import { TransformerBlockPrunable } from './prunable';
 
 /** The checkpoint a streamed prune reads: every parameter's shape, and its values on request. */
@@ -49,6 +50,8 @@ export interface StreamPruneResult {
   pruned: Evaluation;
   /** `weightsDigest` of the source as `openModel` would give it. */
   digests: Map<string, string>;
+  /** One warning per weight that holds NaN or ±Infinity, in the source's order, as opening the folder gives them. */
+  warnings: string[];
 }
 
 const BLOCK = /^(?:model\.layers|transformer\.h)\.(\d+)\./;
@@ -167,8 +170,12 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
   const written = new Map<string, HfExportLayout['tensors']>();
   for (const tensor of layout.tensors) written.set(tensor.source, [...(written.get(tensor.source) ?? []), tensor]);
   const digests = new Map<string, string>();
+  const nonFinite = new Map<string, string>();
   const digest = async (name: string, values: Float32Array): Promise<void> => {
-    if (!digests.has(name)) digests.set(name, await sha256Hex(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)));
+    if (digests.has(name)) return;
+    const warning = nonFiniteWeightWarning(name, values);
+    if (warning !== undefined) nonFinite.set(name, warning);
+    digests.set(name, await sha256Hex(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)));
   };
   const write = async (name: string, values: Float32Array): Promise<void> => {
     for (const target of written.get(name) ?? []) await sink.write(target.name, storedBytes(target.zeroed ? new Float32Array(values.length) : values, request.float16));
@@ -208,7 +215,7 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
     } finally {
       endModel.dispose();
     }
-    const result: StreamPruneResult = { sparsity: {}, liveSparsity: 0, skipped: [], dense: { samples: 0 }, pruned: { samples: 0 }, digests };
+    const result: StreamPruneResult = { sparsity: {}, liveSparsity: 0, skipped: [], dense: { samples: 0 }, pruned: { samples: 0 }, digests, warnings: [] };
     let liveZeros = 0;
     let liveWeights = 0;
     for (let index = 0; index < config.layers; index++) {
@@ -259,6 +266,7 @@ export async function streamPrune(source: StreamSource, sink: StreamSink, reques
       roundedEnds?.dispose();
     }
     for (const name of source.shapes.keys()) if (!digests.has(name)) await digest(name, await source.read(name));
+    result.warnings = [...source.shapes.keys()].flatMap((name) => nonFinite.get(name) ?? []);
     request.onProgress?.('Evaluating', steps, steps);
     return result;
   } finally {
