@@ -9,8 +9,8 @@
  * Builds nothing (the npm script builds first). Prints a table, asserts nothing.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { gpt2Config, writeBenchTransformer } from '../scripts/make-bench-transformer';
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     if (server.pid !== undefined) process.kill(-server.pid, 'SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
-  const machine = `${readdirSync('/sys/devices/system/cpu').filter((n) => /^cpu\d+$/.test(n)).length} cores`;
+  const machine = `${cpus().length} cores`;
   process.stdout.write(
     `\nThe page with a ${(params / 1e6).toFixed(1)}M-parameter GPT-2 shape (${blocks} blocks, ${(float32 / GB).toFixed(2)} GB float32), headless Chromium, ${machine}\n\n`,
   );

@@ -727,7 +727,7 @@ export class ModelSession {
     } else {
       // A live subset of data-free windows is their first `subset` tokens, measured against the dense outputs of the same tokens.
       const measured = subset === undefined ? data : { ...data, hash: `${data.hash}:first-${subset}`, ids: data.ids.subarray(0, subset) };
-      const unchanged = kind === this.kind && forward.kernels === undefined && (forward.bypass?.size ?? 0) === 0;
+      const unchanged = kind === this.kind && forward.kernels === undefined && (forward.bypass?.size ?? 0) === 0 && forward.onUnitInput === undefined;
       if (unchanged) {
         // The model against its own dense outputs on the same windows: no divergence, and no forward pass to hold them.
         evaluation = { divergence: 0, samples: tokenCalibrationWindows(measured, this.tokenShape()).reduce((n, w) => n + w.length, 0) };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { kernelToMatrix, matrixToKernel } from '../criteria/layout';
+import { pruneKernel } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats } from '../criteria/types';
 import { parseNMPattern } from '../masks';
@@ -111,16 +111,12 @@ export async function applyPlan(model: PrunableModel, plan: PruningPlan, calibra
           input.dispose();
         }
       }
-      const matrix = kernelToMatrix(layout, await readKernel(model, unit.name));
-      const { values } = criterion.prune({
-        kind: layout.kind,
-        matrix,
+      const kernel = pruneKernel(criterion, layout, await readKernel(model, unit.name), {
         sparsity: pattern ? pattern.n / pattern.m : plan.sparsity[unit.name],
         granularity: plan.granularity,
         stats,
         seed: plan.seed,
       });
-      const kernel = matrixToKernel(layout, values);
       result.kernels.set(unit.name, kernel);
       if (criterion.needs !== 'none') pruned.set(unit.name, tf.tensor(kernel, unit.shape, 'float32'));
       const sparsity = achievedSparsity(new Map([[unit.name, kernel]])).overall;

@@ -1,4 +1,4 @@
-import type { LayerKind, WeightMatrix } from './types';
+import type { Criterion, LayerKind, PruneRequest, WeightMatrix } from './types';
 
 /**
  * How a unit's kernel maps onto W (rows = outputs, cols = inputs). In every supported Keras
@@ -72,4 +72,17 @@ export function matrixToKernel<T extends Float32Array | Uint8Array>(layout: Unit
     for (let c = 0; c < layout.cols; c++) out[c * layout.rows + r] = matrix[r * layout.cols + c];
   }
   return out as T;
+}
+
+/**
+ * A unit's stored kernel pruned by `criterion`, in the stored layout: by the criterion's own path on
+ * the kernel as it is stored where it has one (the same weights, without W's transposes), else on W
+ * (`matrix` when W was already made from this kernel, copied, since a criterion may work in place).
+ */
+export function pruneKernel(criterion: Criterion, layout: UnitLayout, kernel: Float32Array, request: Omit<PruneRequest, 'kind' | 'matrix'>, matrix?: WeightMatrix): Float32Array {
+  const { sparsity, granularity } = request;
+  const stored = criterion.pruneStored?.({ kernel, rows: layout.rows, cols: layout.cols, transposed: layout.transposed === true, sparsity, granularity });
+  if (stored !== undefined) return stored;
+  const w = matrix === undefined ? kernelToMatrix(layout, kernel) : { ...matrix, values: matrix.values.slice() };
+  return matrixToKernel(layout, criterion.prune({ ...request, kind: layout.kind, matrix: w }).values);
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { kernelToMatrix, matrixToKernel } from '../criteria/layout';
+import { pruneKernel } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats, Criterion, Granularity } from '../criteria/types';
 import { parseNMPattern } from '../masks';
@@ -156,14 +156,12 @@ export async function applyPlanKernels(model: Prunable, plan: PruningPlan, calib
           });
           continue;
         }
-        const stored = await readKernel(model, unit.name);
-        const sparsity = settingOf(unit.name);
-        const kernel =
-          criterion.pruneStored?.({ kernel: stored, rows: layout.rows, cols: layout.cols, transposed: layout.transposed === true, sparsity, granularity: plan.granularity }) ??
-          matrixToKernel(
-            layout,
-            criterion.prune({ kind: layout.kind, matrix: kernelToMatrix(layout, stored), sparsity, granularity: plan.granularity, stats: unitStats, seed: plan.seed }).values,
-          );
+        const kernel = pruneKernel(criterion, layout, await readKernel(model, unit.name), {
+          sparsity: settingOf(unit.name),
+          granularity: plan.granularity,
+          stats: unitStats,
+          seed: plan.seed,
+        });
         cache?.storeKernel(unit.name, keyOf(unit.name), kernel);
         done.push({ unit, kernel });
       }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { kernelToMatrix, matrixToKernel } from '../criteria/layout';
+import { pruneKernel } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
 import { parseNMPattern } from '../masks';
 import { readKernel } from '../model/kernels';
@@ -69,15 +69,8 @@ export async function sweepPrunable(model: Prunable, data: SampleData, options: 
         if (options.shouldStop?.()) return { ...result, cancelled: true };
         let value = result.dense;
         if (sparsity > 0) {
-          const { values } = criterion.prune({
-            kind: layout.kind,
-            matrix: kernelToMatrix(layout, kernel),
-            sparsity,
-            granularity: options.granularity,
-            stats,
-            seed: options.seed ?? 0,
-          });
-          const pruned = tf.tensor(matrixToKernel(layout, values), unit.shape, 'float32');
+          const values = pruneKernel(criterion, layout, kernel, { sparsity, granularity: options.granularity, stats, seed: options.seed ?? 0 });
+          const pruned = tf.tensor(values, unit.shape, 'float32');
           try {
             const run = await predictSamples(model, data, { batchSize: options.batchSize, forward: { kernels: new Map([[unit.name, pruned]]) }, shouldStop: options.shouldStop });
             if (run.cancelled) return { ...result, cancelled: true };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { kernelToMatrix, matrixToKernel, type UnitLayout } from '../criteria/layout';
+import { kernelToMatrix, pruneKernel, type UnitLayout } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats, Criterion, CriterionKey, Granularity, PruneRequest, WeightMatrix } from '../criteria/types';
 import type { EvalData } from '../evaluate';
@@ -100,18 +100,20 @@ function selectUnits(model: PrunableModel, names: readonly string[] | undefined)
   });
 }
 
-/** What one row of the sweep reuses across its cells. */
+/** What one row of the sweep reuses across its cells: the stored kernel and W made from it. */
 interface PreparedUnit {
+  kernel: Float32Array;
   matrix: WeightMatrix;
   stats?: CalibrationStats;
 }
 
 async function prepareUnit(model: PrunableModel, unit: string, layout: UnitLayout, criterion: Criterion, runner: LayerRunner, calibrationSamples: number): Promise<PreparedUnit> {
-  const matrix: WeightMatrix = kernelToMatrix(layout, await readKernel(model, unit));
-  if (criterion.needs === 'none') return { matrix };
+  const kernel = await readKernel(model, unit);
+  const matrix: WeightMatrix = kernelToMatrix(layout, kernel);
+  if (criterion.needs === 'none') return { kernel, matrix };
   const input = runner.layerInput(calibrationSamples);
   try {
-    return { matrix, stats: await collectStats(model, unit, input, criterion.needs) };
+    return { kernel, matrix, stats: await collectStats(model, unit, input, criterion.needs) };
   } finally {
     input.dispose();
   }
@@ -128,8 +130,7 @@ async function evaluateCell(
   shouldStop: (() => boolean) | undefined,
 ): Promise<Float32Array | undefined> {
   const { matrix, stats } = prepared;
-  const pruned = criterion.prune({ ...request, kind: layout.kind, matrix: { ...matrix, values: matrix.values.slice() }, stats });
-  const kernel = tf.tensor(matrixToKernel(layout, pruned.values), unit.shape, 'float32');
+  const kernel = tf.tensor(pruneKernel(criterion, layout, prepared.kernel, { ...request, stats }, matrix), unit.shape, 'float32');
   try {
     return await runner.outputs(new Map([[unit.name, kernel]]), shouldStop);
   } finally {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { kernelToMatrix, matrixToKernel, unitLayout, type UnitLayout } from '../criteria/layout';
+import { kernelToMatrix, pruneKernel, unitLayout, type UnitLayout } from '../criteria/layout';
 import { getCriterion } from '../criteria/registry';
 import type { CalibrationStats, Criterion, WeightMatrix } from '../criteria/types';
 import { calibrationWindows, type CalibrationOptions } from '../removal/calibration';
@@ -254,8 +254,10 @@ function prunableProjection(unit: UnitInfo, criterion: Criterion, granularity: S
   return supported === true ? layout : supported;
 }
 
-async function unitMatrix(model: TransformerModel, unit: string, layout: UnitLayout): Promise<WeightMatrix> {
-  return kernelToMatrix(layout, await readKernel(model, unit));
+/** A unit's stored kernel and W made from it, read once for its row of the sweep. */
+async function unitWeights(model: TransformerModel, unit: string, layout: UnitLayout): Promise<{ kernel: Float32Array; matrix: WeightMatrix }> {
+  const kernel = await readKernel(model, unit);
+  return { kernel, matrix: kernelToMatrix(layout, kernel) };
 }
 
 /**
@@ -340,7 +342,7 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
     if (!(await denseRun(0, true))) return stopped();
     for (const [row, unit] of units.entries()) {
       const target = targets[row];
-      let matrix: WeightMatrix | undefined;
+      let weights: { kernel: Float32Array; matrix: WeightMatrix } | undefined;
       for (const [column, sparsity] of grid.entries()) {
         if (shouldStop?.()) return stopped();
         if (typeof target === 'string' || sparsity === 0) {
@@ -358,16 +360,9 @@ export async function runTransformerSweep(model: TransformerModel, ids: ArrayLik
           for (let c = column; c < grid.length; c++) fill(row, c, NaN);
           break;
         }
-        matrix ??= await unitMatrix(model, unit.name, target);
-        const pruned = criterion.prune({
-          kind: target.kind,
-          matrix: { ...matrix, values: matrix.values.slice() },
-          sparsity,
-          granularity,
-          seed: options.seed ?? 0,
-          stats: unitStats,
-        });
-        const kernel = kernelTensor(matrixToKernel(target, pruned.values), [unit.shape[0], unit.shape[1]]);
+        weights ??= await unitWeights(model, unit.name, target);
+        const values = pruneKernel(criterion, target, weights.kernel, { sparsity, granularity, seed: options.seed ?? 0, stats: unitStats }, weights.matrix);
+        const kernel = kernelTensor(values, [unit.shape[0], unit.shape[1]]);
         let value: number | undefined;
         try {
           value = await evaluate(new Map([[unit.name, kernel]]), unit.name);
