@@ -7,6 +7,8 @@ export default defineConfig({
     // Test files share a worker's module cache (tfjs is imported once per worker, not once per file);
     // every file sets its backend and measures tf.memory() from its own start.
     isolate: false,
+    // One file per core: tfjs-wasm runs each on one thread in Node.
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -8,10 +8,10 @@ import { dropDigits, setRange } from './session-helpers';
  * The compute worker is killed the ways a real one dies (it closes itself, its isolate is
  * terminated, its thread hangs in a kernel, a job throws, an error escapes every job), in the middle
  * of a sweep, a plan evaluation or a removal search; the page restarts it and nothing the user did is lost.
- * `?watchdog=8`: the page restarts a worker that leaves its heartbeat unanswered for 8 s (16 s during a job), or
- * whose job stays at one step for 24 s.
+ * `?watchdog=3`: the page restarts a worker that leaves its heartbeat unanswered for 3 s (6 s during a job), or
+ * whose job stays at one step for 9 s.
  */
-const URL = '/?watchdog=8';
+const URL = '/?watchdog=3';
 const CELLS = 4 * 11;
 
 type Fault = 'close' | 'hang' | 'throw' | 'crash';
