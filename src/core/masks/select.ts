@@ -78,12 +78,20 @@ function kthSmallestBits(bits: Uint32Array, k: number, keep: number): number {
   return rank(out);
 }
 
+/** The 16 high bits of `sortableKey(bits & 0x7fffffff)`: a magnitude's bucket, NaN lowest. */
+function magnitudeBucket(bits: number): number {
+  const magnitude = bits & 0x7fffffff;
+  return magnitude > 0x7f800000 ? 0x7f : (magnitude >>> 16) | 0x8000;
+}
+
 /**
  * A kernel stored as W's transpose (`[cols, rows]` row-major, W being rows × cols; `transposed`:
  * stored as W itself) with its `count` lowest magnitudes set to +0: the weights that pruning W's
  * scores |W| with `pruneLowest` over the whole layer gives, equal magnitudes at the threshold going
  * in W's flat index order, but without transposing the kernel twice or holding its scores. The
- * kept weights are copied bit for bit.
+ * kept weights are copied bit for bit. Two passes: a histogram of the magnitudes' high bits finds
+ * the threshold's bucket; the masking pass zeroes what lies below it and lists what lies in it,
+ * and only that list is ranked further.
  */
 export function pruneLowestMagnitudes(kernel: Float32Array, rows: number, cols: number, count: number, transposed: boolean): Float32Array {
   const n = kernel.length;
@@ -91,45 +99,48 @@ export function pruneLowestMagnitudes(kernel: Float32Array, rows: number, cols: 
   if (count <= 0) return kernel.slice();
   if (count >= n) return new Float32Array(n);
   const from = new Uint32Array(kernel.buffer, kernel.byteOffset, n);
-  const threshold = kthSmallestBits(from, count - 1, 0x7fffffff);
+  const histogram = new Uint32Array(1 << 16);
+  for (let i = 0; i < n; i++) histogram[magnitudeBucket(from[i])]++;
+  let high = 0;
+  let below = 0;
+  while (below + histogram[high] <= count - 1) below += histogram[high++];
   const out = new Float32Array(n);
   const to = new Uint32Array(out.buffer);
-  // NaN ranks as −Infinity: below every number, tied with the threshold when that is −Infinity.
-  const nanBelow = threshold > -Infinity ? 1 : 0;
-  const nanTied = 1 - nanBelow;
-  let left = count;
-  let tied = 0;
+  const bucket = new Uint32Array(histogram[high]);
+  let listed = 0;
   for (let i = 0; i < n; i++) {
-    const magnitude = Math.abs(kernel[i]);
-    const nan = +(magnitude !== magnitude);
-    const below = +(magnitude < threshold) | (nan & nanBelow);
-    to[i] = from[i] & (below - 1);
-    left -= below;
-    tied += +(magnitude === threshold) | (nan & nanTied);
+    const bits = from[i];
+    const at = magnitudeBucket(bits);
+    to[i] = bits & (+(at < high) - 1);
+    if (at === high) bucket[listed++] = i;
   }
-  if (left === 0) return out;
-  const isTied = (i: number): boolean => {
-    const magnitude = Math.abs(kernel[i]);
-    return magnitude === threshold || (magnitude !== magnitude && nanTied === 1);
-  };
-  if (left === tied || transposed) {
-    for (let i = 0; i < n && left > 0; i++) {
-      if (isTied(i)) {
-        to[i] = 0;
-        left--;
-      }
-    }
+  let left = count - below;
+  // The bucket's low key bits rank it; NaN's bucket holds NaN alone, all tied.
+  const lowKey = (bits: number): number => ((bits & 0x7fffffff) > 0x7f800000 ? 0xffff : bits & 0xffff);
+  histogram.fill(0);
+  for (let j = 0; j < listed; j++) histogram[lowKey(from[bucket[j]])]++;
+  let low = 0;
+  while (histogram[low] < left) left -= histogram[low++];
+  const tied = new Uint32Array(histogram[low]);
+  let ties = 0;
+  for (let j = 0; j < listed; j++) {
+    const i = bucket[j];
+    const key = lowKey(from[i]);
+    if (key < low) to[i] = 0;
+    else if (key === low) tied[ties++] = i;
+  }
+  if (left === ties || transposed) {
+    for (let j = 0; j < left; j++) to[tied[j]] = 0;
     return out;
   }
   // Fewer to prune than are tied: they go in W's order, row by row, which is the kernel's column by column.
-  for (let r = 0; r < rows && left > 0; r++) {
-    for (let c = 0; c < cols && left > 0; c++) {
-      const i = c * rows + r;
-      if (isTied(i)) {
-        to[i] = 0;
-        left--;
-      }
-    }
+  const order = new Float64Array(ties);
+  for (let j = 0; j < ties; j++) order[j] = (tied[j] % rows) * cols + Math.floor(tied[j] / rows);
+  order.sort();
+  for (let j = 0; j < left; j++) {
+    const w = order[j];
+    const r = Math.floor(w / cols);
+    to[(w - r * cols) * rows + r] = 0;
   }
   return out;
 }
