@@ -55,19 +55,15 @@ function sortableKey(bits: number): number {
  * bucket. Two linear passes where quickselect partitions several times.
  */
 export function kthSmallestFloat32(values: Float32Array, k: number): number {
-  return kthSmallestBits(new Uint32Array(values.buffer, values.byteOffset, values.length), k, 0xffffffff);
-}
-
-/** `kthSmallestFloat32` of the float32 values whose bit patterns are `bits[i] & keep` (`0x7fffffff`: their magnitudes). */
-function kthSmallestBits(bits: Uint32Array, k: number, keep: number): number {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const histogram = new Uint32Array(1 << 16);
-  for (let i = 0; i < bits.length; i++) histogram[sortableKey(bits[i] & keep) >>> 16]++;
+  for (let i = 0; i < bits.length; i++) histogram[sortableKey(bits[i]) >>> 16]++;
   let high = 0;
   let before = 0;
   while (before + histogram[high] <= k) before += histogram[high++];
   histogram.fill(0);
   for (let i = 0; i < bits.length; i++) {
-    const key = sortableKey(bits[i] & keep);
+    const key = sortableKey(bits[i]);
     if (key >>> 16 === high) histogram[key & 0xffff]++;
   }
   let low = 0;
@@ -116,7 +112,7 @@ export function pruneLowestMagnitudes(kernel: Float32Array, rows: number, cols: 
   }
   let left = count - below;
   // The bucket's low key bits rank it; NaN's bucket holds NaN alone, all tied.
-  const lowKey = (bits: number): number => ((bits & 0x7fffffff) > 0x7f800000 ? 0xffff : bits & 0xffff);
+  const lowKey = (bits: number): number => sortableKey(bits & 0x7fffffff) & 0xffff;
   histogram.fill(0);
   for (let j = 0; j < listed; j++) histogram[lowKey(from[bucket[j]])]++;
   let low = 0;
